@@ -1,0 +1,63 @@
+"""Relance: debtor payment and statement portal with automated dunning."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, g, request, session
+
+from . import config
+from .extensions import babel, csrf, db, limiter, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _locale():
+    # The debtor's language in the portal, the creditor's in the back office.
+    return getattr(g, "locale", None) or request.accept_languages.best_match(["fr", "en"]) or "fr"
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(ROOT / "instance"), instance_relative_config=True)
+    app.config.update(config.load(app.instance_path, overrides))
+    app.json.sort_keys = False
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_locale)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+
+    from . import models  # noqa: F401  (register tables with the metadata)
+    from .api import bp as api_bp
+    from .creditor import bp as creditor_bp
+    from .debtor import bp as debtor_bp
+    from .security import install as install_security
+    from .cli import register as register_cli
+    from .templating import install as install_templating
+
+    app.register_blueprint(debtor_bp)
+    app.register_blueprint(creditor_bp)
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)  # bearer-token API: no cookies, so no CSRF
+    install_security(app)
+    install_templating(app)
+    register_cli(app)
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        from sqlalchemy import event
+
+        with app.app_context():
+            @event.listens_for(db.engine, "connect")
+            def _sqlite_pragmas(dbapi_conn, _record):
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA busy_timeout=5000")
+                cur.close()
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,136 @@
+"""The OpenAPI 3.1 document of API v1, kept beside the views it describes."""
+from __future__ import annotations
+
+from flask import current_app
+
+AMOUNT = {"type": "string", "pattern": r"^(0|[1-9][0-9]{0,15})(\.[0-9]+)?$", "examples": ["1200.00"]}
+DATE = {"type": "string", "format": "date"}
+REF = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._/\-]{0,63}$"}
+CURRENCY = {"type": "string", "pattern": "^[A-Za-z]{3}$", "examples": ["EUR"]}
+
+
+def _ref_param(name):
+    return {"name": name, "in": "path", "required": True, "schema": REF}
+
+
+def _json(schema_ref, description="OK"):
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": schema_ref}}}}
+
+
+ERRORS = {
+    "401": _json("#/components/schemas/Error", "missing or invalid API key"),
+    "404": _json("#/components/schemas/Error", "not found (or another creditor's)"),
+    "422": _json("#/components/schemas/Error", "invalid input"),
+}
+
+
+def _body(schema_ref):
+    return {"required": True, "content": {"application/json": {"schema": {"$ref": schema_ref}}}}
+
+
+def document() -> dict:
+    s = "#/components/schemas/"
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Relance API", "version": "1.0.0",
+                 "description": "Creditor API: debtors, invoices, offline payments, portal links, events, reports. "
+                                "Amounts are decimal strings in the invoice currency; dates ISO 8601."},
+        "servers": [{"url": current_app.config["PORTAL_BASE_URL"] + "/api/v1"}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/debtors/{ref}": {
+                "parameters": [_ref_param("ref")],
+                "put": {"operationId": "putDebtor", "requestBody": _body(s + "DebtorInput"),
+                        "responses": {"200": _json(s + "Debtor", "updated"), "201": _json(s + "Debtor", "created"),
+                                      **ERRORS, "409": _json(s + "Error", "conflict")}},
+                "get": {"operationId": "getDebtor", "responses": {"200": _json(s + "Debtor"), **ERRORS}},
+            },
+            "/invoices/{number}": {
+                "parameters": [_ref_param("number")],
+                "put": {"operationId": "putInvoice", "requestBody": _body(s + "InvoiceInput"),
+                        "responses": {"200": _json(s + "Invoice", "updated"), "201": _json(s + "Invoice", "created"),
+                                      **ERRORS, "409": _json(s + "Error", "conflict")}},
+                "get": {"operationId": "getInvoice", "responses": {"200": _json(s + "Invoice"), **ERRORS}},
+            },
+            "/invoices/{number}/payments": {
+                "parameters": [_ref_param("number")],
+                "post": {"operationId": "postPayment", "requestBody": _body(s + "PaymentInput"),
+                         "responses": {"200": _json(s + "Payment", "already recorded with this reference"),
+                                       "201": _json(s + "Payment", "recorded"), **ERRORS,
+                                       "409": _json(s + "Error", "reference reused or invoice cancelled")}},
+            },
+            "/debtors/{ref}/links": {
+                "parameters": [_ref_param("ref")],
+                "post": {"operationId": "postLink", "responses": {"201": _json(s + "Link", "issued"), **ERRORS}},
+            },
+            "/events": {
+                "get": {"operationId": "getEvents",
+                        "parameters": [{"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                                       {"name": "limit", "in": "query",
+                                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+                        "responses": {"200": _json(s + "EventPage"), **ERRORS}},
+            },
+            "/reports/summary": {
+                "get": {"operationId": "getSummary",
+                        "parameters": [{"name": "as_of", "in": "query", "schema": DATE}],
+                        "responses": {"200": _json(s + "Summary"), **ERRORS}},
+            },
+            "/openapi.json": {"get": {"operationId": "getOpenApi", "security": [],
+                                      "responses": {"200": {"description": "this document"}}}},
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                    "type": "object", "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                                   "field": {"type": ["string", "null"]}}}}},
+                "DebtorInput": {"type": "object", "required": ["name"], "properties": {
+                    "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "email": {"type": ["string", "null"], "format": "email"},
+                    "language": {"enum": ["fr", "en"]},
+                    "profile": {"enum": ["standard", "key_account", "risky", "public_sector"]},
+                    "phone": {"type": ["string", "null"], "maxLength": 40},
+                    "kind": {"enum": ["business", "consumer"]}}},
+                "Debtor": {"type": "object", "properties": {
+                    "ref": REF, "name": {"type": "string"}, "email": {"type": ["string", "null"]},
+                    "language": {"enum": ["fr", "en"]}, "profile": {"type": "string"},
+                    "phone": {"type": ["string", "null"]}, "kind": {"enum": ["business", "consumer"]},
+                    "balance": AMOUNT, "currency": CURRENCY,
+                    "balances": {"type": "object", "additionalProperties": AMOUNT},
+                    "open_invoices": {"type": "array", "items": {"$ref": s + "Invoice"}}}},
+                "InvoiceInput": {"type": "object",
+                                 "required": ["debtor_ref", "issue_date", "due_date", "amount", "currency"],
+                                 "properties": {"debtor_ref": REF, "issue_date": DATE, "due_date": DATE,
+                                                "amount": AMOUNT, "currency": CURRENCY,
+                                                "pdf_base64": {"type": "string", "contentEncoding": "base64"},
+                                                "cancelled": {"type": "boolean"}}},
+                "Invoice": {"type": "object", "properties": {
+                    "number": REF, "debtor_ref": REF, "amount": AMOUNT, "amount_paid": AMOUNT, "balance": AMOUNT,
+                    "currency": CURRENCY, "issue_date": DATE, "due_date": DATE,
+                    "status": {"enum": ["open", "partially_paid", "paid", "cancelled"]},
+                    "disputed": {"type": "boolean"},
+                    "last_reminder": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
+                        "step": {"type": "string"}, "sent_at": {"type": "string", "format": "date-time"}}}]}}},
+                "PaymentInput": {"type": "object", "required": ["amount", "date", "reference"], "properties": {
+                    "amount": AMOUNT, "date": DATE, "reference": {"type": "string", "minLength": 1, "maxLength": 255}}},
+                "Payment": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "reference": {"type": "string"}, "amount": AMOUNT,
+                    "currency": CURRENCY, "date": DATE, "allocated": AMOUNT, "unallocated": AMOUNT,
+                    "invoice": {"$ref": s + "Invoice"}}},
+                "Link": {"type": "object", "properties": {"url": {"type": "string", "format": "uri"},
+                                                          "expires_at": {"type": "string", "format": "date-time"}}},
+                "EventPage": {"type": "object", "properties": {"events": {"type": "array", "items": {
+                    "type": "object", "properties": {
+                        "id": {"type": "integer"}, "type": {"type": "string"},
+                        "at": {"type": "string", "format": "date-time"}, "debtor_ref": {"type": ["string", "null"]},
+                        "invoice_number": {"type": "string"}, "data": {"type": "object"}}}}}},
+                "Summary": {"type": "object", "properties": {
+                    "as_of": DATE, "currency": CURRENCY, "outstanding": AMOUNT, "overdue": AMOUNT,
+                    "dso_days": {"type": "number"},
+                    "ageing": {"type": "object", "properties": {k: AMOUNT for k in
+                                                               ("not_due", "1_30", "31_60", "61_90", "over_90")}},
+                    "cei": {"type": ["number", "null"]}}},
+            },
+        },
+    }

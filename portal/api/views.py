@@ -1,0 +1,164 @@
+"""One route per resource action. Parsing and checking happen in the services."""
+from __future__ import annotations
+
+from flask import g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from ..domain.money import to_decimal_string
+from ..extensions import db, limiter
+from ..models import Invoice
+from ..services import Invalid, ServiceError, events, ledger, links, reports, tenants
+from ..services.account import today_for
+from . import bp
+from .openapi import document
+
+
+def error(status: int, code: str, message: str, field: str | None = None):
+    return jsonify({"error": {"code": code, "message": message, "field": field}}), status
+
+
+@bp.errorhandler(ServiceError)
+def service_error(e: ServiceError):
+    db.session.rollback()
+    return error(e.status, e.code, e.message, e.field)
+
+
+@bp.errorhandler(HTTPException)
+def http_error(e: HTTPException):
+    code = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
+            413: "too_large", 415: "unsupported_media_type", 429: "rate_limited"}.get(e.code, "error")
+    return error(e.code or 400, code, e.description or code)
+
+
+@bp.before_request
+def authenticate():
+    if request.endpoint == "api.openapi":
+        return None
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    creditor = tenants.creditor_for_api_key(key.strip()) if scheme.lower() == "bearer" else None
+    if creditor is None:
+        resp, status = error(401, "unauthorized", "a valid API key is required: Authorization: Bearer <api_key>")
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="relance"'
+        return resp, status
+    g.creditor = creditor
+    return None
+
+
+def body() -> dict:
+    data = request.get_json(silent=True, force=True)
+    if not isinstance(data, dict):
+        raise Invalid("the body must be a JSON object", code="malformed_json")
+    return data
+
+
+def debtor_json(d) -> dict:
+    return {"ref": d.ref, "name": d.name, "email": d.email, "language": d.language, "profile": d.profile,
+            "phone": d.phone, "kind": d.kind}
+
+
+def invoice_json(i: Invoice, last_reminder=None) -> dict:
+    cur = i.currency
+    return {
+        "number": i.number, "debtor_ref": i.debtor.ref,
+        "amount": to_decimal_string(i.amount, cur), "amount_paid": to_decimal_string(i.amount_paid, cur),
+        "balance": to_decimal_string(i.balance, cur), "currency": cur,
+        "issue_date": i.issue_date.isoformat(), "due_date": i.due_date.isoformat(),
+        "status": i.status, "disputed": i.disputed, "last_reminder": last_reminder,
+    }
+
+
+@bp.put("/debtors/<path:ref>")
+def put_debtor(ref):
+    debtor, created = ledger.upsert_debtor(g.creditor, ref, body())
+    return get_debtor(debtor.ref)[0], 201 if created else 200
+
+
+@bp.get("/debtors/<path:ref>")
+def get_debtor(ref):
+    debtor = ledger.get_debtor(g.creditor.id, ref)
+    open_invoices = db.session.scalars(
+        db.select(Invoice).where(Invoice.debtor_id == debtor.id, Invoice.status.in_(("open", "partially_paid")))
+        .order_by(Invoice.due_date, Invoice.id)).all()
+    balances: dict[str, int] = {}
+    for inv in open_invoices:
+        balances[inv.currency] = balances.get(inv.currency, 0) + inv.balance
+    cur = g.creditor.currency
+    out = debtor_json(debtor)
+    out["balance"] = to_decimal_string(balances.get(cur, 0), cur)
+    out["currency"] = cur
+    # Invoices in other currencies are listed too; their totals stay apart.
+    out["balances"] = {c: to_decimal_string(v, c) for c, v in balances.items()}
+    out["open_invoices"] = [invoice_json(i) for i in open_invoices]
+    return jsonify(out), 200
+
+
+@bp.put("/invoices/<path:number>")
+def put_invoice(number):
+    invoice, created = ledger.upsert_invoice(g.creditor, number, body())
+    return jsonify(invoice_json(invoice)), 201 if created else 200
+
+
+@bp.get("/invoices/<path:number>")
+def get_invoice(number):
+    return jsonify(invoice_json(ledger.get_invoice(g.creditor.id, number)))
+
+
+@bp.post("/invoices/<path:number>/payments")
+def post_payment(number):
+    payment, created = ledger.record_offline_payment(g.creditor, number, body())
+    invoice = ledger.get_invoice(g.creditor.id, number)
+    cur = payment.currency
+    allocated = sum(a.amount for a in payment.allocations)
+    return jsonify({
+        "id": payment.id, "reference": payment.reference, "amount": to_decimal_string(payment.amount, cur),
+        "currency": cur, "date": payment.received_on.isoformat(),
+        "allocated": to_decimal_string(allocated, cur),
+        "unallocated": to_decimal_string(payment.amount - allocated, cur),
+        "invoice": invoice_json(invoice),
+    }), 201 if created else 200
+
+
+@bp.post("/debtors/<path:ref>/links")
+def post_link(ref):
+    debtor = ledger.get_debtor(g.creditor.id, ref)
+    issued = links.issue(debtor, issued_by="api")
+    return jsonify({"url": issued.url, "expires_at": issued.link.expires_at.isoformat()}), 201
+
+
+@bp.get("/events")
+def get_events():
+    after = _int_arg("after", 0, 0, 2**62)
+    limit = _int_arg("limit", 100, 1, 1000)
+    rows = events.page(g.creditor.id, after=after, limit=limit)
+    return jsonify({"events": [events.as_json(*row) for row in rows]})
+
+
+@bp.get("/reports/summary")
+def get_summary():
+    raw = request.args.get("as_of")
+    as_of = ledger.check_date(raw, "as_of") if raw is not None else today_for(g.creditor)
+    return jsonify(reports.summary(g.creditor, as_of))
+
+
+@bp.get("/openapi.json")
+@limiter.exempt
+def openapi():
+    return jsonify(document())
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise Invalid(f"{name} must be an integer from {low} to {high}", name)
+    return int(raw)
+
+
+@bp.app_errorhandler(HTTPException)
+def api_http_error(e: HTTPException):
+    # Unmatched URLs and oversize bodies never reach the blueprint: answer JSON for /api/ anyway.
+    if request.path.startswith("/api/"):
+        return http_error(e)
+    return e

@@ -1,0 +1,106 @@
+"""Command line (CONTRACT §3): `flask --app app …` or the `relance` console script."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup
+
+from .extensions import db
+from .models import Creditor, Debtor
+from .services import ServiceError, demo, ledger, links, tenants
+from .services.imports import import_csv
+
+
+def _creditor(email: str):
+    creditor = tenants.creditor_by_email(email)
+    if creditor is None:
+        raise click.ClickException(f"no creditor with e-mail {email}")
+    return creditor
+
+
+def register(app: Flask) -> None:
+    creditor_group = click.Group("creditor", help="Manage creditors.")
+    link_group = click.Group("link", help="Portal links.")
+    import_group = click.Group("import", help="Import data.")
+
+    @creditor_group.command("create")
+    @click.option("--name", required=True)
+    @click.option("--email", required=True)
+    @click.option("--password", required=True)
+    @click.option("--currency", default="EUR", show_default=True)
+    @click.option("--timezone", default="Europe/Paris", show_default=True)
+    @click.option("--language", default="fr", show_default=True, type=click.Choice(["fr", "en"]))
+    @click.option("--iban", default=None)
+    @click.option("--bic", default=None)
+    def creditor_create(name, email, password, currency, timezone, language, iban, bic):
+        """Create a creditor with its first user and API key (printed once, as JSON)."""
+        try:
+            creditor, key = tenants.create_creditor(name=name, email=email, password=password, currency=currency,
+                                                    timezone=timezone, language=language, iban=iban, bic=bic)
+        except ServiceError as e:
+            raise click.ClickException(f"{e.field}: {e.message}" if e.field else e.message)
+        click.echo(json.dumps({"creditor_id": creditor.id, "api_key": key}))
+
+    @link_group.command("create")
+    @click.argument("debtor_ref")
+    @click.option("--creditor", "email", required=True, help="the creditor's e-mail")
+    def link_create(debtor_ref, email):
+        """Print a new portal link for a debtor."""
+        try:
+            debtor = ledger.get_debtor(_creditor(email).id, debtor_ref)
+        except ServiceError as e:
+            raise click.ClickException(f"debtor {debtor_ref}: {e.message}")
+        click.echo(links.issue(debtor, issued_by="cli").url)
+
+    @import_group.command("invoices")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--creditor", "email", required=True, help="the creditor's e-mail")
+    def import_invoices(file: Path, email):
+        """Upsert debtors and invoices from a CSV file; imports nothing if any row is bad."""
+        creditor = _creditor(email)
+        data = file.read_bytes()
+        with click.progressbar(length=max(1, data.count(b"\n")), label="Importing", file=sys.stderr) as bar:
+            done = [0]
+
+            def progress(n):
+                bar.update(n - done[0])
+                done[0] = n
+            result = import_csv(creditor, data, actor="import", progress=progress)
+        if result.errors:
+            for err in result.errors[:200]:
+                click.echo(str(err), err=True)
+            if len(result.errors) > 200:
+                click.echo(f"… and {len(result.errors) - 200} more", err=True)
+            raise click.ClickException(f"{len(result.errors)} bad row(s): nothing was imported")
+        click.echo(json.dumps({"rows": result.rows, "debtors_created": result.debtors_created,
+                               "invoices_created": result.invoices_created,
+                               "invoices_updated": result.invoices_updated}))
+
+    @click.command("demo")
+    @click.option("--if-empty", is_flag=True, help="seed only when the database has no creditor yet")
+    def demo_command(if_empty):
+        """Seed the demo creditor, debtors and invoices (idempotent); print how to get in."""
+        if if_empty and demo.existing() is None and db.session.scalar(db.select(Creditor.id).limit(1)):
+            click.echo("Database already has creditors: no demo data seeded.")
+            return
+        creditor, created = demo.seed()
+        debtor = db.session.scalar(db.select(Debtor).where(Debtor.creditor_id == creditor.id)
+                                   .order_by(Debtor.ref))
+        url = links.issue(debtor, issued_by="cli").url
+        base = app.config["PORTAL_BASE_URL"]
+        click.echo(("Demo data created." if created else "Demo data already present.")
+                   + f"\n  Back office: {base}/app/login  e-mail {demo.EMAIL}  password {demo.PASSWORD}"
+                   + f"\n  Portal of {debtor.name}: {url}")
+
+    for command in (creditor_group, link_group, import_group, demo_command):
+        app.cli.add_command(command)
+
+
+def main() -> None:
+    from . import create_app
+
+    FlaskGroup(create_app=lambda: create_app()).main()

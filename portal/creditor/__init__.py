@@ -1,0 +1,6 @@
+"""The creditor's back office (flask-login)."""
+from flask import Blueprint
+
+bp = Blueprint("creditor", __name__, url_prefix="/app")
+
+from . import views  # noqa: E402,F401

@@ -1,0 +1,16 @@
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("E-mail", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+
+
+class ApiKeyForm(FlaskForm):
+    label = StringField("Label", validators=[Length(max=100)])
+
+
+class ActionForm(FlaskForm):
+    """A button that changes state: CSRF token only."""

@@ -1,0 +1,6 @@
+"""The debtor's portal, reached only through a signed link."""
+from flask import Blueprint
+
+bp = Blueprint("debtor", __name__)
+
+from . import views  # noqa: E402,F401

@@ -1,0 +1,88 @@
+"""Portal routes. The session holds a debtor id and the link that granted it; every
+service call passes that id, so no query can reach another debtor's rows."""
+from __future__ import annotations
+
+import time
+from functools import wraps
+
+from flask import abort, current_app, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+
+from ..extensions import db, limiter
+from ..services import NotFound, account, documents, links
+from . import bp
+
+SESSION_KEY = "portal"
+
+
+def portal_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        state = session.get(SESSION_KEY)
+        lifetime = current_app.config["PERMANENT_SESSION_LIFETIME"]
+        if (not isinstance(state, dict) or time.time() - state.get("t", 0) > lifetime
+                or not links.still_valid(state.get("link"), state.get("debtor"))):
+            session.pop(SESSION_KEY, None)
+            return render_template("debtor/error.html", reason="session"), 401
+        g.debtor_id = state["debtor"]
+        g.locale = state.get("lang", "fr")
+        return view(*args, **kwargs)
+    return wrapper
+
+
+@bp.get("/l/<path:token>")
+@limiter.limit("30 per minute")
+def open_link(token):
+    try:
+        link = links.open_token(token, ip=request.remote_addr)
+    except links.LinkRefused:
+        session.pop(SESSION_KEY, None)
+        return render_template("debtor/error.html", reason="link"), 404
+    # A fresh session: nothing from a previous debtor or creditor survives the switch.
+    session.clear()
+    session.permanent = True
+    session[SESSION_KEY] = {"debtor": link.debtor_id, "link": link.id, "t": int(time.time()),
+                            "lang": link.debtor.language, "select": link.invoice_numbers or []}
+    # The token leaves the address bar (and the browser history) here.
+    return redirect(url_for("debtor.home"), code=303)
+
+
+@bp.get("/portal/")
+@portal_required
+def home():
+    acc = account.load(g.debtor_id)
+    selected = set(session[SESSION_KEY].get("select") or [])
+    return render_template("debtor/home.html", acc=acc, selected=selected)
+
+
+@bp.get("/portal/invoices/<path:number>.pdf")
+@portal_required
+def invoice_pdf(number):
+    try:
+        invoice = account.invoice_for(g.debtor_id, number)
+    except NotFound:
+        abort(404)
+    doc = documents.pdf_for(invoice, actor="debtor")
+    response = current_app.response_class(doc.content, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'inline; filename="{doc.filename}"'
+    return response
+
+
+@bp.get("/portal/statement")
+@portal_required
+def statement():
+    acc = account.load(g.debtor_id)
+    return render_template("debtor/statement.html", acc=acc,
+                           statement=account.statement(g.debtor_id, acc.creditor.currency))
+
+
+@bp.post("/portal/logout")
+@portal_required
+def logout():
+    session.pop(SESSION_KEY, None)
+    return render_template("debtor/error.html", reason="logged_out")
+
+
+@bp.errorhandler(404)
+def not_found(e):
+    return render_template("debtor/error.html", reason="not_found"), 404

@@ -1,0 +1,249 @@
+"""SQLAlchemy models. Uniqueness constraints carry the idempotency (DESIGN: invariants).
+
+Amounts are integer minor units (BigInteger); times are UTC; dates are calendar dates.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from flask_login import UserMixin
+from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, Date, DateTime, ForeignKey,
+                        Index, Integer, LargeBinary, String, Text, UniqueConstraint)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(db.TypeDecorator):
+    """Stored as UTC; always read back timezone-aware (SQLite forgets the zone)."""
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime")
+            value = value.astimezone(timezone.utc)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class Creditor(db.Model):
+    """A tenant: the business whose invoices are chased."""
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: trading name shown to debtors
+    name: Mapped[str] = mapped_column(String(200))
+    #: contact address shown in the portal and used as reply-to
+    email: Mapped[str] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    #: IANA zone: dunning dates are calendar dates there
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Paris")
+    language: Mapped[str] = mapped_column(String(2), default="fr")
+    #: legal identity printed on documents
+    legal_name: Mapped[str | None] = mapped_column(String(200))
+    registration_number: Mapped[str | None] = mapped_column(String(40))  # SIREN / company number
+    vat_number: Mapped[str | None] = mapped_column(String(40))
+    address: Mapped[str | None] = mapped_column(Text)
+    #: bank-transfer details shown to debtors
+    iban: Mapped[str | None] = mapped_column(String(34))
+    bic: Mapped[str | None] = mapped_column(String(11))
+    payment_terms_days: Mapped[int] = mapped_column(Integer, default=30)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("payment_terms_days >= 0 AND payment_terms_days <= 365", name="terms_range"),
+    )
+
+
+class CreditorUser(UserMixin, db.Model):
+    __tablename__ = "creditor_user"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditor.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    #: werkzeug scrypt hash, never the password
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    creditor: Mapped[Creditor] = relationship()
+
+
+class ApiKey(db.Model):
+    __tablename__ = "api_key"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditor.id"), index=True)
+    #: first characters of the key, shown so the creditor can tell keys apart
+    prefix: Mapped[str] = mapped_column(String(16))
+    #: SHA-256 of the whole key: keys are long random strings, so a fast hash is enough
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Debtor(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditor.id"))
+    #: the creditor's own customer reference
+    ref: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    language: Mapped[str] = mapped_column(String(2), default="fr")
+    #: dunning profile: standard, key_account, risky, public_sector...
+    profile: Mapped[str] = mapped_column(String(32), default="standard")
+    #: business or consumer: late-payment charges apply to businesses only
+    kind: Mapped[str] = mapped_column(String(10), default="business")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    creditor: Mapped[Creditor] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("creditor_id", "ref"),
+        CheckConstraint("language IN ('fr', 'en')", name="language"),
+        CheckConstraint("kind IN ('business', 'consumer')", name="kind"),
+    )
+
+
+INVOICE_STATUSES = ("open", "partially_paid", "paid", "cancelled")
+
+
+class Invoice(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditor.id"))
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtor.id"), index=True)
+    number: Mapped[str] = mapped_column(String(64))
+    issue_date: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date] = mapped_column(Date)
+    #: total in minor units
+    amount: Mapped[int] = mapped_column(BigInteger)
+    #: sum of allocations, kept in step by the ledger service in the same transaction
+    amount_paid: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    #: derived from amount_paid by the ledger (open -> partially_paid -> paid), or cancelled
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    disputed: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    debtor: Mapped[Debtor] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("creditor_id", "number"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("amount_paid >= 0 AND amount_paid <= amount", name="paid_range"),
+        CheckConstraint("due_date >= issue_date", name="due_after_issue"),
+        CheckConstraint("status IN ('open', 'partially_paid', 'paid', 'cancelled')", name="status"),
+        Index("ix_invoice_creditor_status_due", "creditor_id", "status", "due_date"),
+    )
+
+    @property
+    def balance(self) -> int:
+        return 0 if self.status == "cancelled" else self.amount - self.amount_paid
+
+
+class Document(db.Model):
+    """A PDF belonging to one invoice: uploaded through the API or generated."""
+    id: Mapped[int] = mapped_column(primary_key=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditor.id"))
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"), unique=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100), default="application/pdf")
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    #: uploaded by the creditor, or generated by Relance from the invoice data
+    source: Mapped[str] = mapped_column(String(10), default="uploaded")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Payment(db.Model):
+    """Money received from a debtor, by any path; its allocations say what it paid."""
+    id: Mapped[int] = mapped_column(primary_key=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditor.id"))
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtor.id"), index=True)
+    #: offline (bank transfer seen in the accounts), stripe, gocardless
+    provider: Mapped[str] = mapped_column(String(16))
+    #: the creditor's reference (offline) or the provider's payment id
+    reference: Mapped[str] = mapped_column(String(255))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    received_on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    allocations: Mapped[list[PaymentAllocation]] = relationship(back_populates="payment")
+
+    __table_args__ = (
+        # Idempotency: one row per (creditor, provider, reference), whoever retries.
+        UniqueConstraint("creditor_id", "provider", "reference"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+    )
+
+
+class PaymentAllocation(db.Model):
+    __tablename__ = "payment_allocation"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payment.id"))
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+
+    payment: Mapped[Payment] = relationship(back_populates="allocations")
+    invoice: Mapped[Invoice] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("payment_id", "invoice_id"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+    )
+
+
+class PortalLink(db.Model):
+    """One issued magic link. The signed token names this row; revoking it ends its sessions."""
+    __tablename__ = "portal_link"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditor.id"))
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtor.id"), index=True)
+    #: random value inside the token, so a token cannot be forged from a row id
+    nonce: Mapped[str] = mapped_column(String(32), unique=True)
+    #: invoices to preselect when the link came with a reminder
+    invoice_numbers: Mapped[list | None] = mapped_column(JSON)
+    #: who issued it: api, creditor, cli, reminder
+    issued_by: Mapped[str] = mapped_column(String(16), default="creditor")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    open_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    debtor: Mapped[Debtor] = relationship()
+
+
+class Event(db.Model):
+    """Append-only activity log: the feed, the audit trail and GET /api/v1/events."""
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditor.id"))
+    debtor_id: Mapped[int | None] = mapped_column(ForeignKey("debtor.id"))
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"))
+    #: dotted name: portal.opened, invoice.created, payment.received...
+    type: Mapped[str] = mapped_column(String(64))
+    #: debtor, creditor, api, system
+    actor: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    debtor: Mapped[Debtor | None] = relationship()
+    invoice: Mapped[Invoice | None] = relationship()
+
+    __table_args__ = (
+        Index("ix_event_creditor_id", "creditor_id", "id"),
+        Index("ix_event_debtor_id", "debtor_id", "id"),
+    )

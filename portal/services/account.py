@@ -1,0 +1,116 @@
+"""What a debtor sees: every query filters by the session's debtor id, here and nowhere else."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Creditor, Debtor, Event, Invoice, Payment
+from . import NotFound
+from .ledger import debtor_credit
+
+OPEN = ("open", "partially_paid")
+
+
+def today_for(creditor: Creditor) -> date:
+    return datetime.now(ZoneInfo(creditor.timezone)).date()
+
+
+@dataclass
+class Line:
+    invoice: Invoice
+    days_overdue: int
+
+
+@dataclass
+class Account:
+    debtor: Debtor
+    creditor: Creditor
+    today: date
+    open_items: list[Line]
+    settled: list[Line]
+    payments: list[Payment]
+    history: list[tuple[Event, str | None]]
+    credit: dict[str, int]
+    totals: dict[str, dict[str, int]] = field(default_factory=dict)  # currency -> {due, overdue}
+
+
+def _lines(debtor_id: int, statuses, today: date, limit: int | None = None) -> list[Line]:
+    q = select(Invoice).where(Invoice.debtor_id == debtor_id, Invoice.status.in_(statuses))
+    q = q.order_by(Invoice.due_date, Invoice.id) if limit is None else q.order_by(Invoice.updated_at.desc()).limit(limit)
+    return [Line(inv, max(0, (today - inv.due_date).days)) for inv in db.session.scalars(q)]
+
+
+def load(debtor_id: int) -> Account:
+    row = db.session.execute(select(Debtor, Creditor).join(Creditor, Creditor.id == Debtor.creditor_id)
+                             .where(Debtor.id == debtor_id)).first()
+    if row is None:
+        raise NotFound("no such debtor")
+    debtor, creditor = row
+    today = today_for(creditor)
+    open_items = _lines(debtor_id, OPEN, today)
+    settled = _lines(debtor_id, ("paid", "cancelled"), today, limit=20)
+    payments = list(db.session.scalars(select(Payment).where(Payment.debtor_id == debtor_id)
+                                       .order_by(Payment.received_on.desc(), Payment.id.desc()).limit(20)))
+    history = db.session.execute(
+        select(Event, Invoice.number).outerjoin(Invoice, Invoice.id == Event.invoice_id)
+        .where(Event.debtor_id == debtor_id, Event.type.in_(HISTORY_TYPES))
+        .order_by(Event.id.desc()).limit(30)).all()
+    account = Account(debtor, creditor, today, open_items, settled, payments, history, debtor_credit(debtor_id))
+    for line in open_items:
+        t = account.totals.setdefault(line.invoice.currency, {"due": 0, "overdue": 0})
+        t["due"] += line.invoice.balance
+        if line.days_overdue > 0:
+            t["overdue"] += line.invoice.balance
+    return account
+
+
+# What a debtor's own history shows: things that happened to their account, not internal bookkeeping.
+HISTORY_TYPES = ("invoice.created", "payment.received", "invoice.paid", "portal.opened", "document.downloaded",
+                 "reminder.sent", "dispute.opened", "dispute.resolved", "promise.made", "mandate.active")
+
+
+def invoice_for(debtor_id: int, number: str) -> Invoice:
+    invoice = db.session.scalar(select(Invoice).where(Invoice.debtor_id == debtor_id, Invoice.number == number))
+    if invoice is None:
+        raise NotFound("no such invoice")
+    return invoice
+
+
+@dataclass
+class StatementRow:
+    day: date
+    kind: str  # invoice | payment
+    label: str
+    debit: int
+    credit: int
+    balance: int = 0
+
+
+@dataclass
+class Statement:
+    currency: str
+    rows: list[StatementRow]
+    closing: int
+
+
+def statement(debtor_id: int, currency: str) -> Statement:
+    """Every invoice and payment of the debtor in one currency, by date, with a running balance."""
+    invoices = db.session.execute(
+        select(Invoice.issue_date, Invoice.number, Invoice.amount)
+        .where(Invoice.debtor_id == debtor_id, Invoice.currency == currency, Invoice.status != "cancelled")).all()
+    payments = db.session.execute(
+        select(Payment.received_on, Payment.reference, Payment.amount, Payment.provider)
+        .where(Payment.debtor_id == debtor_id, Payment.currency == currency)).all()
+    rows = [StatementRow(d, "invoice", n, a, 0) for d, n, a in invoices]
+    rows += [StatementRow(d, "payment", ref if provider == "offline" else provider, 0, a)
+             for d, ref, a, provider in payments]
+    rows.sort(key=lambda r: (r.day, r.kind != "invoice"))
+    running = 0
+    for row in rows:
+        running += row.debit - row.credit
+        row.balance = running
+    return Statement(currency, rows, running)

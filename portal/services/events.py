@@ -1,0 +1,50 @@
+"""The append-only event log: written by every service, read by the feed and the API."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Debtor, Event, Invoice
+
+
+def record(type: str, *, creditor_id: int, actor: str, debtor_id: int | None = None,
+           invoice_id: int | None = None, **data) -> Event:
+    """Add an event to the current transaction; the caller's commit makes it durable."""
+    event = Event(type=type, creditor_id=creditor_id, actor=actor, debtor_id=debtor_id,
+                  invoice_id=invoice_id, data=data)
+    db.session.add(event)
+    return event
+
+
+def page(creditor_id: int, after: int = 0, limit: int = 100, debtor_id: int | None = None):
+    """Events oldest first after an id, with the debtor's ref and the invoice's number."""
+    q = (select(Event, Debtor.ref, Invoice.number)
+         .outerjoin(Debtor, Debtor.id == Event.debtor_id)
+         .outerjoin(Invoice, Invoice.id == Event.invoice_id)
+         .where(Event.creditor_id == creditor_id, Event.id > after)
+         .order_by(Event.id).limit(limit))
+    if debtor_id is not None:
+        q = q.where(Event.debtor_id == debtor_id)
+    return db.session.execute(q).all()
+
+
+def latest(creditor_id: int, limit: int = 50, debtor_id: int | None = None, invoice_id: int | None = None):
+    """Newest first, for the back office."""
+    q = (select(Event, Debtor.ref, Invoice.number)
+         .outerjoin(Debtor, Debtor.id == Event.debtor_id)
+         .outerjoin(Invoice, Invoice.id == Event.invoice_id)
+         .where(Event.creditor_id == creditor_id)
+         .order_by(Event.id.desc()).limit(limit))
+    if debtor_id is not None:
+        q = q.where(Event.debtor_id == debtor_id)
+    if invoice_id is not None:
+        q = q.where(Event.invoice_id == invoice_id)
+    return db.session.execute(q).all()
+
+
+def as_json(event: Event, debtor_ref: str | None, invoice_number: str | None) -> dict:
+    out = {"id": event.id, "type": event.type, "at": event.at.isoformat(), "debtor_ref": debtor_ref}
+    if invoice_number is not None:
+        out["invoice_number"] = invoice_number
+    out["data"] = event.data or {}
+    return out

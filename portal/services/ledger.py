@@ -1,0 +1,360 @@
+"""Debtors, invoices and payments: the creditor's sub-ledger.
+
+Every payment, whatever its path, is recorded here and allocated to invoices in the
+same transaction that updates their paid amount and status.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from ..domain.money import MoneyError, OpenItem, allocate, check_currency, parse_amount
+from ..extensions import db
+from ..models import Creditor, Debtor, Document, Invoice, Payment, PaymentAllocation
+from . import Conflict, Invalid, NotFound, events
+from .tenants import check_email
+
+REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/\-]{0,63}$")
+PROFILES = ("standard", "key_account", "risky", "public_sector")
+MAX_PDF_BYTES = 10 * 1024 * 1024
+
+
+def check_ref(value, field: str) -> str:
+    if not isinstance(value, str) or not REF.match(value):
+        raise Invalid(f"{field} must be 1-64 letters, digits, '.', '_', '-' or '/', starting with a letter or digit", field)
+    return value
+
+
+def check_text(value, field: str, max_len: int, required: bool = True) -> str | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid(f"{field} is required", field)
+    if len(value) > max_len:
+        raise Invalid(f"{field} is longer than {max_len} characters", field)
+    return value.strip()
+
+
+def check_date(value, field: str) -> date:
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise Invalid(f"{field} must be an ISO date (YYYY-MM-DD)", field)
+    try:
+        parsed = date.fromisoformat(value)
+    except ValueError:
+        raise Invalid(f"{field} is not a valid date", field) from None
+    if not date(1990, 1, 1) <= parsed <= date(2199, 12, 31):
+        raise Invalid(f"{field} is out of range", field)
+    return parsed
+
+
+def amount_of(value, currency: str, field: str = "amount") -> int:
+    try:
+        return parse_amount(value, currency)
+    except MoneyError as e:
+        raise Invalid(str(e), field) from None
+
+
+def currency_of(value, field: str = "currency") -> str:
+    try:
+        return check_currency(value)
+    except MoneyError as e:
+        raise Invalid(str(e), field) from None
+
+
+def status_for(amount: int, paid: int, cancelled: bool = False) -> str:
+    if cancelled:
+        return "cancelled"
+    if paid >= amount:
+        return "paid"
+    return "partially_paid" if paid > 0 else "open"
+
+
+# --- debtors -------------------------------------------------------------------------------
+
+@dataclass
+class DebtorInput:
+    name: str
+    email: str | None
+    language: str
+    profile: str | None
+    phone: str | None
+    kind: str | None
+
+
+def check_debtor(data, default_language: str) -> DebtorInput:
+    if not isinstance(data, dict):
+        raise Invalid("a JSON object is required")
+    email = data.get("email")
+    email = None if email in (None, "") else check_email(email)
+    language = data.get("language", default_language)
+    if language not in ("fr", "en"):
+        raise Invalid("language must be fr or en", "language")
+    profile = data.get("profile")
+    if profile is not None and profile not in PROFILES:
+        raise Invalid(f"profile must be one of {', '.join(PROFILES)}", "profile")
+    kind = data.get("kind")
+    if kind is not None and kind not in ("business", "consumer"):
+        raise Invalid("kind must be business or consumer", "kind")
+    phone = check_text(data.get("phone"), "phone", 40, required=False)
+    return DebtorInput(check_text(data.get("name"), "name", 200), email, language, profile, phone, kind)
+
+
+def get_debtor(creditor_id: int, ref: str) -> Debtor:
+    debtor = db.session.scalar(select(Debtor).where(Debtor.creditor_id == creditor_id, Debtor.ref == ref))
+    if debtor is None:
+        raise NotFound("no such debtor", "ref")
+    return debtor
+
+
+def _put_debtor(creditor: Creditor, ref: str, d: DebtorInput, actor: str) -> tuple[Debtor, bool]:
+    debtor = db.session.scalar(select(Debtor).where(Debtor.creditor_id == creditor.id, Debtor.ref == ref))
+    created = debtor is None
+    if created:
+        debtor = Debtor(creditor_id=creditor.id, ref=ref, profile="standard", kind="business")
+        db.session.add(debtor)
+    before = {k: getattr(debtor, k) for k in ("name", "email", "language", "profile", "phone", "kind")}
+    debtor.name, debtor.email, debtor.language = d.name, d.email, d.language
+    for key in ("profile", "phone", "kind"):
+        if getattr(d, key) is not None:
+            setattr(debtor, key, getattr(d, key))
+    db.session.flush()
+    changed = {k: v for k, v in before.items() if getattr(debtor, k) != v}
+    if created:
+        events.record("debtor.created", creditor_id=creditor.id, debtor_id=debtor.id, actor=actor)
+    elif changed:
+        events.record("debtor.updated", creditor_id=creditor.id, debtor_id=debtor.id, actor=actor,
+                      fields=sorted(changed))
+    return debtor, created
+
+
+def upsert_debtor(creditor: Creditor, ref, data, actor: str = "api") -> tuple[Debtor, bool]:
+    ref = check_ref(ref, "ref")
+    d = check_debtor(data, creditor.language)
+    debtor, created = _put_debtor(creditor, ref, d, actor)
+    _commit_or_conflict()
+    return debtor, created
+
+
+# --- invoices ------------------------------------------------------------------------------
+
+@dataclass
+class InvoiceInput:
+    debtor_ref: str
+    issue_date: date
+    due_date: date
+    amount: int
+    currency: str
+    pdf: bytes | None = None
+    cancelled: bool | None = None
+
+
+def check_invoice(data) -> InvoiceInput:
+    if not isinstance(data, dict):
+        raise Invalid("a JSON object is required")
+    debtor_ref = check_ref(data.get("debtor_ref"), "debtor_ref")
+    issue = check_date(data.get("issue_date"), "issue_date")
+    due = check_date(data.get("due_date"), "due_date")
+    if due < issue:
+        raise Invalid("due_date is before issue_date", "due_date")
+    currency = currency_of(data.get("currency"))
+    amount = amount_of(data.get("amount"), currency)
+    pdf = None
+    if data.get("pdf_base64") is not None:
+        pdf = check_pdf(data["pdf_base64"])
+    cancelled = data.get("cancelled")
+    if cancelled is not None and not isinstance(cancelled, bool):
+        raise Invalid("cancelled must be true or false", "cancelled")
+    return InvoiceInput(debtor_ref, issue, due, amount, currency, pdf, cancelled)
+
+
+def check_pdf(value) -> bytes:
+    if not isinstance(value, str) or len(value) > MAX_PDF_BYTES * 4 // 3 + 4:
+        raise Invalid("pdf_base64 must be a base64 string of a PDF under 10 MB", "pdf_base64")
+    try:
+        pdf = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise Invalid("pdf_base64 is not valid base64", "pdf_base64") from None
+    if not pdf.startswith(b"%PDF-"):
+        raise Invalid("pdf_base64 is not a PDF", "pdf_base64")
+    return pdf
+
+
+def get_invoice(creditor_id: int, number: str) -> Invoice:
+    invoice = db.session.scalar(select(Invoice).where(Invoice.creditor_id == creditor_id, Invoice.number == number))
+    if invoice is None:
+        raise NotFound("no such invoice", "number")
+    return invoice
+
+
+def _put_invoice(creditor: Creditor, number: str, d: InvoiceInput, actor: str,
+                 debtor: Debtor | None = None) -> tuple[Invoice, bool]:
+    if debtor is None:
+        debtor = db.session.scalar(select(Debtor).where(Debtor.creditor_id == creditor.id,
+                                                        Debtor.ref == d.debtor_ref))
+        if debtor is None:
+            raise Invalid("no debtor with this reference: create it first", "debtor_ref")
+    invoice = db.session.scalar(select(Invoice).where(Invoice.creditor_id == creditor.id,
+                                                      Invoice.number == number).with_for_update())
+    created = invoice is None
+    if created:
+        invoice = Invoice(creditor_id=creditor.id, number=number, amount_paid=0, disputed=False)
+        db.session.add(invoice)
+        before = {}
+    else:
+        before = {k: getattr(invoice, k) for k in ("debtor_id", "issue_date", "due_date", "amount", "currency", "status")}
+        if invoice.amount_paid:
+            if d.currency != invoice.currency:
+                raise Conflict("the currency of an invoice with payments cannot change", "currency")
+            if debtor.id != invoice.debtor_id:
+                raise Conflict("an invoice with payments cannot move to another debtor", "debtor_ref")
+            if d.amount < invoice.amount_paid:
+                raise Conflict("amount is below what was already paid", "amount")
+    invoice.debtor_id = debtor.id
+    invoice.issue_date, invoice.due_date = d.issue_date, d.due_date
+    invoice.amount, invoice.currency = d.amount, d.currency
+    cancelled = invoice.status == "cancelled" if d.cancelled is None else d.cancelled
+    invoice.status = status_for(invoice.amount, invoice.amount_paid, cancelled)
+    db.session.flush()
+    if d.pdf is not None:
+        _attach_pdf(creditor.id, invoice, d.pdf, actor)
+    if created:
+        events.record("invoice.created", creditor_id=creditor.id, debtor_id=debtor.id, invoice_id=invoice.id,
+                      actor=actor, amount=invoice.amount, currency=invoice.currency,
+                      due_date=invoice.due_date.isoformat())
+    else:
+        changed = sorted(k for k, v in before.items() if getattr(invoice, k) != v)
+        if changed:
+            events.record("invoice.updated", creditor_id=creditor.id, debtor_id=debtor.id,
+                          invoice_id=invoice.id, actor=actor, fields=changed)
+    return invoice, created
+
+
+def _attach_pdf(creditor_id: int, invoice: Invoice, pdf: bytes, actor: str) -> None:
+    digest = hashlib.sha256(pdf).hexdigest()
+    doc = db.session.scalar(select(Document).where(Document.invoice_id == invoice.id))
+    if doc is not None and doc.sha256 == digest:
+        return
+    if doc is None:
+        doc = Document(creditor_id=creditor_id, invoice_id=invoice.id)
+        db.session.add(doc)
+    doc.filename = f"{invoice.number.replace('/', '-')}.pdf"
+    doc.content, doc.sha256, doc.source, doc.content_type = pdf, digest, "uploaded", "application/pdf"
+    events.record("document.uploaded", creditor_id=creditor_id, debtor_id=invoice.debtor_id,
+                  invoice_id=invoice.id, actor=actor, size=len(pdf))
+
+
+def upsert_invoice(creditor: Creditor, number, data, actor: str = "api") -> tuple[Invoice, bool]:
+    number = check_ref(number, "number")
+    d = check_invoice(data)
+    invoice, created = _put_invoice(creditor, number, d, actor)
+    _commit_or_conflict()
+    return invoice, created
+
+
+def _commit_or_conflict() -> None:
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Two writers created the same reference at once: the other one won; the client retries.
+        db.session.rollback()
+        raise Conflict("this resource was changed at the same moment by another request; retry") from None
+
+
+# --- payments ------------------------------------------------------------------------------
+
+def record_payment(creditor_id: int, debtor_id: int, *, provider: str, reference: str, amount: int,
+                   currency: str, received_on: date, invoice_ids: list[int] | None, actor: str,
+                   commit: bool = True) -> tuple[Payment, bool]:
+    """Record money received and allocate it: to the given invoices in that order, else oldest
+    due first. What no invoice can take stays on the payment as a credit on the debtor's account.
+    Idempotent on (creditor, provider, reference): a replay returns the first payment."""
+    existing = _find_payment(creditor_id, provider, reference)
+    if existing:
+        return existing, False
+    q = (select(Invoice).where(Invoice.creditor_id == creditor_id, Invoice.debtor_id == debtor_id,
+                               Invoice.currency == currency, Invoice.status.in_(("open", "partially_paid")))
+         .order_by(Invoice.due_date, Invoice.id).with_for_update())
+    if invoice_ids is not None:
+        q = q.where(Invoice.id.in_(invoice_ids))
+    invoices = {i.id: i for i in db.session.scalars(q)}
+    order = invoice_ids if invoice_ids is not None else list(invoices)
+    # Explicit choice: allocate in the order given, so rank items by position, not by due date.
+    items = [OpenItem(i, n if invoice_ids is not None else (invoices[i].due_date, n), invoices[i].balance)
+             for n, i in enumerate(order) if i in invoices]
+    lines, _credit = allocate(amount, items)
+    payment = Payment(creditor_id=creditor_id, debtor_id=debtor_id, provider=provider, reference=reference,
+                      amount=amount, currency=currency, received_on=received_on)
+    db.session.add(payment)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        existing = _find_payment(creditor_id, provider, reference)
+        if existing:
+            return existing, False
+        raise
+    for invoice_id, part in lines:
+        inv = invoices[invoice_id]
+        db.session.add(PaymentAllocation(payment_id=payment.id, invoice_id=inv.id, amount=part))
+        inv.amount_paid += part
+        inv.status = status_for(inv.amount, inv.amount_paid)
+    events.record("payment.received", creditor_id=creditor_id, debtor_id=debtor_id,
+                  invoice_id=lines[0][0] if len(lines) == 1 else None, actor=actor,
+                  provider=provider, reference=reference, amount=amount, currency=currency,
+                  received_on=received_on.isoformat(),
+                  allocations=[{"invoice_id": i, "amount": a} for i, a in lines],
+                  unallocated=amount - sum(a for _, a in lines))
+    for invoice_id, _ in lines:
+        inv = invoices[invoice_id]
+        if inv.status == "paid":
+            events.record("invoice.paid", creditor_id=creditor_id, debtor_id=debtor_id, invoice_id=inv.id,
+                          actor="system")
+    if commit:
+        db.session.commit()
+    return payment, True
+
+
+def _find_payment(creditor_id: int, provider: str, reference: str) -> Payment | None:
+    return db.session.scalar(select(Payment).where(Payment.creditor_id == creditor_id,
+                                                   Payment.provider == provider, Payment.reference == reference))
+
+
+def record_offline_payment(creditor: Creditor, number: str, data, actor: str = "api") -> tuple[Payment, bool]:
+    """A bank transfer seen in the creditor's accounts, for one invoice; idempotent on reference."""
+    invoice = get_invoice(creditor.id, check_ref(number, "number"))
+    if not isinstance(data, dict):
+        raise Invalid("a JSON object is required")
+    amount = amount_of(data.get("amount"), invoice.currency)
+    received = check_date(data.get("date"), "date")
+    if received > date.today() + timedelta(days=1):
+        raise Invalid("date is in the future", "date")
+    reference = check_text(data.get("reference"), "reference", 255)
+    existing = _find_payment(creditor.id, "offline", reference)
+    if existing:
+        other_invoices = {a.invoice_id for a in existing.allocations} - {invoice.id}
+        if existing.amount != amount or existing.received_on != received or other_invoices:
+            raise Conflict("this reference was already used for another payment", "reference")
+        return existing, False
+    if invoice.status == "cancelled":
+        raise Conflict("the invoice is cancelled", "number")
+    payment, created = record_payment(creditor.id, invoice.debtor_id, provider="offline", reference=reference,
+                                      amount=amount, currency=invoice.currency, received_on=received,
+                                      invoice_ids=[invoice.id], actor=actor)
+    return payment, created
+
+
+def debtor_credit(debtor_id: int) -> dict[str, int]:
+    """Unallocated money per currency: overpayments held on the debtor's account."""
+    allocated = (select(func.coalesce(func.sum(PaymentAllocation.amount), 0))
+                 .where(PaymentAllocation.payment_id == Payment.id).scalar_subquery())
+    rows = db.session.execute(
+        select(Payment.currency, func.sum(Payment.amount - allocated))
+        .where(Payment.debtor_id == debtor_id).group_by(Payment.currency)).all()
+    return {cur: int(v) for cur, v in rows if v}

@@ -1,0 +1,99 @@
+"""Portal links: signed (itsdangerous), bound to one debtor, expiring, revocable."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Debtor, PortalLink, utcnow
+from . import NotFound, events
+
+SALT = "relance.portal-link.v1"
+
+
+class LinkRefused(Exception):
+    """Tampered, expired, revoked or unknown: the page says nothing more to the visitor."""
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT)
+
+
+def max_age() -> timedelta:
+    return timedelta(days=current_app.config["PORTAL_LINK_MAX_AGE_DAYS"])
+
+
+@dataclass
+class IssuedLink:
+    link: PortalLink
+    url: str
+
+
+def issue(debtor: Debtor, *, issued_by: str, invoice_numbers: list[str] | None = None,
+          commit: bool = True) -> IssuedLink:
+    link = PortalLink(creditor_id=debtor.creditor_id, debtor_id=debtor.id, nonce=secrets.token_hex(16),
+                      invoice_numbers=invoice_numbers or None, issued_by=issued_by,
+                      expires_at=utcnow() + max_age())
+    db.session.add(link)
+    db.session.flush()
+    token = _serializer().dumps({"l": link.id, "n": link.nonce})
+    events.record("link.issued", creditor_id=debtor.creditor_id, debtor_id=debtor.id, actor=issued_by,
+                  link_id=link.id, expires_at=link.expires_at.isoformat())
+    if commit:
+        db.session.commit()
+    return IssuedLink(link, f"{current_app.config['PORTAL_BASE_URL']}/l/{token}")
+
+
+def open_token(token: str, *, ip: str | None = None) -> PortalLink:
+    """Check a token and record the opening; raise LinkRefused for anything not exactly right."""
+    if not token or len(token) > 500:
+        raise LinkRefused()
+    try:
+        payload = _serializer().loads(token, max_age=int(max_age().total_seconds()))
+    except (SignatureExpired, BadSignature):
+        raise LinkRefused() from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("l"), int):
+        raise LinkRefused()
+    link = db.session.get(PortalLink, payload["l"])
+    if link is None or not secrets.compare_digest(link.nonce, str(payload.get("n", ""))):
+        raise LinkRefused()
+    now = utcnow()
+    if link.revoked_at is not None or link.expires_at <= now:
+        raise LinkRefused()
+    link.first_opened_at = link.first_opened_at or now
+    link.last_opened_at = now
+    link.open_count = (link.open_count or 0) + 1
+    events.record("portal.opened", creditor_id=link.creditor_id, debtor_id=link.debtor_id, actor="debtor",
+                  link_id=link.id, first=link.open_count == 1)
+    db.session.commit()
+    return link
+
+
+def still_valid(link_id: int, debtor_id: int) -> bool:
+    """A portal session lives only as long as the link that started it."""
+    link = db.session.get(PortalLink, link_id)
+    return (link is not None and link.debtor_id == debtor_id and link.revoked_at is None
+            and link.expires_at > utcnow())
+
+
+def revoke(creditor_id: int, link_id: int, actor: str = "creditor") -> PortalLink:
+    link = db.session.scalar(select(PortalLink).where(PortalLink.id == link_id,
+                                                      PortalLink.creditor_id == creditor_id))
+    if link is None:
+        raise NotFound("no such link")
+    if link.revoked_at is None:
+        link.revoked_at = utcnow()
+        events.record("link.revoked", creditor_id=creditor_id, debtor_id=link.debtor_id, actor=actor,
+                      link_id=link.id)
+        db.session.commit()
+    return link
+
+
+def for_debtor(creditor_id: int, debtor_id: int) -> list[PortalLink]:
+    return list(db.session.scalars(select(PortalLink).where(
+        PortalLink.creditor_id == creditor_id, PortalLink.debtor_id == debtor_id).order_by(PortalLink.id.desc())))

@@ -1,0 +1,139 @@
+"""Creditors, their users and their API keys."""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from schwifty import BIC, IBAN
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..domain.money import MoneyError, check_currency
+from ..extensions import db
+from ..models import ApiKey, Creditor, CreditorUser, utcnow
+from . import Conflict, Invalid
+from . import events
+
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s.]{2,}$")
+API_KEY_PREFIX = "rl_live_"
+# A dummy hash to spend the same time on unknown e-mails as on wrong passwords.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def check_email(value, field="email") -> str:
+    if not isinstance(value, str) or not EMAIL.match(value.strip()) or len(value) > 254:
+        raise Invalid("a valid e-mail address is required", field)
+    return value.strip()
+
+
+def check_timezone(value) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise Invalid(f"unknown time zone {value!r}", "timezone") from None
+    return value
+
+
+def create_creditor(*, name: str, email: str, password: str, currency: str = "EUR",
+                    timezone: str = "Europe/Paris", language: str = "fr", **details) -> tuple[Creditor, str]:
+    """A creditor, its first user (same e-mail) and an API key, returned in clear once."""
+    if not name or len(name) > 200:
+        raise Invalid("name is required (200 characters at most)", "name")
+    email = check_email(email)
+    if not isinstance(password, str) or len(password) < 8:
+        raise Invalid("password must have at least 8 characters", "password")
+    try:
+        currency = check_currency(currency)
+    except MoneyError as e:
+        raise Invalid(str(e), "currency") from None
+    if language not in ("fr", "en"):
+        raise Invalid("language must be fr or en", "language")
+    if details.get("iban"):
+        details["iban"] = normalise_iban(details["iban"])
+    if details.get("bic"):
+        details["bic"] = normalise_bic(details["bic"])
+    if db.session.scalar(select(CreditorUser.id).where(CreditorUser.email == email.lower())):
+        raise Conflict("a user with this e-mail already exists", "email")
+    creditor = Creditor(name=name, email=email, currency=currency, timezone=check_timezone(timezone),
+                        language=language, **details)
+    db.session.add(creditor)
+    db.session.flush()
+    db.session.add(CreditorUser(creditor_id=creditor.id, email=email.lower(),
+                                password_hash=generate_password_hash(password)))
+    key = _new_api_key(creditor.id, "default")
+    events.record("creditor.created", creditor_id=creditor.id, actor="system", name=name)
+    db.session.commit()
+    return creditor, key
+
+
+def normalise_iban(value: str) -> str:
+    try:
+        return str(IBAN(value).compact)
+    except Exception:
+        raise Invalid("invalid IBAN", "iban") from None
+
+
+def normalise_bic(value: str) -> str:
+    try:
+        return str(BIC(value).compact)
+    except Exception:
+        raise Invalid("invalid BIC", "bic") from None
+
+
+def authenticate(email: str, password: str) -> CreditorUser | None:
+    user = db.session.scalar(select(CreditorUser).where(CreditorUser.email == (email or "").strip().lower()))
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password or "")
+        return None
+    return user if check_password_hash(user.password_hash, password or "") else None
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _new_api_key(creditor_id: int, label: str | None) -> str:
+    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    db.session.add(ApiKey(creditor_id=creditor_id, prefix=key[:14], key_hash=_hash(key), label=label))
+    return key
+
+
+def create_api_key(creditor_id: int, label: str | None, actor: str = "creditor") -> str:
+    key = _new_api_key(creditor_id, (label or "")[:100] or None)
+    events.record("api_key.created", creditor_id=creditor_id, actor=actor, prefix=key[:14])
+    db.session.commit()
+    return key
+
+
+def revoke_api_key(creditor_id: int, key_id: int) -> bool:
+    key = db.session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.creditor_id == creditor_id))
+    if key is None or key.revoked_at:
+        return False
+    key.revoked_at = utcnow()
+    events.record("api_key.revoked", creditor_id=creditor_id, actor="creditor", prefix=key.prefix)
+    db.session.commit()
+    return True
+
+
+def api_keys(creditor_id: int) -> list[ApiKey]:
+    return list(db.session.scalars(select(ApiKey).where(ApiKey.creditor_id == creditor_id).order_by(ApiKey.id)))
+
+
+def creditor_for_api_key(key: str) -> Creditor | None:
+    if not key or not key.startswith(API_KEY_PREFIX) or len(key) > 200:
+        return None
+    row = db.session.execute(
+        select(ApiKey, Creditor).join(Creditor, Creditor.id == ApiKey.creditor_id)
+        .where(ApiKey.key_hash == _hash(key), ApiKey.revoked_at.is_(None))).first()
+    return row[1] if row else None
+
+
+def creditor_by_email(email: str) -> Creditor | None:
+    """The CLI names a creditor by its login e-mail (or its contact e-mail)."""
+    email = (email or "").strip().lower()
+    user = db.session.scalar(select(CreditorUser).where(CreditorUser.email == email))
+    if user:
+        return db.session.get(Creditor, user.creditor_id)
+    return db.session.scalar(select(Creditor).where(db.func.lower(Creditor.email) == email).limit(1))
