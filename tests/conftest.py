@@ -1,0 +1,190 @@
+"""Shared fixtures: the app on SQLite always, and on PostgreSQL when TEST_DATABASE_URL is set.
+
+Each pytest run gets its own PostgreSQL database (created from TEST_DATABASE_URL's server and
+dropped at the end), so several runs on one machine never share rows.
+"""
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from portal import create_app
+from portal.extensions import db
+
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("TEST_REDIS_URL")
+ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
+    not PG_URL, reason="PostgreSQL tests need TEST_DATABASE_URL (see .ci/run)"))]
+BASE_CONFIG = {"SECRET_KEY": "test-secret-key", "TESTING": True, "WTF_CSRF_ENABLED": False,
+               "RATELIMIT_ENABLED": False, "PORTAL_BASE_URL": "http://portal.test",
+               "RATELIMIT_STORAGE_URI": "memory://"}
+
+
+def _psycopg(url: str) -> str:
+    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+psycopg://", url)
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    """A fresh database on the test server for this run; its URL."""
+    if not PG_URL:
+        pytest.skip("PostgreSQL tests need TEST_DATABASE_URL")
+    admin_url = make_url(_psycopg(PG_URL))
+    name = f"relance_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _migrate(app):
+    from flask_migrate import upgrade
+    with app.app_context():
+        upgrade()
+
+
+@pytest.fixture(scope="session")
+def _pg_migrated(pg_database):
+    app = create_app({**BASE_CONFIG, "DATABASE_URL": pg_database})
+    _migrate(app)
+    return pg_database
+
+
+def _truncate(app):
+    with app.app_context():
+        tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+        db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        db.session.commit()
+
+
+@pytest.fixture(params=ENGINES)
+def engine_name(request):
+    return request.param
+
+
+@pytest.fixture
+def database_url(engine_name, tmp_path, request):
+    if engine_name == "sqlite":
+        return f"sqlite:///{tmp_path / 'relance.db'}"
+    return request.getfixturevalue("_pg_migrated")
+
+
+@pytest.fixture
+def make_app(database_url, engine_name):
+    """Build an app on this test's database; extra config as keyword arguments."""
+    apps = []
+
+    def make(**config):
+        app = create_app({**BASE_CONFIG, "DATABASE_URL": database_url, **config})
+        apps.append(app)
+        return app
+
+    first = make()
+    if engine_name == "sqlite":
+        _migrate(first)
+    else:
+        _truncate(first)
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    app = make_app()
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@dataclass
+class CreditorInfo:
+    id: int
+    email: str
+    password: str
+    api_key: str
+
+    @property
+    def headers(self):
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+@pytest.fixture
+def new_creditor(app):
+    """Create creditors: new_creditor(name='B') -> CreditorInfo."""
+    from portal.services import tenants
+    count = [0]
+
+    def make(name=None, **kwargs):
+        count[0] += 1
+        email = kwargs.pop("email", f"owner{count[0]}@creditor{count[0]}.test")
+        password = "correct horse battery"
+        creditor, key = tenants.create_creditor(name=name or f"Creditor {count[0]}", email=email,
+                                                password=password, iban="FR7630006000011234567890189", **kwargs)
+        return CreditorInfo(creditor.id, email, password, key)
+
+    return make
+
+
+@pytest.fixture
+def creditor(new_creditor):
+    return new_creditor("Atelier Test")
+
+
+class Api:
+    """The creditor REST API through the test client, with a bearer key."""
+
+    def __init__(self, client, creditor: CreditorInfo):
+        self.client, self.headers = client, creditor.headers
+
+    def __getattr__(self, method):
+        def call(path, **kwargs):
+            return getattr(self.client, method)("/api/v1" + path, headers=self.headers, **kwargs)
+        return call
+
+
+@pytest.fixture
+def api(client, creditor):
+    return Api(client, creditor)
+
+
+@pytest.fixture
+def seeded(api):
+    """Two debtors, four invoices: a small ledger most tests can start from."""
+    api.put("/debtors/D1", json={"name": "Alpha SARL", "email": "alpha@example.com", "language": "fr"})
+    api.put("/debtors/D2", json={"name": "Beta Ltd", "email": "beta@example.com", "language": "en"})
+    for number, ref, issue, due, amount in [("F-1", "D1", "2026-09-01", "2026-10-01", "1200.00"),
+                                            ("F-2", "D1", "2026-10-01", "2026-10-31", "300.50"),
+                                            ("F-3", "D2", "2026-10-15", "2026-11-14", "99.99"),
+                                            ("F-4", "D2", "2026-11-01", "2026-12-31", "5000.00")]:
+        r = api.put(f"/invoices/{number}", json={"debtor_ref": ref, "issue_date": issue, "due_date": due,
+                                                 "amount": amount, "currency": "EUR"})
+        assert r.status_code == 201, r.json
+    return api
+
+
+def portal_login(client, app, debtor_ref: str, creditor_id: int, **issue_kwargs):
+    """Open a fresh portal link for a debtor in this client; return the link's URL."""
+    from portal.services import ledger, links
+    with app.app_context():
+        debtor = ledger.get_debtor(creditor_id, debtor_ref)
+        url = links.issue(debtor, issued_by="creditor", **issue_kwargs).url
+    r = client.get(url.replace("http://portal.test", ""))
+    assert r.status_code == 303, r.data
+    return url
