@@ -78,6 +78,8 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI")
         or (env.get("CELERY_BROKER_URL") if (env.get("CELERY_BROKER_URL") or "").startswith("redis") else "memory://"),
         "RATELIMIT_ENABLED": env.get("RATELIMIT_ENABLED", "1") != "0",
+        # A Redis outage must not take the portal down: count in memory meanwhile.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         # Debtor and creditor sessions are bounded: a shared office PC must not stay logged in.
         "PERMANENT_SESSION_LIFETIME": _int(env, "SESSION_LIFETIME_MINUTES", 120) * 60,
         "SESSION_COOKIE_HTTPONLY": True,
