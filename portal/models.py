@@ -57,6 +57,12 @@ class Creditor(db.Model):
     iban: Mapped[str | None] = mapped_column(String(34))
     bic: Mapped[str | None] = mapped_column(String(11))
     payment_terms_days: Mapped[int] = mapped_column(Integer, default=30)
+    #: contractual late-payment rate in basis points; NULL = ECB rate + 10 points (L441-10)
+    late_interest_bp: Mapped[int | None] = mapped_column(Integer)
+    #: days given to pay in a formal notice ("mise en demeure")
+    formal_notice_days: Mapped[int] = mapped_column(Integer, default=8, server_default="8")
+    #: time of the daily dunning run in the creditor's time zone, "HH:MM"
+    dunning_time: Mapped[str] = mapped_column(String(5), default="08:30", server_default="08:30")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
@@ -247,3 +253,138 @@ class Event(db.Model):
         Index("ix_event_creditor_id", "creditor_id", "id"),
         Index("ix_event_debtor_id", "debtor_id", "id"),
     )
+
+
+# --- dunning -------------------------------------------------------------------------------
+
+class DunningPlan(db.Model):
+    """The ordered steps used for the debtors of one profile."""
+    __tablename__ = "dunning_plan"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditor.id"))
+    #: debtor profile this plan serves: standard, key_account, risky, public_sector
+    profile: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(100))
+
+    steps: Mapped[list[DunningStep]] = relationship(order_by="DunningStep.position", back_populates="plan",
+                                                    cascade="all, delete-orphan")
+
+    __table_args__ = (UniqueConstraint("creditor_id", "profile"),)
+
+
+STEP_TONES = ("courtesy", "reminder", "firm", "formal")
+
+
+class DunningStep(db.Model):
+    __tablename__ = "dunning_step"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("dunning_plan.id"))
+    #: stable name of the step within its plan: courtesy, reminder_1, firm, formal_notice...
+    code: Mapped[str] = mapped_column(String(32))
+    #: order of firmness; a later position is never followed by an earlier one
+    position: Mapped[int] = mapped_column(Integer)
+    #: days from the due date; negative = before it (courtesy notice, "prévenance")
+    offset_days: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(10), default="email")
+    tone: Mapped[str] = mapped_column(String(16))
+    #: waits in the creditor's approval list before it goes
+    requires_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: states late-payment interest and the recovery indemnity (business debtors only)
+    adds_charges: Mapped[bool] = mapped_column(Boolean, default=False)
+    subject_fr: Mapped[str] = mapped_column(String(200))
+    subject_en: Mapped[str] = mapped_column(String(200))
+    #: the opening paragraph; the invoice table, total, link and bank details are added around it
+    body_fr: Mapped[str] = mapped_column(Text)
+    body_en: Mapped[str] = mapped_column(Text)
+
+    plan: Mapped[DunningPlan] = relationship(back_populates="steps")
+
+    __table_args__ = (
+        UniqueConstraint("plan_id", "code"),
+        CheckConstraint("offset_days BETWEEN -90 AND 365", name="offset_range"),
+        CheckConstraint("channel IN ('email', 'letter')", name="channel"),
+        CheckConstraint("tone IN ('courtesy', 'reminder', 'firm', 'formal')", name="tone"),
+    )
+
+
+REMINDER_STATUSES = ("planned", "awaiting_approval", "sent", "skipped", "failed", "cancelled")
+
+
+class Reminder(db.Model):
+    """One dunning step (or thank-you) for one invoice. Unique per (invoice, step): the
+    database, not luck, guarantees that concurrent planners never plan it twice."""
+    id: Mapped[int] = mapped_column(primary_key=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditor.id"))
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtor.id"))
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"))
+    step_id: Mapped[int | None] = mapped_column(ForeignKey("dunning_step.id"))
+    #: the step's code, or thank_you
+    step_code: Mapped[str] = mapped_column(String(32))
+    position: Mapped[int] = mapped_column(Integer)
+    #: the calendar day (creditor's time zone) it was planned for
+    dunning_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_message.id"))
+    #: charges stated in the message, frozen at planning time
+    interest: Mapped[int] = mapped_column(BigInteger, default=0)
+    indemnity: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: a postponed approval comes back on this day
+    postponed_to: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    step: Mapped[DunningStep | None] = relationship()
+    invoice: Mapped[Invoice] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "step_code"),
+        CheckConstraint("status IN ('planned', 'awaiting_approval', 'sent', 'skipped', 'failed', 'cancelled')",
+                        name="status"),
+        Index("ix_reminder_creditor_status", "creditor_id", "status"),
+        Index("ix_reminder_message_id", "message_id"),
+        Index("ix_reminder_debtor_id", "debtor_id", "status"),
+    )
+
+
+class OutboxMessage(db.Model):
+    """A rendered message, written in the same transaction as the reminders it carries and
+    sent after commit. Email or letter (a PDF to print and post)."""
+    __tablename__ = "outbox_message"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditor.id"))
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtor.id"), index=True)
+    #: reminder, formal_notice, thank_you
+    kind: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(10), default="email")
+    #: "<debtor id>:<date>" for a daily reminder e-mail, else NULL: one reminder e-mail a day, by constraint
+    daily_key: Mapped[str | None] = mapped_column(String(40), unique=True)
+    to_addr: Mapped[str | None] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str] = mapped_column(Text)
+    attachment: Mapped[bytes | None] = mapped_column(LargeBinary)
+    attachment_name: Mapped[str | None] = mapped_column(String(200))
+    #: RFC 5322 Message-ID, fixed at creation: a retried send carries the same one
+    message_id_header: Mapped[str] = mapped_column(String(200), unique=True)
+    #: pending -> sent | failed; letters wait as "letter" until printed
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'sent', 'failed', 'letter')", name="status"),
+        Index("ix_outbox_message_status_next", "status", "next_attempt_at"),
+    )
+
+
+class ReferenceRate(db.Model):
+    """ECB main refinancing rate in force on 1 January / 1 July (L441-10): a dated table the
+    creditor can extend; interest for a half-year uses the rate in force on its first day."""
+    __tablename__ = "reference_rate"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    effective_from: Mapped[date] = mapped_column(Date, unique=True)
+    #: in basis points (hundredths of a percent): 2.15 % -> 215
+    rate_bp: Mapped[int] = mapped_column(Integer)
