@@ -388,3 +388,14 @@ class ReferenceRate(db.Model):
     effective_from: Mapped[date] = mapped_column(Date, unique=True)
     #: in basis points (hundredths of a percent): 2.15 % -> 215
     rate_bp: Mapped[int] = mapped_column(Integer)
+
+
+class DunningDay(db.Model):
+    """A creditor's dunning day that has been run: the scheduler runs each day once."""
+    __tablename__ = "dunning_day"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditor.id"))
+    dunning_date: Mapped[date] = mapped_column(Date)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("creditor_id", "dunning_date"),)

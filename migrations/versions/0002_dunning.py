@@ -27,6 +27,15 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_reference_rate')),
     sa.UniqueConstraint('effective_from', name=op.f('uq_reference_rate_effective_from'))
     )
+    op.create_table('dunning_day',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('creditor_id', sa.Integer(), nullable=False),
+    sa.Column('dunning_date', sa.Date(), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['creditor_id'], ['creditor.id'], name=op.f('fk_dunning_day_creditor_id_creditor')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_dunning_day')),
+    sa.UniqueConstraint('creditor_id', 'dunning_date', name=op.f('uq_dunning_day_creditor_id_dunning_date'))
+    )
     # ECB main refinancing operations rate in force on 1 January and 1 July (basis points).
     # Creditors extend this table as new half-years start (back office or SQL).
     op.bulk_insert(sa.table('reference_rate', sa.column('effective_from', sa.Date), sa.column('rate_bp', sa.Integer)), [
@@ -161,4 +170,5 @@ def downgrade():
     op.drop_table('dunning_step')
     op.drop_table('dunning_plan')
     op.drop_table('reference_rate')
+    op.drop_table('dunning_day')
     # ### end Alembic commands ###
