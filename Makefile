@@ -22,14 +22,14 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(FLASK) db upgrade
 	$(FLASK) demo --if-empty
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	$(FLASK) serve --host 127.0.0.1 --port 5000
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Refresh the French catalogue after changing texts (the compiled .mo is committed).
 translations: $(VENV)/.installed
-	$(BIN)/pybabel extract -F babel.cfg -o portal/translations/messages.pot portal
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -o portal/translations/messages.pot portal
 	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations --no-fuzzy-matching
 	$(BIN)/pybabel compile -d portal/translations
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, g, request, session
+from flask import Flask, g, has_request_context, request
 
 from . import config
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
@@ -13,7 +13,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _locale():
     # The debtor's language in the portal, the creditor's in the back office.
-    return getattr(g, "locale", None) or request.accept_languages.best_match(["fr", "en"]) or "fr"
+    if getattr(g, "locale", None):
+        return g.locale
+    if has_request_context():
+        return request.accept_languages.best_match(["fr", "en"]) or "fr"
+    return "fr"
 
 
 def create_app(overrides: dict | None = None) -> Flask:

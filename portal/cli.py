@@ -96,7 +96,19 @@ def register(app: Flask) -> None:
                    + f"\n  Back office: {base}/app/login  e-mail {demo.EMAIL}  password {demo.PASSWORD}"
                    + f"\n  Portal of {debtor.name}: {url}")
 
-    for command in (creditor_group, link_group, import_group, demo_command):
+    from dunning_jobs.cli import dunning
+
+    @click.command("serve")
+    @click.option("--host", default="127.0.0.1", show_default=True)
+    @click.option("--port", default=5000, show_default=True)
+    def serve(host, port):
+        """Serve the app with the daily dunning running in-process (no broker needed)."""
+        if not app.config["CELERY_BROKER_URL"]:
+            from dunning_jobs.scheduler import start_in_process
+            start_in_process(app)
+        app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+    for command in (creditor_group, link_group, import_group, demo_command, dunning, serve):
         app.cli.add_command(command)
 
 

@@ -1,8 +1,8 @@
 """Jinja filters shared by pages, e-mails and PDFs: money and dates in the reader's locale."""
 from __future__ import annotations
 
-from flask import Flask, g
-from flask_babel import format_date
+from flask import Flask
+from flask_babel import format_date, get_locale
 
 from .domain.money import format_money
 
@@ -10,7 +10,7 @@ from .domain.money import format_money
 def install(app: Flask) -> None:
     @app.template_filter("money")
     def money(minor: int, currency: str) -> str:
-        return format_money(minor, currency, getattr(g, "locale", None) or "fr")
+        return format_money(minor, currency, str(get_locale() or "fr"))
 
     @app.template_filter("day")
     def day(value) -> str:
@@ -22,4 +22,4 @@ def install(app: Flask) -> None:
 
     @app.context_processor
     def lang():
-        return {"lang": getattr(g, "locale", None) or "fr"}
+        return {"lang": str(get_locale() or "fr")}

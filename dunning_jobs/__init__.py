@@ -1,0 +1,1 @@
+"""Background jobs: the daily dunning (planner -> composer -> outbox) and its schedulers."""

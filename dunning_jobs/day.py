@@ -1,0 +1,68 @@
+"""A creditor's dunning day: plan, compose, then send — the one function the CLI, the
+in-process scheduler and the Celery tasks all call."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from portal.extensions import db
+from portal.models import Creditor, DunningDay
+from portal.services import reminders
+
+from . import outbox, planner
+
+
+@dataclass
+class DayResult:
+    date: str
+    planned: int = 0
+    sent: int = 0
+    awaiting_approval: int = 0
+    failed: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def local_today(creditor: Creditor) -> date:
+    return datetime.now(ZoneInfo(creditor.timezone)).date()
+
+
+def mark_day(creditor_id: int, day: date) -> bool:
+    """Record that this creditor's day has started; False when it already had."""
+    try:
+        with db.session.begin_nested():
+            db.session.add(DunningDay(creditor_id=creditor_id, dunning_date=day))
+        db.session.commit()
+        return True
+    except IntegrityError:
+        db.session.rollback()
+        return False
+
+
+def plan_creditor(creditor: Creditor, day: date, result: DayResult) -> None:
+    """Plan and compose (no sending): safe to repeat, safe to run concurrently."""
+    mark_day(creditor.id, day)
+    planned, awaiting = planner.plan_day(creditor, day)
+    result.planned += planned
+    result.awaiting_approval += awaiting
+    reminders.compose_day(creditor, day)
+
+
+def run(day: date | None = None, creditor_ids: list[int] | None = None) -> DayResult:
+    """`dunning run`: every creditor's day (default: today in each one's time zone), then the outbox."""
+    q = select(Creditor).order_by(Creditor.id)
+    if creditor_ids is not None:
+        q = q.where(Creditor.id.in_(creditor_ids))
+    creditors = db.session.scalars(q).all()
+    dates = {c.id: day or local_today(c) for c in creditors}
+    result = DayResult(date=(day or (dates[creditors[0].id] if creditors else date.today())).isoformat())
+    for creditor in creditors:
+        plan_creditor(creditor, dates[creditor.id], result)
+    sent = outbox.send_pending()
+    result.sent, result.failed = sent.sent, sent.failed
+    return result

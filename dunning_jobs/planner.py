@@ -1,0 +1,91 @@
+"""What is due today: set-based SQL, one INSERT ... SELECT per plan step.
+
+Steps are taken from the most advanced down; an invoice gets a step only when it has no
+reminder at that position or beyond, so a late-loaded invoice jumps straight to the step its
+age calls for instead of receiving every earlier one. The unique (invoice, step) constraint
+makes a second run, or a concurrent one, plan nothing twice.
+"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import and_, exists, literal, null, or_, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from portal.extensions import db
+from portal.models import Creditor, Debtor, Invoice, Reminder, utcnow
+from portal.services import events
+from portal.services.plans import ensure_default_plans, plans_for
+
+OPEN = ("open", "partially_paid")
+THANK_YOU_WINDOW_DAYS = 30
+COLUMNS = ["creditor_id", "debtor_id", "invoice_id", "step_id", "step_code", "position", "dunning_date",
+           "status", "interest", "indemnity", "created_at"]
+
+
+def _insert():
+    dialect = db.session.get_bind().dialect.name
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(Reminder.__table__)
+
+
+def lock_creditor(creditor_id: int) -> None:
+    """Serialise planners of one creditor (PostgreSQL); SQLite has a single writer anyway."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(7311, :c)"), {"c": creditor_id})
+
+
+def remindable():
+    """Conditions under which an invoice may be reminded at all. An invoice under dispute is
+    not reminded; later features (promises, payments in flight) add theirs here."""
+    return and_(Invoice.status.in_(OPEN), Invoice.disputed.is_(False))
+
+
+def plan_day(creditor: Creditor, day: date) -> tuple[int, int]:
+    """Plan every step due on `day`; returns (planned, awaiting approval) newly created."""
+    ensure_default_plans(creditor.id)
+    lock_creditor(creditor.id)
+    now = utcnow()
+    plans = plans_for(creditor.id)
+    profiles = [p.profile for p in plans]
+    planned = 0
+    for plan in plans:
+        if plan.profile == "standard":  # also serves profiles without a plan of their own
+            profile_match = or_(Debtor.profile == "standard", Debtor.profile.not_in(profiles))
+        else:
+            profile_match = Debtor.profile == plan.profile
+        for step in sorted(plan.steps, key=lambda s: -s.position):
+            later = exists().where(Reminder.invoice_id == Invoice.id, Reminder.position >= step.position,
+                                   Reminder.step_code != "thank_you")
+            status = "awaiting_approval" if step.requires_approval else "planned"
+            rows = (select(Invoice.creditor_id, Invoice.debtor_id, Invoice.id, literal(step.id),
+                           literal(step.code), literal(step.position), literal(day), literal(status),
+                           literal(0), literal(0), literal(now, Reminder.created_at.type))
+                    .join(Debtor, Debtor.id == Invoice.debtor_id)
+                    .where(Invoice.creditor_id == creditor.id, profile_match, remindable(),
+                           Invoice.due_date <= day - timedelta(days=step.offset_days), ~later))
+            stmt = _insert().from_select(COLUMNS, rows).on_conflict_do_nothing(
+                index_elements=["invoice_id", "step_code"])
+            planned += db.session.execute(stmt).rowcount
+    planned += _plan_thank_yous(creditor, day, now)
+    awaiting = db.session.scalars(select(Reminder).where(
+        Reminder.creditor_id == creditor.id, Reminder.created_at == now,
+        Reminder.status == "awaiting_approval")).all()
+    for r in awaiting:
+        events.record("reminder.awaiting_approval", creditor_id=creditor.id, debtor_id=r.debtor_id,
+                      invoice_id=r.invoice_id, actor="system", step=r.step_code, date=day.isoformat())
+    db.session.commit()
+    return planned, len(awaiting)
+
+
+def _plan_thank_yous(creditor: Creditor, day: date, now) -> int:
+    """Once per invoice whose balance reached zero recently, by any path."""
+    since = now - timedelta(days=THANK_YOU_WINDOW_DAYS)
+    done = exists().where(Reminder.invoice_id == Invoice.id, Reminder.step_code == "thank_you")
+    rows = (select(Invoice.creditor_id, Invoice.debtor_id, Invoice.id, null(), literal("thank_you"),
+                   literal(0), literal(day), literal("planned"), literal(0), literal(0),
+                   literal(now, Reminder.created_at.type))
+            .where(Invoice.creditor_id == creditor.id, Invoice.status == "paid", Invoice.updated_at >= since,
+                   ~done))
+    stmt = _insert().from_select(COLUMNS, rows).on_conflict_do_nothing(index_elements=["invoice_id", "step_code"])
+    return db.session.execute(stmt).rowcount

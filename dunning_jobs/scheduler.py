@@ -1,0 +1,65 @@
+"""When each creditor's day is due (its dunning time in its own time zone), and the in-process
+loop that `make run` uses when no Celery broker is configured."""
+from __future__ import annotations
+
+import threading
+import time
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import Creditor, DunningDay
+
+from . import day as dunning_day
+from . import outbox
+
+
+def due_creditors(now: datetime) -> list[tuple[int, date]]:
+    """(creditor id, local date) for every creditor past its dunning time whose day has not run."""
+    out = []
+    for creditor in db.session.scalars(select(Creditor)):
+        local = now.astimezone(ZoneInfo(creditor.timezone))
+        if local.strftime("%H:%M") < creditor.dunning_time:
+            continue
+        ran = db.session.scalar(select(DunningDay.id).where(DunningDay.creditor_id == creditor.id,
+                                                           DunningDay.dunning_date == local.date()))
+        if ran is None:
+            out.append((creditor.id, local.date()))
+    db.session.commit()
+    return out
+
+
+def run_creditor_day(creditor_id: int, day: date) -> dunning_day.DayResult:
+    creditor = db.session.get(Creditor, creditor_id)
+    result = dunning_day.DayResult(date=day.isoformat())
+    dunning_day.plan_creditor(creditor, day, result)
+    sent = outbox.send_pending()
+    result.sent, result.failed = sent.sent, sent.failed
+    return result
+
+
+def tick(app: Flask, now: datetime | None = None) -> list[dunning_day.DayResult]:
+    """One pass: run every due creditor's day, then retry what waits in the outbox."""
+    with app.app_context():
+        results = [run_creditor_day(cid, day) for cid, day in due_creditors(now or datetime.now(timezone.utc))]
+        outbox.send_pending()
+        db.session.remove()
+        return results
+
+
+def start_in_process(app: Flask, interval: float = 60.0) -> threading.Thread:
+    """A daemon thread ticking every minute inside the web process (no broker needed)."""
+    def loop():
+        while True:
+            try:
+                tick(app)
+            except Exception:  # keep the loop alive; the next tick retries
+                app.logger.exception("dunning tick failed")
+            time.sleep(interval)
+
+    thread = threading.Thread(target=loop, name="relance-dunning", daemon=True)
+    thread.start()
+    return thread

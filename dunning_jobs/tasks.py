@@ -1,0 +1,58 @@
+"""Celery scale-out (CELERY_BROKER_URL): beat ticks every minute, each due creditor's day is
+fanned out as its own task, and every task calls the same functions as the CLI.
+
+    celery -A dunning_jobs.tasks worker --loglevel=info
+    celery -A dunning_jobs.tasks beat
+"""
+from __future__ import annotations
+
+import os
+from datetime import date, datetime, timezone
+
+from celery import Celery
+
+celery = Celery("relance")
+celery.conf.update(
+    broker_url=os.environ.get("CELERY_BROKER_URL"),
+    result_backend=os.environ.get("CELERY_RESULT_BACKEND") or os.environ.get("CELERY_BROKER_URL"),
+    task_acks_late=True,  # a worker killed mid-task leaves it to another: the work is idempotent
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    timezone="UTC",
+    beat_schedule={"dunning-tick": {"task": "dunning_jobs.tasks.tick", "schedule": 60.0}},
+)
+_app = None
+
+
+def flask_app():
+    global _app
+    if _app is None:
+        from portal import create_app
+        _app = create_app()
+    return _app
+
+
+@celery.task(name="dunning_jobs.tasks.tick")
+def tick() -> list[list]:
+    from .scheduler import due_creditors
+    with flask_app().app_context():
+        due = due_creditors(datetime.now(timezone.utc))
+    for creditor_id, day in due:
+        run_creditor_day.delay(creditor_id, day.isoformat())
+    send_outbox.delay()
+    return [[cid, d.isoformat()] for cid, d in due]
+
+
+@celery.task(name="dunning_jobs.tasks.run_creditor_day")
+def run_creditor_day(creditor_id: int, day: str) -> dict:
+    from .scheduler import run_creditor_day as run
+    with flask_app().app_context():
+        return run(creditor_id, date.fromisoformat(day)).as_dict()
+
+
+@celery.task(name="dunning_jobs.tasks.send_outbox")
+def send_outbox() -> dict:
+    from . import outbox
+    with flask_app().app_context():
+        r = outbox.send_pending()
+        return {"sent": r.sent, "failed": r.failed, "deferred": r.deferred}

@@ -1,0 +1,167 @@
+"""Dunning plans: one per debtor profile, a default shipped to every creditor, editable."""
+from __future__ import annotations
+
+from jinja2 import TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..models import DunningPlan, DunningStep
+from . import Invalid, NotFound, events
+
+# The default plan (DESIGN: "Dunning model"): code, offset, channel, tone, approval, charges.
+DEFAULT_STEPS = [
+    ("courtesy", -7, "email", "courtesy", False, False),
+    ("reminder_1", 1, "email", "reminder", False, False),
+    ("reminder_2", 8, "email", "reminder", False, False),
+    ("firm", 15, "email", "firm", False, True),
+    ("formal_notice", 30, "letter", "formal", True, True),
+]
+# The same steps on other calendars: key accounts get more room, risky debtors less, public
+# bodies (legal payment term of 30 days, slow circuits) the most.
+PROFILE_OFFSETS = {
+    "standard": ("Standard", (-7, 1, 8, 15, 30)),
+    "key_account": ("Key accounts", (-7, 3, 15, 30, 45)),
+    "risky": ("Risky", (-10, 1, 5, 10, 20)),
+    "public_sector": ("Public sector", (-7, 5, 20, 35, 60)),
+}
+
+# Subject and opening paragraph per step and language. Placeholders: {{ debtor_name }},
+# {{ creditor_name }}, {{ total }}, {{ count }}, {{ deadline }}; everything else is added around.
+DEFAULT_TEXTS = {
+    "courtesy": {
+        "fr": ("Échéance prochaine de vos factures — {{ creditor_name }}",
+               "Bonjour,\n\nNous vous informons que les factures ci-dessous arrivent bientôt à échéance. "
+               "Si leur règlement est déjà programmé, merci de ne pas tenir compte de ce message."),
+        "en": ("Invoices coming due soon — {{ creditor_name }}",
+               "Hello,\n\nThis is a friendly note that the invoices below will soon be due. "
+               "If payment is already scheduled, please disregard this message."),
+    },
+    "reminder_1": {
+        "fr": ("Rappel : facture(s) arrivée(s) à échéance — {{ creditor_name }}",
+               "Bonjour,\n\nSauf erreur de notre part, nous n'avons pas encore reçu le règlement des factures "
+               "ci-dessous, arrivées à échéance. Un simple oubli sans doute : vous pouvez régler en un clic "
+               "depuis votre espace."),
+        "en": ("Reminder: invoice(s) now due — {{ creditor_name }}",
+               "Hello,\n\nAccording to our records, we have not yet received payment for the invoices below, "
+               "which are now due. Probably an oversight: you can pay in one click from your account page."),
+    },
+    "reminder_2": {
+        "fr": ("Deuxième rappel : {{ total }} restent à régler — {{ creditor_name }}",
+               "Bonjour,\n\nMalgré notre précédent rappel, les factures ci-dessous restent impayées. Merci de "
+               "procéder à leur règlement, ou de nous indiquer depuis votre espace si l'une d'elles pose "
+               "problème."),
+        "en": ("Second reminder: {{ total }} still outstanding — {{ creditor_name }}",
+               "Hello,\n\nDespite our previous reminder, the invoices below remain unpaid. Please settle them, "
+               "or tell us from your account page if one of them is in question."),
+    },
+    "firm": {
+        "fr": ("Relance : retard de paiement de {{ total }} — {{ creditor_name }}",
+               "Madame, Monsieur,\n\nLes factures ci-dessous sont échues depuis plus de deux semaines. Nous "
+               "vous demandons d'en effectuer le règlement sans délai. Conformément à l'article L441-10 du "
+               "Code de commerce, des pénalités de retard et une indemnité forfaitaire pour frais de "
+               "recouvrement sont exigibles."),
+        "en": ("Overdue payment of {{ total }} — {{ creditor_name }}",
+               "Dear Sir or Madam,\n\nThe invoices below have been overdue for more than two weeks. We ask "
+               "you to settle them without delay. Under article L441-10 of the French Commercial Code, "
+               "late-payment interest and a fixed recovery indemnity are due."),
+    },
+    "formal_notice": {
+        "fr": ("Mise en demeure de payer — {{ creditor_name }}",
+               "Madame, Monsieur,\n\nMalgré nos relances, les sommes ci-dessous restent impayées. Par la "
+               "présente, nous vous mettons en demeure de régler la somme de {{ total }} au plus tard le "
+               "{{ deadline }}. À défaut, nous nous réservons le droit d'engager une procédure de "
+               "recouvrement judiciaire, sans autre avis."),
+        "en": ("Formal notice to pay — {{ creditor_name }}",
+               "Dear Sir or Madam,\n\nDespite our reminders, the amounts below remain unpaid. We hereby give "
+               "you formal notice (mise en demeure) to pay {{ total }} by {{ deadline }} at the latest. "
+               "Failing this, we reserve the right to start legal recovery proceedings without further "
+               "notice."),
+    },
+}
+
+_env = SandboxedEnvironment(autoescape=False)
+
+
+def render_text(template: str, **values) -> str:
+    """A creditor-edited text, rendered in a sandbox: no attribute access beyond the values."""
+    return _env.from_string(template).render(**values)
+
+
+def check_text(template: str, field: str) -> str:
+    try:
+        _env.parse(template)
+    except TemplateSyntaxError as e:
+        raise Invalid(f"template error: {e.message}", field) from None
+    return template
+
+
+def ensure_default_plans(creditor_id: int) -> None:
+    """Give the creditor a plan for every profile it lacks (first dunning run or plan page).
+    Commits, so that concurrent first runs meet the unique (creditor, profile) and carry on."""
+    have = set(db.session.scalars(select(DunningPlan.profile).where(DunningPlan.creditor_id == creditor_id)))
+    for profile, (name, offsets) in PROFILE_OFFSETS.items():
+        if profile in have:
+            continue
+        plan = DunningPlan(creditor_id=creditor_id, profile=profile, name=name)
+        for position, ((code, _o, channel, tone, approval, charges), offset) in enumerate(
+                zip(DEFAULT_STEPS, offsets), 1):
+            texts = DEFAULT_TEXTS[code]
+            plan.steps.append(DunningStep(code=code, position=position, offset_days=offset, channel=channel,
+                                          tone=tone, requires_approval=approval, adds_charges=charges,
+                                          subject_fr=texts["fr"][0], body_fr=texts["fr"][1],
+                                          subject_en=texts["en"][0], body_en=texts["en"][1]))
+        db.session.add(plan)
+        try:
+            db.session.commit()
+        except IntegrityError:  # another process created it at the same moment
+            db.session.rollback()
+
+
+def plans_for(creditor_id: int) -> list[DunningPlan]:
+    return list(db.session.scalars(select(DunningPlan).where(DunningPlan.creditor_id == creditor_id)
+                                   .order_by(DunningPlan.profile)))
+
+
+def get_step(creditor_id: int, step_id: int) -> DunningStep:
+    step = db.session.scalar(select(DunningStep).join(DunningPlan)
+                             .where(DunningStep.id == step_id, DunningPlan.creditor_id == creditor_id))
+    if step is None:
+        raise NotFound("no such step")
+    return step
+
+
+def update_step(creditor_id: int, step_id: int, data: dict) -> DunningStep:
+    """Change a step's timing, channel, approval, charges and texts, checked first."""
+    step = get_step(creditor_id, step_id)
+    try:
+        offset = int(data.get("offset_days", step.offset_days))
+    except (TypeError, ValueError):
+        raise Invalid("offset_days must be a whole number of days", "offset_days") from None
+    if not -90 <= offset <= 365:
+        raise Invalid("offset_days must be between -90 and 365", "offset_days")
+    siblings = {s.position: s.offset_days for s in step.plan.steps if s.id != step.id}
+    before = [o for p, o in siblings.items() if p < step.position]
+    after = [o for p, o in siblings.items() if p > step.position]
+    if (before and offset <= max(before)) or (after and offset >= min(after)):
+        raise Invalid("steps must stay in order: each later than the one before", "offset_days")
+    channel = data.get("channel", step.channel)
+    if channel not in ("email", "letter"):
+        raise Invalid("channel must be email or letter", "channel")
+    for lang in ("fr", "en"):
+        subject = data.get(f"subject_{lang}", getattr(step, f"subject_{lang}"))
+        body = data.get(f"body_{lang}", getattr(step, f"body_{lang}"))
+        if not subject or len(subject) > 200:
+            raise Invalid("subject is required (200 characters at most)", f"subject_{lang}")
+        if not body or len(body) > 5000:
+            raise Invalid("text is required (5000 characters at most)", f"body_{lang}")
+        setattr(step, f"subject_{lang}", check_text(subject, f"subject_{lang}"))
+        setattr(step, f"body_{lang}", check_text(body, f"body_{lang}"))
+    step.offset_days, step.channel = offset, channel
+    step.requires_approval = bool(data.get("requires_approval", step.requires_approval))
+    step.adds_charges = bool(data.get("adds_charges", step.adds_charges))
+    events.record("plan.step_updated", creditor_id=creditor_id, actor="creditor", step=step.code,
+                  plan=step.plan.profile)
+    db.session.commit()
+    return step

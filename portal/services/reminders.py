@@ -1,0 +1,268 @@
+"""Reminder messages: one per debtor and day, listing every invoice that reached a step, in the
+tone of the most advanced one; formal notices after the creditor's approval; thank-you notes.
+
+A message is written to the outbox in the same transaction as the reminders it carries and
+the portal link it contains; the outbox sends it after commit.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+from email.utils import parseaddr
+
+from flask import current_app, render_template
+from flask_babel import force_locale
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..domain.charges import late_charges
+from ..domain.money import format_money
+from ..extensions import db
+from ..models import Creditor, Debtor, DunningStep, Invoice, OutboxMessage, ReferenceRate, Reminder, utcnow
+from . import NotFound, events, links
+from .plans import render_text
+
+OPEN = ("open", "partially_paid")
+
+
+@dataclass
+class Item:
+    invoice: Invoice
+    reminder: Reminder
+    days_late: int
+    interest: int
+    indemnity: int
+
+
+def reference_rates() -> list[tuple[date, int]]:
+    return [(r.effective_from, r.rate_bp) for r in db.session.scalars(select(ReferenceRate))]
+
+
+def _items(creditor: Creditor, debtor: Debtor, rows, day: date, steps: dict[int, DunningStep]) -> list[Item]:
+    rates = None
+    items = []
+    for reminder, invoice in rows:
+        step = steps.get(reminder.step_id)
+        interest = indemnity = 0
+        if step is not None and step.adds_charges and debtor.kind == "business":
+            rates = rates if rates is not None else reference_rates()
+            charges = late_charges(invoice.balance, invoice.currency, invoice.due_date, day,
+                                   debtor_kind=debtor.kind, reference_rates=rates,
+                                   contractual_bp=creditor.late_interest_bp)
+            interest, indemnity = charges.interest, charges.indemnity
+        reminder.interest, reminder.indemnity = interest, indemnity
+        items.append(Item(invoice, reminder, max(0, (day - invoice.due_date).days), interest, indemnity))
+    return items
+
+
+def _lock_debtor(debtor_id: int) -> Debtor | None:
+    """Row lock with SKIP LOCKED: a debtor being composed by another worker is left to it."""
+    return db.session.scalar(select(Debtor).where(Debtor.id == debtor_id).with_for_update(skip_locked=True))
+
+
+def compose_day(creditor: Creditor, day: date) -> int:
+    """Turn every planned reminder of the creditor into messages; returns messages written."""
+    debtor_ids = db.session.scalars(
+        select(Reminder.debtor_id).where(Reminder.creditor_id == creditor.id, Reminder.status == "planned",
+                                         Reminder.message_id.is_(None)).distinct()).all()
+    db.session.commit()
+    written = 0
+    for debtor_id in debtor_ids:
+        written += _compose_debtor(creditor, debtor_id, day)
+    return written
+
+
+def _compose_debtor(creditor: Creditor, debtor_id: int, day: date) -> int:
+    debtor = _lock_debtor(debtor_id)
+    if debtor is None:
+        db.session.rollback()
+        return 0
+    rows = db.session.execute(
+        select(Reminder, Invoice).join(Invoice, Invoice.id == Reminder.invoice_id)
+        .where(Reminder.debtor_id == debtor.id, Reminder.status == "planned", Reminder.message_id.is_(None))
+        .order_by(Invoice.due_date, Invoice.id)).all()
+    thanks, dunning = [], []
+    for reminder, invoice in rows:
+        if reminder.step_code == "thank_you":
+            thanks.append((reminder, invoice))
+        elif invoice.status in OPEN and not invoice.disputed:
+            dunning.append((reminder, invoice))
+        else:  # paid or disputed since it was planned: nothing to chase
+            reminder.status = "cancelled"
+    written = 0
+    if dunning:
+        written += _write(creditor, debtor, "reminder", dunning, day)
+    if thanks:
+        written += _write(creditor, debtor, "thank_you", thanks, day)
+    db.session.commit()
+    return written
+
+
+def _write(creditor: Creditor, debtor: Debtor, kind: str, rows, day: date) -> int:
+    """One message for these reminders, inside a savepoint: if the debtor already had its
+    message of this kind today, the reminders wait for tomorrow's."""
+    step_ids = {r.step_id for r, _ in rows if r.step_id}
+    steps = {s.id: s for s in db.session.scalars(select(DunningStep).where(DunningStep.id.in_(step_ids)))}
+    top = max(steps.values(), key=lambda s: s.position) if steps else None
+    if kind == "thank_you" and not debtor.email:
+        for reminder, _ in rows:
+            reminder.status = "cancelled"
+        return 0
+    channel = "letter" if (not debtor.email or (top is not None and top.channel == "letter")) else "email"
+    try:
+        with db.session.begin_nested():
+            items = _items(creditor, debtor, rows, day, steps)
+            message = build_message(creditor, debtor, kind, items, top, day, channel,
+                                    daily_key=f"{kind}:{debtor.id}:{day.isoformat()}")
+            for item in items:
+                item.reminder.message_id = message.id
+                if channel == "letter":  # waits in the print queue: the reminder is done
+                    item.reminder.status = "sent"
+        return 1
+    except IntegrityError:
+        return 0
+
+
+def build_message(creditor: Creditor, debtor: Debtor, kind: str, items: list[Item], step: DunningStep | None,
+                  day: date, channel: str, daily_key: str | None) -> OutboxMessage:
+    """Render and store one message with a fresh portal link preselecting its invoices."""
+    issued = links.issue(debtor, issued_by="reminder", commit=False,
+                         invoice_numbers=[i.invoice.number for i in items if i.invoice.status in OPEN] or None)
+    deadline = day + timedelta(days=creditor.formal_notice_days)
+    subject, text_body, html_body = render_message(creditor, debtor, kind, items, step, issued.url, day, deadline)
+    attachment = name = None
+    if kind == "formal_notice" or channel == "letter":
+        attachment = letter_pdf(creditor, debtor, kind, items, step, issued.url, day, deadline)
+        name = f"{'mise-en-demeure' if kind == 'formal_notice' else 'relance'}-{debtor.ref.replace('/', '-')}-{day}.pdf"
+    domain = parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "relance.local"
+    message = OutboxMessage(creditor_id=creditor.id, debtor_id=debtor.id, kind=kind, channel=channel,
+                            daily_key=daily_key, to_addr=debtor.email if channel == "email" else None,
+                            subject=subject, text_body=text_body, html_body=html_body, attachment=attachment,
+                            attachment_name=name, message_id_header=f"<{uuid.uuid4().hex}@{domain}>",
+                            status="pending" if channel == "email" else "letter", next_attempt_at=utcnow())
+    db.session.add(message)
+    db.session.flush()
+    events.record("message.planned", creditor_id=creditor.id, debtor_id=debtor.id, actor="system",
+                  message_id=message.id, kind=kind, channel=channel, step=step.code if step else kind,
+                  invoices=[i.invoice.number for i in items], date=day.isoformat())
+    return message
+
+
+def _context(creditor, debtor, kind, items, step, url, day, deadline) -> dict:
+    currency = items[0].invoice.currency if items else creditor.currency
+    total = sum(i.invoice.balance for i in items if i.invoice.currency == currency)
+    charges = sum(i.interest + i.indemnity for i in items if i.invoice.currency == currency)
+    lang = debtor.language
+    values = {"debtor_name": debtor.name, "creditor_name": creditor.name, "count": len(items),
+              "total": format_money(total, currency, lang),
+              "deadline": deadline.strftime("%d/%m/%Y") if lang == "fr" else deadline.isoformat()}
+    subject = intro = None
+    if step is not None:
+        subject = render_text(getattr(step, f"subject_{lang}"), **values)
+        intro = render_text(getattr(step, f"body_{lang}"), **values)
+    return dict(creditor=creditor, debtor=debtor, kind=kind, items=items, step=step, url=url, day=day,
+                deadline=deadline, currency=currency, total=total, charges=charges, subject=subject,
+                intro=intro, lang=lang, with_charges=any(i.interest or i.indemnity for i in items))
+
+
+def render_message(creditor, debtor, kind, items, step, url, day, deadline) -> tuple[str, str, str]:
+    ctx = _context(creditor, debtor, kind, items, step, url, day, deadline)
+    with force_locale(debtor.language):
+        if ctx["subject"] is None:  # thank-you notes have no step
+            ctx["subject"] = render_template("email/subject_thank_you.txt", **ctx).strip()
+        text_body = render_template("email/message.txt", **ctx)
+        html_body = render_template("email/message.html", **ctx)
+    return " ".join(ctx["subject"].split())[:300], text_body, html_body
+
+
+def letter_pdf(creditor, debtor, kind, items, step, url, day, deadline) -> bytes:
+    from weasyprint import HTML
+
+    ctx = _context(creditor, debtor, kind, items, step, url, day, deadline)
+    with force_locale(debtor.language):
+        html = render_template("pdf/letter.html", **ctx)
+    return HTML(string=html).write_pdf()
+
+
+# --- approvals of formal notices --------------------------------------------------------------
+
+def awaiting(creditor_id: int, today: date):
+    """(debtor, [(reminder, invoice)]) waiting for the creditor's decision, postponed ones hidden."""
+    rows = db.session.execute(
+        select(Reminder, Invoice, Debtor).join(Invoice, Invoice.id == Reminder.invoice_id)
+        .join(Debtor, Debtor.id == Reminder.debtor_id)
+        .where(Reminder.creditor_id == creditor_id, Reminder.status == "awaiting_approval",
+               (Reminder.postponed_to.is_(None)) | (Reminder.postponed_to <= today))
+        .order_by(Debtor.name, Invoice.due_date)).all()
+    grouped: dict[int, tuple[Debtor, list]] = {}
+    for reminder, invoice, debtor in rows:
+        grouped.setdefault(debtor.id, (debtor, []))[1].append((reminder, invoice))
+    return list(grouped.values())
+
+
+def _awaiting_for(creditor_id: int, debtor_id: int):
+    return db.session.execute(
+        select(Reminder, Invoice).join(Invoice, Invoice.id == Reminder.invoice_id)
+        .where(Reminder.creditor_id == creditor_id, Reminder.debtor_id == debtor_id,
+               Reminder.status == "awaiting_approval").with_for_update()).all()
+
+
+def approve(creditor: Creditor, debtor_id: int, day: date, user: str) -> OutboxMessage | None:
+    """Send the debtor's pending formal notice: e-mail with the letter attached, or letter only."""
+    rows = _awaiting_for(creditor.id, debtor_id)
+    if not rows:
+        raise NotFound("nothing awaits approval for this debtor")
+    debtor = db.session.get(Debtor, debtor_id)
+    live = [(r, i) for r, i in rows if i.status in OPEN and not i.disputed]
+    for reminder, invoice in rows:
+        reminder.decided_at = utcnow()
+        if (reminder, invoice) not in live:
+            reminder.status = "cancelled"
+    message = None
+    if live:
+        steps = {s.id: s for s in db.session.scalars(select(DunningStep).where(
+            DunningStep.id.in_({r.step_id for r, _ in live})))}
+        top = max(steps.values(), key=lambda s: s.position)
+        items = _items(creditor, debtor, live, day, steps)
+        channel = "email" if debtor.email else "letter"
+        message = build_message(creditor, debtor, "formal_notice", items, top, day, channel, daily_key=None)
+        for item in items:
+            item.reminder.status = "planned" if channel == "email" else "sent"
+            item.reminder.message_id = message.id
+        events.record("reminder.approved", creditor_id=creditor.id, debtor_id=debtor_id, actor="creditor",
+                      user=user, message_id=message.id, invoices=[i.invoice.number for i in items])
+    db.session.commit()
+    return message
+
+
+def skip(creditor_id: int, debtor_id: int, user: str) -> int:
+    rows = _awaiting_for(creditor_id, debtor_id)
+    for reminder, invoice in rows:
+        reminder.status, reminder.decided_at = "skipped", utcnow()
+        events.record("reminder.skipped", creditor_id=creditor_id, debtor_id=debtor_id, invoice_id=invoice.id,
+                      actor="creditor", user=user, step=reminder.step_code)
+    db.session.commit()
+    return len(rows)
+
+
+def postpone(creditor_id: int, debtor_id: int, until: date, user: str) -> int:
+    rows = _awaiting_for(creditor_id, debtor_id)
+    for reminder, invoice in rows:
+        reminder.postponed_to = until
+        events.record("reminder.postponed", creditor_id=creditor_id, debtor_id=debtor_id, invoice_id=invoice.id,
+                      actor="creditor", user=user, until=until.isoformat())
+    db.session.commit()
+    return len(rows)
+
+
+def last_sent(invoice_id: int) -> dict | None:
+    """The most advanced reminder step sent for an invoice (the API's last_reminder)."""
+    row = db.session.execute(
+        select(Reminder.step_code, OutboxMessage.sent_at, OutboxMessage.created_at)
+        .join(OutboxMessage, OutboxMessage.id == Reminder.message_id)
+        .where(Reminder.invoice_id == invoice_id, Reminder.status == "sent", Reminder.step_code != "thank_you")
+        .order_by(Reminder.position.desc()).limit(1)).first()
+    if row is None:
+        return None
+    return {"step": row[0], "sent_at": (row[1] or row[2]).isoformat()}
