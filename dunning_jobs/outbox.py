@@ -107,6 +107,7 @@ def _mark_failed(msg: OutboxMessage, error: str, permanent: bool) -> None:
 
 def _deliver(conn: smtplib.SMTP, email: EmailMessage, sender: str, rcpt: str, before_final_dot) -> None:
     """SMTP MAIL/RCPT/DATA by hand so that `before_final_dot` runs before the server accepts."""
+    conn.ehlo_or_helo_if_needed()
     code, resp = conn.mail(sender)
     if code != 250:
         raise smtplib.SMTPSenderRefused(code, resp, sender)

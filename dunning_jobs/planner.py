@@ -29,6 +29,15 @@ def _insert():
     return (pg_insert if dialect == "postgresql" else sqlite_insert)(Reminder.__table__)
 
 
+def _insert_from(rows) -> int:
+    """INSERT ... SELECT ... ON CONFLICT DO NOTHING; the number of rows really inserted
+    (RETURNING, since psycopg reports no rowcount for this statement)."""
+    stmt = (_insert().from_select(COLUMNS, rows)
+            .on_conflict_do_nothing(index_elements=["invoice_id", "step_code"])
+            .returning(Reminder.__table__.c.id))
+    return len(db.session.execute(stmt).all())
+
+
 def lock_creditor(creditor_id: int) -> None:
     """Serialise planners of one creditor (PostgreSQL); SQLite has a single writer anyway."""
     if db.session.get_bind().dialect.name == "postgresql":
@@ -64,9 +73,7 @@ def plan_day(creditor: Creditor, day: date) -> tuple[int, int]:
                     .join(Debtor, Debtor.id == Invoice.debtor_id)
                     .where(Invoice.creditor_id == creditor.id, profile_match, remindable(),
                            Invoice.due_date <= day - timedelta(days=step.offset_days), ~later))
-            stmt = _insert().from_select(COLUMNS, rows).on_conflict_do_nothing(
-                index_elements=["invoice_id", "step_code"])
-            planned += db.session.execute(stmt).rowcount
+            planned += _insert_from(rows)
     planned += _plan_thank_yous(creditor, day, now)
     awaiting = db.session.scalars(select(Reminder).where(
         Reminder.creditor_id == creditor.id, Reminder.created_at == now,
@@ -87,5 +94,4 @@ def _plan_thank_yous(creditor: Creditor, day: date, now) -> int:
                    literal(now, Reminder.created_at.type))
             .where(Invoice.creditor_id == creditor.id, Invoice.status == "paid", Invoice.updated_at >= since,
                    ~done))
-    stmt = _insert().from_select(COLUMNS, rows).on_conflict_do_nothing(index_elements=["invoice_id", "step_code"])
-    return db.session.execute(stmt).rowcount
+    return _insert_from(rows)

@@ -16,7 +16,7 @@ from flask_babel import force_locale
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ..domain.charges import late_charges
+from ..domain.charges import MissingReferenceRate, late_charges
 from ..domain.money import format_money
 from ..extensions import db
 from ..models import Creditor, Debtor, DunningStep, Invoice, OutboxMessage, ReferenceRate, Reminder, utcnow
@@ -47,10 +47,18 @@ def _items(creditor: Creditor, debtor: Debtor, rows, day: date, steps: dict[int,
         interest = indemnity = 0
         if step is not None and step.adds_charges and debtor.kind == "business":
             rates = rates if rates is not None else reference_rates()
-            charges = late_charges(invoice.balance, invoice.currency, invoice.due_date, day,
-                                   debtor_kind=debtor.kind, reference_rates=rates,
-                                   contractual_bp=creditor.late_interest_bp)
-            interest, indemnity = charges.interest, charges.indemnity
+            try:
+                charges = late_charges(invoice.balance, invoice.currency, invoice.due_date, day,
+                                       debtor_kind=debtor.kind, reference_rates=rates,
+                                       contractual_bp=creditor.late_interest_bp)
+                interest, indemnity = charges.interest, charges.indemnity
+            except MissingReferenceRate as e:
+                # Never state a guessed rate: the indemnity alone, and the creditor is told.
+                current_app.logger.warning("%s", e)
+                indemnity = late_charges(invoice.balance, invoice.currency, invoice.due_date, day,
+                                         debtor_kind=debtor.kind, reference_rates=[], contractual_bp=0).indemnity
+                events.record("charges.rate_missing", creditor_id=creditor.id, debtor_id=debtor.id,
+                              invoice_id=invoice.id, actor="system", error=str(e))
         reminder.interest, reminder.indemnity = interest, indemnity
         items.append(Item(invoice, reminder, max(0, (day - invoice.due_date).days), interest, indemnity))
     return items
