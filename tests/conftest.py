@@ -116,8 +116,10 @@ def app(make_app, app_config):
 
 
 @pytest.fixture
-def client(app):
-    return app.test_client()
+def client(app, make_app, app_config):
+    """A browser on its own app instance (same database and config): the test's own app
+    context must not be shared with requests, or `g` (locale, debtor) would leak between them."""
+    return make_app(**app_config).test_client()
 
 
 @dataclass
