@@ -106,7 +106,10 @@ def register(app: Flask) -> None:
         if not app.config["CELERY_BROKER_URL"]:
             from dunning_jobs.scheduler import start_in_process
             start_in_process(app)
-        app.run(host=host, port=port, threaded=True, use_reloader=False)
+        # Flask refuses app.run() inside its own CLI; serve with Werkzeug directly.
+        from werkzeug.serving import run_simple
+        click.echo(f" * Serving Relance on http://{host}:{port}")
+        run_simple(host, port, app, threaded=True, use_reloader=False)
 
     for command in (creditor_group, link_group, import_group, demo_command, dunning, serve):
         app.cli.add_command(command)
