@@ -31,16 +31,19 @@ def parse_amount(text: object, currency: str, *, allow_zero: bool = False) -> in
     """'1200.50' EUR -> 120050. Strings only: a JSON float would already have lost precision."""
     if not isinstance(text, str) or not _AMOUNT.match(text.strip()):
         raise MoneyError("amount must be a decimal string with a dot, like \"1200.00\"")
-    value = Decimal(text.strip())
+    # Integer arithmetic on the digits: Decimal would round beyond 28 significant digits and
+    # accept "1.000000000000000000000000000001" as 1.00.
+    whole, _, frac = text.strip().partition(".")
+    frac = frac.rstrip("0")
     places = exponent(currency)
-    minor = value.scaleb(places)
-    if minor != minor.to_integral_value():
+    if len(frac) > places:
         raise MoneyError(f"{currency} amounts have at most {places} decimals")
-    if value > MAX_MAJOR_UNITS:
+    minor = int(whole) * 10**places + int(frac.ljust(places, "0") or "0")
+    if minor > MAX_MAJOR_UNITS * 10**places:
         raise MoneyError("amount is too large")
-    if value == 0 and not allow_zero:
+    if minor == 0 and not allow_zero:
         raise MoneyError("amount must be greater than zero")
-    return int(minor)
+    return minor
 
 
 def to_decimal_string(minor: int, currency: str) -> str:

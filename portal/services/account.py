@@ -10,7 +10,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import Creditor, Debtor, Event, Invoice, Payment
 from . import NotFound
-from .ledger import debtor_credit
+from .ledger import REF, debtor_credit
 
 OPEN = ("open", "partially_paid")
 
@@ -74,6 +74,8 @@ HISTORY_TYPES = ("invoice.created", "payment.received", "invoice.paid", "portal.
 
 
 def invoice_for(debtor_id: int, number: str) -> Invoice:
+    if not isinstance(number, str) or not REF.fullmatch(number):  # no stored number is like this; PostgreSQL refuses NUL
+        raise NotFound("no such invoice")
     invoice = db.session.scalar(select(Invoice).where(Invoice.debtor_id == debtor_id, Invoice.number == number))
     if invoice is None:
         raise NotFound("no such invoice")

@@ -1,0 +1,304 @@
+"""Security headers, CSP-clean HTML, CSRF, login throttling and the login redirect."""
+import re
+from html.parser import HTMLParser
+from urllib.parse import quote, urljoin, urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from conftest import portal_login
+from portal.extensions import db
+from portal.models import Event, PortalLink
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+def csp_directives(header: str) -> dict[str, list[str]]:
+    out = {}
+    for part in header.split(";"):
+        words = part.split()
+        if words:
+            out.setdefault(words[0].lower(), [w.lower() for w in words[1:]])  # first one wins (CSP3)
+    return out
+
+
+def assert_security_headers(response, where):
+    h = response.headers
+    csp = h.get("Content-Security-Policy")
+    assert csp, where
+    d = csp_directives(csp)
+    scripts = d.get("script-src", d.get("default-src"))
+    assert scripts is not None, where
+    for unsafe in ("'unsafe-inline'", "'unsafe-eval'", "*", "data:", "http:", "https:", "blob:"):
+        assert unsafe not in scripts, (where, unsafe)
+    styles = d.get("style-src", d.get("default-src"))
+    assert styles is not None and "'unsafe-inline'" not in styles, where
+    assert d.get("frame-ancestors") == ["'none'"], where
+    assert d.get("object-src") == ["'none'"], where
+    assert h.get("X-Content-Type-Options") == "nosniff", where
+    # Portal addresses carry nothing secret once the token is gone, but say nothing to others anyway.
+    assert h.get("Referrer-Policy") in ("no-referrer", "same-origin", "strict-origin"), where
+    assert h.get("X-Frame-Options") == "DENY", where
+
+
+class InlineFinder(HTMLParser):
+    """Everything a strict CSP would block in a page: inline scripts and styles, handlers, js: URLs."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.problems, self.scripts, self._in_script = [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "script":
+            self._in_script = True
+            self.scripts.append(attrs.get("src"))
+            if not attrs.get("src"):
+                self.problems.append("inline <script>")
+            elif not attrs["src"].startswith("/") or attrs["src"].startswith("//"):
+                self.problems.append(f"script from elsewhere: {attrs['src']}")
+        if tag == "style":
+            self.problems.append("<style> element")
+        for name, value in attrs.items():
+            if name == "style":
+                self.problems.append(f"style= on <{tag}>")
+            if name.startswith("on") or name.startswith("hx-on"):
+                self.problems.append(f"{name}= on <{tag}>")
+            if name in ("href", "src", "action", "formaction") and (value or "").strip().lower().startswith("javascript:"):
+                self.problems.append(f"javascript: URL on <{tag}>")
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag == "script":
+            self._in_script = False
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script and data.strip():
+            self.problems.append("script body")
+
+
+def assert_csp_clean_html(response, where):
+    assert response.mimetype == "text/html", where
+    finder = InlineFinder()
+    finder.feed(response.get_data(as_text=True))
+    finder.close()
+    assert finder.problems == [], (where, finder.problems)
+    assert finder.scripts, where  # the pages do load htmx: the check above saw them
+
+
+def test_inline_finder_catches_what_it_should():
+    """The checker itself: each of these would be blocked by the CSP, so each must be reported."""
+    for html in ['<script>alert(1)</script>', '<p style="color:red">x</p>', '<style>p{}</style>',
+                 '<a href="javascript:alert(1)">x</a>', '<button onclick="x()">x</button>',
+                 '<script src="https://cdn.test/x.js"></script>', '<div hx-on:click="x()"></div>']:
+        finder = InlineFinder()
+        finder.feed(html)
+        assert finder.problems, html
+    finder = InlineFinder()
+    finder.feed('<script src="/static/x.js" defer></script><p class="a">ok</p>')
+    assert finder.problems == []
+
+
+@pytest.fixture
+def full_ledger(seeded):
+    """Enough state for every portal and back-office section to render: a paid invoice, a payment."""
+    r = seeded.post("/invoices/F-2/payments", json={"amount": "300.50", "date": "2026-01-05", "reference": "VIR-1"})
+    assert r.status_code == 201, r.json
+    return seeded
+
+
+def creditor_login(client, creditor):
+    r = client.post("/app/login", data={"email": creditor.email, "password": creditor.password})
+    assert r.status_code == 302, r.status_code
+    return r
+
+
+# --- headers and HTML --------------------------------------------------------------------
+
+def test_portal_pages_headers_and_html(client, app, full_ledger, creditor):
+    r = client.get("/l/not-a-token")
+    assert r.status_code == 404
+    assert_security_headers(r, "link error")
+    assert_csp_clean_html(r, "link error")
+
+    link_path = portal_login(client, app, "D1", creditor.id).replace("http://portal.test", "")
+    r = client.get(link_path)
+    assert r.status_code == 303
+    assert_security_headers(r, "link redirect")
+
+    pages, _ = get_pages(app, "debtor")
+    assert {"/portal/", "/portal/statement", "/portal/invoices/F-1.pdf"} <= set(pages)
+    for path in pages:
+        r = client.get(path)
+        assert r.status_code == 200, path
+        assert_security_headers(r, path)
+        if r.mimetype == "text/html":
+            assert_csp_clean_html(r, path)
+        assert r.headers["Cache-Control"] == "no-store"
+    assert b"F-2" in client.get("/portal/").data  # the settled section rendered too
+
+    r = client.get("/portal/invoices/NOPE.pdf")
+    assert r.status_code == 404
+    assert_security_headers(r, "portal 404")
+    assert_csp_clean_html(r, "portal 404")
+
+    r = client.post("/portal/logout")
+    assert_security_headers(r, "logout")
+    assert_csp_clean_html(r, "logout")
+    r = client.get("/portal/")
+    assert r.status_code == 401
+    assert_security_headers(r, "session ended")
+    assert_csp_clean_html(r, "session ended")
+
+
+# Values for the URL parameters of GET pages; a page needing anything else is listed as skipped.
+KNOWN_ARGS = {"ref": "D1", "number": "F-1"}
+
+
+def get_pages(app, blueprint):
+    """Every GET page of a blueprint, so that pages added later are checked too."""
+    pages, skipped = [], []
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith(blueprint + ".") or "GET" not in rule.methods:
+            continue
+        if set(rule.arguments) <= set(KNOWN_ARGS):
+            pages.append(rule.build({k: KNOWN_ARGS[k] for k in rule.arguments}, append_unknown=False)[1])
+        else:
+            skipped.append(rule.rule)
+    return pages, skipped
+
+
+def test_back_office_pages_headers_and_html(client, app, full_ledger, creditor):
+    r = client.get("/app/login")
+    assert_security_headers(r, "login")
+    assert_csp_clean_html(r, "login")
+    r = client.post("/app/login", data={"email": creditor.email, "password": "wrong password"})
+    assert r.status_code == 401
+    assert_csp_clean_html(r, "login failed")
+    creditor_login(client, creditor)
+    r = client.post("/app/debtors/D1/links")  # flashes the new link on the debtor page
+    assert r.status_code == 302
+    pages, _ = get_pages(app, "creditor")
+    assert {"/app/", "/app/debtors/D1", "/app/invoices/F-1", "/app/activity", "/app/api-keys"} <= set(pages)
+    for path in pages + ["/app/?q=Alpha", "/app/invoices/F-2"]:
+        r = client.get(path)
+        if r.status_code == 302 and path == "/app/login":
+            continue  # already signed in
+        assert r.status_code == 200, (path, r.status_code)
+        assert_security_headers(r, path)
+        if r.mimetype == "text/html":
+            assert_csp_clean_html(r, path)
+        assert r.headers["Cache-Control"] == "no-store"
+
+
+def test_api_and_health_carry_headers_too(client, api):
+    for r in (client.get("/healthz"), api.get("/debtors/none"), client.get("/api/v1/openapi.json")):
+        assert r.headers.get("X-Content-Type-Options") == "nosniff"
+        assert "frame-ancestors 'none'" in r.headers.get("Content-Security-Policy", "")
+
+
+# --- CSRF --------------------------------------------------------------------------------
+
+def csrf_token_in(html: bytes) -> str:
+    m = re.search(rb'name="csrf_token"[^>]*value="([^"]+)"', html) or \
+        re.search(rb'value="([^"]+)"[^>]*name="csrf_token"', html)
+    assert m, "no CSRF token in the page"
+    return m.group(1).decode()
+
+
+def test_portal_logout_needs_csrf_token(make_app, seeded, creditor):
+    strict = make_app(WTF_CSRF_ENABLED=True)
+    c = strict.test_client()
+    portal_login(c, strict, "D1", creditor.id)
+    home = c.get("/portal/")
+    assert home.status_code == 200
+    r = c.post("/portal/logout")
+    assert r.status_code == 400
+    r = c.post("/portal/logout", data={"csrf_token": "forged"})
+    assert r.status_code == 400
+    assert c.get("/portal/").status_code == 200  # still signed in: nothing changed
+    # The form's own token works, which shows the 400s above were CSRF and nothing else.
+    assert c.post("/portal/logout", data={"csrf_token": csrf_token_in(home.data)}).status_code == 200
+    assert c.get("/portal/").status_code == 401
+
+
+def test_back_office_login_needs_csrf_token(make_app, seeded, creditor):
+    strict = make_app(WTF_CSRF_ENABLED=True)
+    c = strict.test_client()
+    r = c.post("/app/login", data={"email": creditor.email, "password": creditor.password})
+    assert r.status_code == 400
+    assert c.get("/app/").status_code == 302  # not signed in
+    with strict.app_context():
+        assert db.session.scalars(select(Event).where(Event.type == "user.logged_in")).all() == []
+    token = csrf_token_in(c.get("/app/login").data)
+    r = c.post("/app/login", data={"email": creditor.email, "password": creditor.password, "csrf_token": token})
+    assert r.status_code == 302
+    assert c.get("/app/").status_code == 200
+
+
+def test_back_office_actions_need_csrf_token(make_app, seeded, creditor):
+    strict = make_app(WTF_CSRF_ENABLED=True)
+    c = strict.test_client()
+    token = csrf_token_in(c.get("/app/login").data)
+    c.post("/app/login", data={"email": creditor.email, "password": creditor.password, "csrf_token": token})
+    assert c.post("/app/debtors/D1/links").status_code == 400
+    with strict.app_context():
+        assert db.session.scalars(select(PortalLink)).all() == []
+    page = c.get("/app/debtors/D1")
+    assert c.post("/app/debtors/D1/links", data={"csrf_token": csrf_token_in(page.data)}).status_code == 302
+    with strict.app_context():
+        link = db.session.scalars(select(PortalLink)).one()
+    assert c.post(f"/app/links/{link.id}/revoke").status_code == 400
+    with strict.app_context():
+        assert db.session.get(PortalLink, link.id).revoked_at is None
+
+
+# --- back-office login throttling --------------------------------------------------------
+
+def test_login_rate_limited(make_app, seeded, creditor):
+    limited = make_app(RATELIMIT_ENABLED=True)
+    c = limited.test_client()
+    statuses = [c.post("/app/login", data={"email": creditor.email, "password": f"guess {i}"}).status_code
+                for i in range(10)]
+    assert statuses == [401] * 10
+    r = c.post("/app/login", data={"email": creditor.email, "password": creditor.password})
+    assert r.status_code == 429  # even the right password waits
+    assert c.get("/app/").status_code == 302  # and did not sign in
+    assert c.get("/app/login").status_code == 200  # the form itself is still served
+    other = limited.test_client()
+    r = other.post("/app/login", data={"email": creditor.email, "password": creditor.password},
+                   environ_base={"REMOTE_ADDR": "198.51.100.9"})
+    assert r.status_code == 302
+
+
+# --- login redirect ----------------------------------------------------------------------
+
+def browser_destination(location: str, current: str = "http://localhost/app/login") -> str:
+    """Where a browser actually goes: it drops tabs and newlines and reads '\\' as '/'."""
+    cleaned = re.sub(r"[\t\n\r]", "", location).replace("\\", "/")
+    return urljoin(current, cleaned)
+
+
+@pytest.mark.parametrize("target", [
+    "//evil.test", "https://evil.test", "http://evil.test/app/", "/\\evil.test", "\\\\evil.test",
+    "/\\/evil.test", "/\t/evil.test", "/%09/evil.test", "%2F%2Fevil.test", "/%2F/evil.test",
+    "https:evil.test", "javascript:alert(1)", "///evil.test", " //evil.test", "/ /evil.test",
+])
+def test_login_next_never_leaves_the_site(client, creditor, target):
+    r = client.post(f"/app/login?next={quote(target, safe='')}",
+                    data={"email": creditor.email, "password": creditor.password})
+    assert r.status_code == 302
+    destination = urlsplit(browser_destination(r.headers["Location"]))
+    assert destination.scheme == "http" and destination.netloc == "localhost", r.headers["Location"]
+
+
+@pytest.mark.parametrize("target, expected", [("/app/activity", "/app/activity"),
+                                              ("/app/debtors/D1?x=1", "/app/debtors/D1?x=1")])
+def test_login_next_same_site_is_honoured(client, creditor, target, expected):
+    r = client.post(f"/app/login?next={quote(target, safe='')}",
+                    data={"email": creditor.email, "password": creditor.password})
+    assert r.status_code == 302 and r.headers["Location"] == expected
