@@ -1,6 +1,6 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import DateField, EmailField, PasswordField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length
 
 
 class LoginForm(FlaskForm):
@@ -14,3 +14,8 @@ class ApiKeyForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button that changes state: CSRF token only."""
+
+
+class PostponeForm(FlaskForm):
+    """Postpone a formal notice awaiting approval to a later day."""
+    until = DateField("Until", validators=[InputRequired()])

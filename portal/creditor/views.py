@@ -1,19 +1,23 @@
 """Back office: one route per action; pages render, services decide."""
 from __future__ import annotations
 
+import io
+from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, flash, g, make_response, redirect, render_template, request, send_file, url_for
+from flask_babel import format_date, lazy_gettext
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
 from ..extensions import db, limiter, login_manager
 from ..models import CreditorUser, Invoice, PaymentAllocation, Payment
-from ..services import NotFound, events, ledger, links, reports, tenants
+from ..services import (Invalid, NotFound, events, ledger, links, outbox_view, plans, reminders, reports,
+                        step_preview, tenants)
 from ..services.account import today_for
 from . import bp
-from .forms import ActionForm, ApiKeyForm, LoginForm
+from .forms import ActionForm, ApiKeyForm, LoginForm, PostponeForm
 
 
 @login_manager.user_loader
@@ -146,3 +150,211 @@ def revoke_api_key(key_id):
 @login_required
 def activity():
     return render_template("creditor/activity.html", events=events.latest(g.creditor.id, limit=100))
+
+
+# --- dunning plans ----------------------------------------------------------------------------
+
+STEP_FIELDS = ("offset_days", "channel", *step_preview.TEXT_FIELDS)
+
+# plans.update_step speaks English to API clients; the back office says the same in the
+# creditor's language.
+SERVICE_MESSAGES = {
+    "offset_days must be a whole number of days": lazy_gettext("Enter a whole number of days."),
+    "offset_days must be between -90 and 365": lazy_gettext("Enter a number of days between -90 and 365."),
+    "steps must stay in order: each later than the one before": lazy_gettext(
+        "Steps must stay in order: each one later than the one before and earlier than the one after."),
+    "channel must be email or letter": lazy_gettext("Choose e-mail or letter."),
+    "subject is required (200 characters at most)": lazy_gettext(
+        "A subject is required (200 characters at most)."),
+    "text is required (5000 characters at most)": lazy_gettext("A text is required (5000 characters at most)."),
+}
+
+
+def _message(e: Invalid) -> str:
+    if e.message in SERVICE_MESSAGES:
+        return str(SERVICE_MESSAGES[e.message])
+    if e.message.startswith("template error: "):
+        return _("This text cannot be used: %(detail)s", detail=e.message.removeprefix("template error: "))
+    return e.message
+
+
+def _step_data(form) -> dict:
+    """The step form as plans.update_step takes it: an unticked box is absent from the form,
+    and text areas send CRLF line ends (the e-mail layout splits paragraphs on blank lines)."""
+    data = {f: form[f] for f in STEP_FIELDS if f in form}
+    for f in step_preview.TEXT_FIELDS:
+        if f in data:
+            data[f] = data[f].replace("\r\n", "\n")
+    if "offset_days" in data:
+        data["offset_days"] = data["offset_days"].strip()
+    data["requires_approval"] = "requires_approval" in form
+    data["adds_charges"] = "adds_charges" in form
+    return data
+
+
+def _plans_page(status=200, *, edits=None, errors=None, previews=None, open_step=None):
+    plans.ensure_default_plans(g.creditor.id)
+    return render_template("creditor/plans.html", plans=plans.plans_for(g.creditor.id), edits=edits or {},
+                           errors=errors or {}, previews=previews or {}, open_step=open_step), status
+
+
+def _own_step(step_id: int):
+    try:
+        return plans.get_step(g.creditor.id, step_id)
+    except NotFound:
+        abort(404)
+
+
+@bp.get("/plans")
+@login_required
+def dunning_plans():
+    return _plans_page()
+
+
+@bp.post("/plans/steps/<int:step_id>")
+@login_required
+def edit_step(step_id):
+    step = _own_step(step_id)
+    data = _step_data(request.form)
+    try:
+        step_preview.check_renders(data)
+        plans.update_step(g.creditor.id, step.id, data)
+    except Invalid as e:
+        db.session.rollback()  # update_step may have set some texts before refusing another
+        return _plans_page(422, edits={step_id: data}, errors={step_id: {e.field: _message(e)}}, open_step=step_id)
+    flash(_("Step saved."))
+    return redirect(url_for("creditor.dunning_plans", _anchor=f"step-{step_id}"))
+
+
+@bp.post("/plans/steps/<int:step_id>/preview")
+@login_required
+def preview_step(step_id):
+    """The step's message to a sample debtor, from the texts as typed (nothing is saved):
+    the preview fragment for htmx, the plans page with it for a plain form post."""
+    step = _own_step(step_id)
+    data = _step_data(request.form)
+    errors = {}
+    try:
+        preview = {"samples": step_preview.sample_messages(g.creditor, step, data, today_for(g.creditor))}
+    except Invalid as e:
+        preview = {"error": _message(e), "field": e.field}
+        errors = {step_id: {e.field: preview["error"]}}
+    if request.headers.get("HX-Request") == "true":
+        response = make_response(render_template("creditor/_step_preview.html", step=step, preview=preview))
+    else:
+        response = make_response(_plans_page(edits={step_id: data}, errors=errors, previews={step_id: preview},
+                                             open_step=step_id))
+    response.vary.add("HX-Request")
+    return response
+
+
+# --- approvals of formal notices --------------------------------------------------------------
+
+def _approvals_page(status=200, *, errors=None, values=None):
+    today = today_for(g.creditor)
+    return render_template("creditor/approvals.html", waiting=reminders.awaiting(g.creditor.id, today),
+                           approved=outbox_view.latest(g.creditor.id, kind="formal_notice", limit=20),
+                           today=today, min_until=today + timedelta(days=1), default_until=today + timedelta(days=7),
+                           errors=errors or {}, values=values or {}), status
+
+
+@bp.get("/approvals")
+@login_required
+def approvals():
+    return _approvals_page()
+
+
+@bp.post("/approvals/<int:debtor_id>/approve")
+@login_required
+def approve(debtor_id):
+    try:
+        message = reminders.approve(g.creditor, debtor_id, today_for(g.creditor), user=current_user.email)
+    except NotFound:
+        flash(_("Nothing awaits approval for this debtor."), "error")
+        return redirect(url_for("creditor.approvals"))
+    if message is None:
+        flash(_("Nothing was sent: the invoices were paid, cancelled or disputed in the meantime."))
+    else:
+        _msg, debtor = outbox_view.get(g.creditor.id, message.id)
+        if message.channel == "letter":
+            flash(_("Formal notice approved: the letter to %(name)s is ready to print.", name=debtor.name))
+        else:
+            flash(_("Formal notice approved: the e-mail to %(name)s is in the outbox.", name=debtor.name))
+    return redirect(url_for("creditor.approvals"))
+
+
+@bp.post("/approvals/<int:debtor_id>/skip")
+@login_required
+def skip(debtor_id):
+    if reminders.skip(g.creditor.id, debtor_id, user=current_user.email):
+        flash(_("Formal notice skipped: it will not be sent."))
+    else:
+        flash(_("Nothing awaits approval for this debtor."), "error")
+    return redirect(url_for("creditor.approvals"))
+
+
+@bp.post("/approvals/<int:debtor_id>/postpone")
+@login_required
+def postpone(debtor_id):
+    form = PostponeForm()
+    today = today_for(g.creditor)
+    until = form.until.data if form.validate_on_submit() else None
+    if until is None or not today < until <= today + timedelta(days=365):
+        return _approvals_page(422, errors={debtor_id: _("Choose a day after today, within a year.")},
+                               values={debtor_id: request.form.get("until", "")})
+    if reminders.postpone(g.creditor.id, debtor_id, until, user=current_user.email):
+        flash(_("Formal notice postponed: it will be back in this list on %(date)s.",
+                date=format_date(until, "medium")))
+    else:
+        flash(_("Nothing awaits approval for this debtor."), "error")
+    return redirect(url_for("creditor.approvals"))
+
+
+# --- outbox -----------------------------------------------------------------------------------
+
+#: the e-mail as sent: its own inline styles, nothing else (no script, no request, no form)
+MESSAGE_HTML_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
+def _own_message(message_id: int):
+    try:
+        return outbox_view.get(g.creditor.id, message_id)
+    except NotFound:
+        abort(404)
+
+
+@bp.get("/outbox")
+@login_required
+def outbox():
+    status = request.args.get("status") or None
+    if status not in outbox_view.STATUSES:
+        status = None
+    return render_template("creditor/outbox.html", rows=outbox_view.latest(g.creditor.id, status=status),
+                           status=status, statuses=outbox_view.STATUSES)
+
+
+@bp.get("/outbox/<int:message_id>")
+@login_required
+def outbox_message(message_id):
+    message, debtor = _own_message(message_id)
+    return render_template("creditor/outbox_message.html", message=message, debtor=debtor)
+
+
+@bp.get("/outbox/<int:message_id>/html")
+@login_required
+def outbox_html(message_id):
+    message, _debtor = _own_message(message_id)
+    response = make_response(message.html_body)
+    response.mimetype = "text/html"
+    response.headers["Content-Security-Policy"] = MESSAGE_HTML_CSP
+    return response
+
+
+@bp.get("/outbox/<int:message_id>/attachment")
+@login_required
+def outbox_attachment(message_id):
+    message, _debtor = _own_message(message_id)
+    if not message.attachment:
+        abort(404)
+    return send_file(io.BytesIO(message.attachment), mimetype="application/pdf", as_attachment=True,
+                     download_name=message.attachment_name or f"message-{message.id}.pdf")
