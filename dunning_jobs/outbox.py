@@ -4,7 +4,12 @@ Each message is claimed with FOR UPDATE SKIP LOCKED, so concurrent senders never
 one. Exactly-once as far as SMTP allows: the body is streamed, then the message is marked sent
 and committed, and only then the final "." that makes the server accept it goes out. A crash
 before that commit leaves the server with an unfinished transaction, which it discards, and the
-message still pending; a crash after it leaves a message the server is about to accept.
+message still pending. The one window left is between that commit and the dot going out (a
+single send() call): a crash exactly there loses the message, recorded as sent — the trade
+chosen over a duplicate reminder.
+The mark itself is guarded (status still 'pending'): SQLite has no row locks, so there two
+senders can claim the same message, and the one that loses the guard drops its connection
+instead of sending the dot.
 Temporary failures (4xx) retry with exponential backoff; permanent ones (5xx) are recorded.
 Without SMTP_URL the outbox is the mailbox: messages are marked delivered there.
 """
@@ -23,7 +28,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from portal.extensions import db
-from portal.models import Creditor, Invoice, OutboxMessage, Reminder, utcnow
+from portal.models import Creditor, OutboxMessage, Reminder, utcnow
 from portal.services import events
 
 MAX_ATTEMPTS = 8
@@ -79,7 +84,16 @@ def _claim():
         .order_by(OutboxMessage.id).limit(1).with_for_update(skip_locked=True))
 
 
+class Taken(Exception):
+    """Another sender marked this message sent first (possible on SQLite, which has no row locks)."""
+
+
 def _mark_sent(msg: OutboxMessage) -> None:
+    guard = db.session.execute(
+        update(OutboxMessage).where(OutboxMessage.id == msg.id, OutboxMessage.status == "pending")
+        .values(status="sent").execution_options(synchronize_session=False))
+    if guard.rowcount != 1:
+        raise Taken(msg.id)
     msg.status, msg.sent_at, msg.attempts, msg.last_error = "sent", utcnow(), msg.attempts + 1, None
     db.session.execute(update(Reminder).where(Reminder.message_id == msg.id).values(status="sent"))
     rows = db.session.execute(select(Reminder.invoice_id, Reminder.step_code)
@@ -143,9 +157,12 @@ def send_pending(limit: int | None = None) -> Sent:
                 db.session.commit()
                 break
             if url is None:
-                _mark_sent(msg)
-                db.session.commit()
-                result.sent += 1
+                try:
+                    _mark_sent(msg)
+                    db.session.commit()
+                    result.sent += 1
+                except Taken:
+                    db.session.rollback()
                 continue
             creditor = db.session.get(Creditor, msg.creditor_id)
             email = to_email(msg, creditor)
@@ -154,6 +171,11 @@ def send_pending(limit: int | None = None) -> Sent:
                     conn = connect(url)
                 _deliver(conn, email, _address(sender), msg.to_addr, lambda: (_mark_sent(msg), db.session.commit()))
                 result.sent += 1
+            except Taken:
+                # Mid-DATA without the final dot: only closing the connection aborts it.
+                db.session.rollback()
+                conn.close()
+                conn = None
             except smtplib.SMTPRecipientsRefused as e:
                 code = next(iter(e.recipients.values()))[0]
                 _settle_failure(msg, f"recipient refused: {e.recipients}", code)

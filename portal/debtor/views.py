@@ -6,9 +6,8 @@ import time
 from functools import wraps
 
 from flask import abort, current_app, g, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
 
-from ..extensions import db, limiter
+from ..extensions import limiter
 from ..services import NotFound, account, documents, links
 from . import bp
 

@@ -89,11 +89,21 @@ def render_text(template: str, **values) -> str:
     return _env.from_string(template).render(**values)
 
 
+#: the values a step's texts may use, with harmless stand-ins to try them on
+SAMPLE_VALUES = {"debtor_name": "Exemple SARL", "creditor_name": "Exemple", "total": "1 000,00 €", "count": 2,
+                 "deadline": "01/01/2030"}
+
+
 def check_text(template: str, field: str) -> str:
+    """The text parses and renders: one that fails at render time (``{{ total.x.y }}``,
+    ``{{ 1 / 0 }}``) would otherwise break the dunning run that meets it."""
     try:
         _env.parse(template)
+        render_text(template, **SAMPLE_VALUES)
     except TemplateSyntaxError as e:
         raise Invalid(f"template error: {e.message}", field) from None
+    except Exception as e:  # noqa: BLE001 - any failure of a creditor's text is the creditor's to fix
+        raise Invalid(f"template error: {e}", field) from None
     return template
 
 
@@ -149,6 +159,7 @@ def update_step(creditor_id: int, step_id: int, data: dict) -> DunningStep:
     channel = data.get("channel", step.channel)
     if channel not in ("email", "letter"):
         raise Invalid("channel must be email or letter", "channel")
+    texts = {}  # all checked before any is set: a refused edit changes nothing
     for lang in ("fr", "en"):
         subject = data.get(f"subject_{lang}", getattr(step, f"subject_{lang}"))
         body = data.get(f"body_{lang}", getattr(step, f"body_{lang}"))
@@ -156,8 +167,10 @@ def update_step(creditor_id: int, step_id: int, data: dict) -> DunningStep:
             raise Invalid("subject is required (200 characters at most)", f"subject_{lang}")
         if not body or len(body) > 5000:
             raise Invalid("text is required (5000 characters at most)", f"body_{lang}")
-        setattr(step, f"subject_{lang}", check_text(subject, f"subject_{lang}"))
-        setattr(step, f"body_{lang}", check_text(body, f"body_{lang}"))
+        texts[f"subject_{lang}"] = check_text(subject, f"subject_{lang}")
+        texts[f"body_{lang}"] = check_text(body, f"body_{lang}")
+    for name, value in texts.items():
+        setattr(step, name, value)
     step.offset_days, step.channel = offset, channel
     step.requires_approval = bool(data.get("requires_approval", step.requires_approval))
     step.adds_charges = bool(data.get("adds_charges", step.adds_charges))

@@ -83,6 +83,9 @@ def debtor_balances(creditor: Creditor, today: date, search: str | None = None, 
          .where(Debtor.creditor_id == creditor.id)
          .group_by(Debtor.id).order_by(balance.desc(), Debtor.name).limit(limit))
     if search:
-        like = f"%{search.lower()}%"
-        q = q.where(func.lower(Debtor.name).like(like) | func.lower(Debtor.ref).like(like))
+        # Typed text is matched literally: no LIKE wildcards, no NUL (PostgreSQL refuses it).
+        term = search.replace("\x00", "").lower()
+        term = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{term}%"
+        q = q.where(func.lower(Debtor.name).like(like, escape="\\") | func.lower(Debtor.ref).like(like, escape="\\"))
     return db.session.execute(q).all()
