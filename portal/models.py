@@ -377,6 +377,7 @@ class OutboxMessage(db.Model):
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'sent', 'failed', 'letter')", name="status"),
         Index("ix_outbox_message_status_next", "status", "next_attempt_at"),
+        Index("ix_outbox_message_creditor_id", "creditor_id", "id"),  # the back office's outbox list
     )
 
 

@@ -110,6 +110,7 @@ def upgrade():
     with op.batch_alter_table('outbox_message', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_outbox_message_debtor_id'), ['debtor_id'], unique=False)
         batch_op.create_index('ix_outbox_message_status_next', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_outbox_message_creditor_id', ['creditor_id', 'id'], unique=False)
 
     op.create_table('reminder',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -164,6 +165,7 @@ def downgrade():
     op.drop_table('reminder')
     with op.batch_alter_table('outbox_message', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_message_status_next')
+        batch_op.drop_index('ix_outbox_message_creditor_id')
         batch_op.drop_index(batch_op.f('ix_outbox_message_debtor_id'))
 
     op.drop_table('outbox_message')
