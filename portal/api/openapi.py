@@ -124,7 +124,9 @@ def document() -> dict:
                     "type": "object", "properties": {
                         "id": {"type": "integer"}, "type": {"type": "string"},
                         "at": {"type": "string", "format": "date-time"}, "debtor_ref": {"type": ["string", "null"]},
-                        "invoice_number": {"type": "string"}, "data": {"type": "object"}}}}}},
+                        "invoice_number": {"type": "string"},
+                        "data": {"type": "object", "description": "depends on the type; amounts in it are decimal "
+                                                                  "strings in its `currency`"}}}}}},
                 "Summary": {"type": "object", "properties": {
                     "as_of": DATE, "currency": CURRENCY, "outstanding": AMOUNT, "overdue": AMOUNT,
                     "dso_days": {"type": "number"},

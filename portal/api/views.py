@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ..domain.money import to_decimal_string
+from ..domain.money import MoneyError, check_currency, to_decimal_string
 from ..extensions import db, limiter
 from ..models import Invoice
 from ..services import Invalid, ServiceError, events, ledger, links, reports, tenants
@@ -46,7 +46,10 @@ def authenticate():
 
 
 def body() -> dict:
-    data = request.get_json(silent=True, force=True)
+    try:
+        data = request.get_json(silent=True, force=True)
+    except RecursionError:  # nested too deep for the parser: silent=True only covers ValueError
+        data = None
     if not isinstance(data, dict):
         raise Invalid("the body must be a JSON object", code="malformed_json")
     return data
@@ -130,8 +133,33 @@ def post_link(ref):
 def get_events():
     after = _int_arg("after", 0, 0, 2**62)
     limit = _int_arg("limit", 100, 1, 1000)
-    rows = events.page(g.creditor.id, after=after, limit=limit)
-    return jsonify({"events": [events.as_json(*row) for row in rows]})
+    out = [events.as_json(*row) for row in events.page(g.creditor.id, after=after, limit=limit)]
+    ids = {a.get("invoice_id") for e in out for a in e["data"].get("allocations") or () if isinstance(a, dict)}
+    numbers = dict(db.session.execute(db.select(Invoice.id, Invoice.number).where(
+        Invoice.creditor_id == g.creditor.id, Invoice.id.in_(ids))).all()) if ids else {}
+    for e in out:
+        e["data"] = _event_data(e["data"], numbers)
+    return jsonify({"events": out})
+
+
+def _event_data(data: dict, numbers: dict[int, str]) -> dict:
+    """Stored event data keeps minor units and row ids (the back office reads them); the API
+    shows amounts as decimal strings, like everywhere else, and invoices by their number."""
+    data = dict(data)  # never the ORM's own dict
+    try:
+        cur = check_currency(data.get("currency"))
+    except MoneyError:
+        return data
+
+    def money(v):
+        return to_decimal_string(v, cur) if type(v) is int else v
+    for key in ("amount", "unallocated"):
+        if key in data:
+            data[key] = money(data[key])
+    if isinstance(data.get("allocations"), list):
+        data["allocations"] = [{"invoice_number": numbers.get(a.get("invoice_id")), "amount": money(a.get("amount"))}
+                               if isinstance(a, dict) else a for a in data["allocations"]]
+    return data
 
 
 @bp.get("/reports/summary")
@@ -151,7 +179,8 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # isdigit() alone accepts "²", and int() refuses more than 4300 digits: both would be a 500.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not low <= int(raw) <= high:
         raise Invalid(f"{name} must be an integer from {low} to {high}", name)
     return int(raw)
 

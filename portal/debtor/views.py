@@ -7,9 +7,12 @@ from functools import wraps
 
 from flask import abort, current_app, g, redirect, render_template, request, session, url_for
 
+from flask_wtf.csrf import generate_csrf
+
 from ..extensions import limiter
 from ..services import NotFound, account, documents, links
 from . import bp
+from .page_cache import PageCache
 
 SESSION_KEY = "portal"
 
@@ -46,12 +49,22 @@ def open_link(token):
     return redirect(url_for("debtor.home"), code=303)
 
 
+pages = PageCache()
+
+
 @bp.get("/portal/")
 @portal_required
 def home():
-    acc = account.load(g.debtor_id)
-    selected = set(session[SESSION_KEY].get("select") or [])
-    return render_template("debtor/home.html", acc=acc, selected=selected)
+    selected = session[SESSION_KEY].get("select") or []
+    generate_csrf()  # the page's forms need it; its secret is part of the cache key
+    version, today = account.version(g.debtor_id)
+    key = (g.debtor_id, version, today, g.locale, tuple(selected), session.get("csrf_token"))
+    page = None if session.get("_flashes") else pages.get(key)
+    if page is None:
+        acc = account.load(g.debtor_id)
+        page = render_template("debtor/home.html", acc=acc, selected=set(selected))
+        pages.put(key, page)
+    return page
 
 
 @bp.get("/portal/invoices/<path:number>.pdf")

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..extensions import db
 from ..models import Creditor, Debtor, Event, Invoice, Payment
@@ -42,6 +42,21 @@ def _lines(debtor_id: int, statuses, today: date, limit: int | None = None) -> l
     q = select(Invoice).where(Invoice.debtor_id == debtor_id, Invoice.status.in_(statuses))
     q = q.order_by(Invoice.due_date, Invoice.id) if limit is None else q.order_by(Invoice.updated_at.desc()).limit(limit)
     return [Line(inv, max(0, (today - inv.due_date).days)) for inv in db.session.scalars(q)]
+
+
+def version(debtor_id: int) -> tuple[int, date]:
+    """(newest event id on this account or its creditor, the debtor's local date today): what
+    the account page depends on, since every state change writes an event."""
+    row = db.session.execute(
+        select(Creditor.timezone,
+               select(func.max(Event.id)).where(Event.debtor_id == debtor_id).scalar_subquery(),
+               select(func.max(Event.id)).where(Event.creditor_id == Creditor.id, Event.debtor_id.is_(None))
+               .correlate(Creditor).scalar_subquery())
+        .join(Debtor, Debtor.creditor_id == Creditor.id).where(Debtor.id == debtor_id)).first()
+    if row is None:
+        raise NotFound("no such debtor")
+    tz, own, general = row
+    return max(own or 0, general or 0), datetime.now(ZoneInfo(tz)).date()
 
 
 def load(debtor_id: int) -> Account:

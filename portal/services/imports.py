@@ -56,7 +56,8 @@ def read_rows(text: str) -> tuple[list[tuple[int, dict]], list[RowError]]:
                 continue  # blank line
             rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}))
     except csv.Error as e:
-        return rows, [RowError(reader.line_num, None, f"unreadable CSV: {e}")]
+        # DictReader.line_num is only updated after a good row: the underlying reader's is the bad line's.
+        return rows, [RowError(reader.reader.line_num, None, f"unreadable CSV: {e}")]
     return rows, []
 
 
@@ -79,6 +80,7 @@ def import_csv(creditor: Creditor, data: bytes, *, actor: str = "import",
         _write(creditor, checked, debtors, result, actor, progress)
     except ServiceError as e:  # a conflict with data already stored, e.g. amount below paid
         db.session.rollback()
+        result.debtors_created = result.invoices_created = result.invoices_updated = 0  # none of it stayed
         line = getattr(e, "line", 0)
         result.errors.append(RowError(line, e.field, e.message))
     return result

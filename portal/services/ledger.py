@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from babel.core import get_global
+from babel.numbers import get_territory_currencies
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -19,15 +21,19 @@ from ..domain.money import MoneyError, OpenItem, allocate, check_currency, parse
 from ..extensions import db
 from ..models import Creditor, Debtor, Document, Invoice, Payment, PaymentAllocation
 from . import Conflict, Invalid, NotFound, events
-from .tenants import check_email
+from .tenants import check_email, check_storable
 
 REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/\-]{0,63}$")
 PROFILES = ("standard", "key_account", "risky", "public_sector")
 MAX_PDF_BYTES = 10 * 1024 * 1024
+# Legal tender somewhere today. Babel knows more codes: XXX (no currency), XTS (testing), metals,
+# fund units and withdrawn currencies such as FRF, none of which an invoice can be issued in.
+CURRENCIES_IN_USE = frozenset(c for t in get_global("territory_currencies")
+                              for c in get_territory_currencies(t, start_date=date.today(), tender=True))
 
 
 def check_ref(value, field: str) -> str:
-    if not isinstance(value, str) or not REF.match(value):
+    if not isinstance(value, str) or not REF.fullmatch(value):  # match() would let "A1\n" through
         raise Invalid(f"{field} must be 1-64 letters, digits, '.', '_', '-' or '/', starting with a letter or digit", field)
     return value
 
@@ -39,7 +45,7 @@ def check_text(value, field: str, max_len: int, required: bool = True) -> str | 
         raise Invalid(f"{field} is required", field)
     if len(value) > max_len:
         raise Invalid(f"{field} is longer than {max_len} characters", field)
-    return value.strip()
+    return check_storable(value.strip(), field)
 
 
 def check_date(value, field: str) -> date:
@@ -63,9 +69,12 @@ def amount_of(value, currency: str, field: str = "amount") -> int:
 
 def currency_of(value, field: str = "currency") -> str:
     try:
-        return check_currency(value)
+        code = check_currency(value)
     except MoneyError as e:
         raise Invalid(str(e), field) from None
+    if code not in CURRENCIES_IN_USE:
+        raise Invalid(f"{code} is not a currency in use today", field)
+    return code
 
 
 def status_for(amount: int, paid: int, cancelled: bool = False) -> str:
@@ -107,6 +116,9 @@ def check_debtor(data, default_language: str) -> DebtorInput:
 
 
 def get_debtor(creditor_id: int, ref: str) -> Debtor:
+    # No stored ref looks otherwise, and PostgreSQL would refuse a query holding a NUL.
+    if not isinstance(ref, str) or not REF.fullmatch(ref):
+        raise NotFound("no such debtor", "ref")
     debtor = db.session.scalar(select(Debtor).where(Debtor.creditor_id == creditor_id, Debtor.ref == ref))
     if debtor is None:
         raise NotFound("no such debtor", "ref")
@@ -136,7 +148,11 @@ def _put_debtor(creditor: Creditor, ref: str, d: DebtorInput, actor: str) -> tup
 
 def upsert_debtor(creditor: Creditor, ref, data, actor: str = "api") -> tuple[Debtor, bool]:
     ref = check_ref(ref, "ref")
-    d = check_debtor(data, creditor.language)
+    # Fields left out of an update keep their value (profile, phone and kind already did in _put_debtor).
+    current = db.session.scalar(select(Debtor).where(Debtor.creditor_id == creditor.id, Debtor.ref == ref))
+    d = check_debtor(data, current.language if current else creditor.language)
+    if current is not None and isinstance(data, dict) and "email" not in data:
+        d.email = current.email
     debtor, created = _put_debtor(creditor, ref, d, actor)
     _commit_or_conflict()
     return debtor, created
@@ -187,6 +203,8 @@ def check_pdf(value) -> bytes:
 
 
 def get_invoice(creditor_id: int, number: str) -> Invoice:
+    if not isinstance(number, str) or not REF.fullmatch(number):
+        raise NotFound("no such invoice", "number")
     invoice = db.session.scalar(select(Invoice).where(Invoice.creditor_id == creditor_id, Invoice.number == number))
     if invoice is None:
         raise NotFound("no such invoice", "number")
@@ -336,18 +354,21 @@ def record_offline_payment(creditor: Creditor, number: str, data, actor: str = "
     if received > date.today() + timedelta(days=1):
         raise Invalid("date is in the future", "date")
     reference = check_text(data.get("reference"), "reference", 255)
+    invoice_id = invoice.id
     existing = _find_payment(creditor.id, "offline", reference)
-    if existing:
-        other_invoices = {a.invoice_id for a in existing.allocations} - {invoice.id}
-        if existing.amount != amount or existing.received_on != received or other_invoices:
-            raise Conflict("this reference was already used for another payment", "reference")
-        return existing, False
-    if invoice.status == "cancelled":
-        raise Conflict("the invoice is cancelled", "number")
-    payment, created = record_payment(creditor.id, invoice.debtor_id, provider="offline", reference=reference,
-                                      amount=amount, currency=invoice.currency, received_on=received,
-                                      invoice_ids=[invoice.id], actor=actor)
-    return payment, created
+    if existing is None:
+        if invoice.status == "cancelled":
+            raise Conflict("the invoice is cancelled", "number")
+        payment, created = record_payment(creditor.id, invoice.debtor_id, provider="offline", reference=reference,
+                                          amount=amount, currency=invoice.currency, received_on=received,
+                                          invoice_ids=[invoice_id], actor=actor)
+        if created:
+            return payment, True
+        existing = payment  # recorded by a concurrent request: it must be the same payment too
+    other_invoices = {a.invoice_id for a in existing.allocations} - {invoice_id}
+    if existing.amount != amount or existing.received_on != received or other_invoices:
+        raise Conflict("this reference was already used for another payment", "reference")
+    return existing, False
 
 
 def debtor_credit(debtor_id: int) -> dict[str, int]:

@@ -10,22 +10,31 @@ from schwifty import BIC, IBAN
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..domain.money import MoneyError, check_currency
 from ..extensions import db
 from ..models import ApiKey, Creditor, CreditorUser, utcnow
 from . import Conflict, Invalid
 from . import events
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s.]{2,}$")
+# Characters no column can store: PostgreSQL text refuses NUL, and neither database takes the
+# lone surrogates a JSON "\ud800" escape decodes to. Other control characters have no place in text fields.
+UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 API_KEY_PREFIX = "rl_live_"
 # A dummy hash to spend the same time on unknown e-mails as on wrong passwords.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
 
 def check_email(value, field="email") -> str:
-    if not isinstance(value, str) or not EMAIL.match(value.strip()) or len(value) > 254:
+    if (not isinstance(value, str) or not EMAIL.match(value.strip()) or len(value) > 254
+            or UNSTORABLE.search(value)):
         raise Invalid("a valid e-mail address is required", field)
     return value.strip()
+
+
+def check_storable(value: str, field: str) -> str:
+    if UNSTORABLE.search(value):
+        raise Invalid(f"{field} contains control characters or invalid Unicode", field)
+    return value
 
 
 def check_timezone(value) -> str:
@@ -39,15 +48,15 @@ def check_timezone(value) -> str:
 def create_creditor(*, name: str, email: str, password: str, currency: str = "EUR",
                     timezone: str = "Europe/Paris", language: str = "fr", **details) -> tuple[Creditor, str]:
     """A creditor, its first user (same e-mail) and an API key, returned in clear once."""
-    if not name or len(name) > 200:
+    from .ledger import currency_of  # the ledger imports this module
+
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise Invalid("name is required (200 characters at most)", "name")
+    name = check_storable(name.strip(), "name")
     email = check_email(email)
     if not isinstance(password, str) or len(password) < 8:
         raise Invalid("password must have at least 8 characters", "password")
-    try:
-        currency = check_currency(currency)
-    except MoneyError as e:
-        raise Invalid(str(e), "currency") from None
+    currency = currency_of(currency)
     if language not in ("fr", "en"):
         raise Invalid("language must be fr or en", "language")
     if details.get("iban"):
@@ -83,7 +92,10 @@ def normalise_bic(value: str) -> str:
 
 
 def authenticate(email: str, password: str) -> CreditorUser | None:
-    user = db.session.scalar(select(CreditorUser).where(CreditorUser.email == (email or "").strip().lower()))
+    email = (email or "").strip().lower()
+    user = None
+    if not UNSTORABLE.search(email):  # a NUL would make PostgreSQL refuse the query itself
+        user = db.session.scalar(select(CreditorUser).where(CreditorUser.email == email))
     if user is None:
         check_password_hash(_DUMMY_HASH, password or "")
         return None
