@@ -1,13 +1,13 @@
 """One route per resource action. Parsing and checking happen in the services."""
 from __future__ import annotations
 
-from flask import g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import current_app, g, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ..domain.money import MoneyError, check_currency, to_decimal_string
 from ..extensions import db, limiter
 from ..models import Invoice
-from ..services import Invalid, ServiceError, events, ledger, links, reports, tenants
+from ..services import Invalid, ServiceError, events, ledger, links, reminders, reports, tenants
 from ..services.account import today_for
 from . import bp
 from .openapi import document
@@ -60,7 +60,7 @@ def debtor_json(d) -> dict:
             "phone": d.phone, "kind": d.kind}
 
 
-def invoice_json(i: Invoice, last_reminder=None) -> dict:
+def invoice_json(i: Invoice, last_reminder: dict | None = None) -> dict:
     cur = i.currency
     return {
         "number": i.number, "debtor_ref": i.debtor.ref,
@@ -92,19 +92,21 @@ def get_debtor(ref):
     out["currency"] = cur
     # Invoices in other currencies are listed too; their totals stay apart.
     out["balances"] = {c: to_decimal_string(v, c) for c, v in balances.items()}
-    out["open_invoices"] = [invoice_json(i) for i in open_invoices]
+    last = reminders.last_sent([i.id for i in open_invoices])
+    out["open_invoices"] = [invoice_json(i, last.get(i.id)) for i in open_invoices]
     return jsonify(out), 200
 
 
 @bp.put("/invoices/<path:number>")
 def put_invoice(number):
     invoice, created = ledger.upsert_invoice(g.creditor, number, body())
-    return jsonify(invoice_json(invoice)), 201 if created else 200
+    return jsonify(invoice_json(invoice, reminders.last_sent([invoice.id]).get(invoice.id))), 201 if created else 200
 
 
 @bp.get("/invoices/<path:number>")
 def get_invoice(number):
-    return jsonify(invoice_json(ledger.get_invoice(g.creditor.id, number)))
+    invoice = ledger.get_invoice(g.creditor.id, number)
+    return jsonify(invoice_json(invoice, reminders.last_sent([invoice.id]).get(invoice.id)))
 
 
 @bp.post("/invoices/<path:number>/payments")
@@ -118,7 +120,7 @@ def post_payment(number):
         "currency": cur, "date": payment.received_on.isoformat(),
         "allocated": to_decimal_string(allocated, cur),
         "unallocated": to_decimal_string(payment.amount - allocated, cur),
-        "invoice": invoice_json(invoice),
+        "invoice": invoice_json(invoice, reminders.last_sent([invoice.id]).get(invoice.id)),
     }), 201 if created else 200
 
 
@@ -186,8 +188,23 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 
 @bp.app_errorhandler(HTTPException)
-def api_http_error(e: HTTPException):
-    # Unmatched URLs and oversize bodies never reach the blueprint: answer JSON for /api/ anyway.
+def app_http_error(e: HTTPException):
+    # Unmatched URLs and oversize bodies never reach a blueprint: JSON under /api/, and a page in
+    # the visitor's language elsewhere (the portal's error page names no debtor).
     if request.path.startswith("/api/"):
         return http_error(e)
+    if e.code == 404:
+        return render_template("debtor/error.html", reason="not_found"), 404
     return e
+
+
+@bp.app_errorhandler(Exception)
+def app_unexpected_error(e: Exception):
+    """Anything unforeseen: logged, rolled back, and under /api/ still the JSON error shape."""
+    if isinstance(e, HTTPException):
+        return app_http_error(e)
+    db.session.rollback()
+    current_app.logger.exception("unexpected error on %s %s", request.method, request.path)
+    if request.path.startswith("/api/"):
+        return error(500, "internal_error", "an unexpected error occurred; it has been logged")
+    return InternalServerError()

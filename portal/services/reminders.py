@@ -264,13 +264,18 @@ def postpone(creditor_id: int, debtor_id: int, until: date, user: str) -> int:
     return len(rows)
 
 
-def last_sent(invoice_id: int) -> dict | None:
-    """The most advanced reminder step sent for an invoice (the API's last_reminder)."""
-    row = db.session.execute(
-        select(Reminder.step_code, OutboxMessage.sent_at, OutboxMessage.created_at)
+def last_sent(invoice_ids: list[int]) -> dict[int, dict]:
+    """Per invoice, the most advanced reminder step sent and when (the API's last_reminder)."""
+    if not invoice_ids:
+        return {}
+    rows = db.session.execute(
+        select(Reminder.invoice_id, Reminder.step_code, Reminder.position, OutboxMessage.sent_at,
+               OutboxMessage.created_at)
         .join(OutboxMessage, OutboxMessage.id == Reminder.message_id)
-        .where(Reminder.invoice_id == invoice_id, Reminder.status == "sent", Reminder.step_code != "thank_you")
-        .order_by(Reminder.position.desc()).limit(1)).first()
-    if row is None:
-        return None
-    return {"step": row[0], "sent_at": (row[1] or row[2]).isoformat()}
+        .where(Reminder.invoice_id.in_(invoice_ids), Reminder.status == "sent",
+               Reminder.step_code != "thank_you")).all()
+    best: dict[int, tuple] = {}
+    for invoice_id, step, position, sent_at, created_at in rows:
+        if invoice_id not in best or position > best[invoice_id][0]:
+            best[invoice_id] = (position, {"step": step, "sent_at": (sent_at or created_at).isoformat()})
+    return {k: v[1] for k, v in best.items()}

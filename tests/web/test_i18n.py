@@ -214,8 +214,6 @@ def test_error_page_lang_attribute_follows_accept_language(web, accept, expected
     assert login.lang == expected
 
 
-@pytest.mark.xfail(strict=True, reason="no app-wide 404 handler: unknown URLs get Werkzeug's English page, "
-                                       "not debtor/error.html in the browser's language")
 def test_unknown_url_page_follows_accept_language(web):
     shown = page(web.test_client().get("/no-such-page", headers={"Accept-Language": "fr"}), 404)
     assert "Page introuvable" in shown.text and shown.lang == "fr"
