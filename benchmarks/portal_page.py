@@ -124,8 +124,10 @@ def _norm(statement: str) -> str:
     return re.sub(r"\s+", " ", statement).strip()
 
 
-def count_queries(app, debtor_id: int, numbers: list[str]) -> list[tuple[str, object]]:
-    """The SQL statements run by one GET /portal/ (after a warm-up request) for this debtor."""
+def count_queries(app, debtor_id: int, numbers: list[str], cached: bool = False) -> list[tuple[str, object]]:
+    """The SQL statements run by one GET /portal/ (after a warm-up request) for this debtor:
+    rendering the page (cache emptied first), or served from the page cache (`cached`)."""
+    from portal.debtor.views import pages
     from sqlalchemy import event
 
     from portal.extensions import db
@@ -144,6 +146,8 @@ def count_queries(app, debtor_id: int, numbers: list[str]) -> list[tuple[str, ob
 
     with app.app_context():
         engine = db.engine
+    if not cached:
+        pages.clear()
     event.listen(engine, "before_cursor_execute", listener)
     try:
         r = client.get("/portal/")
@@ -353,8 +357,11 @@ def main() -> int:
         # 2. queries per page
         small = count_queries(app, seeded[SMALL]["debtor_id"], seeded[SMALL]["numbers"])
         large = count_queries(app, seeded[LARGE]["debtor_id"], seeded[LARGE]["numbers"])
+        warm = count_queries(app, seeded[LARGE]["debtor_id"], seeded[LARGE]["numbers"], cached=True)
         queries_ok = len(small) == len(large) and len(large) <= MAX_QUERIES
-        figures["queries"] = {str(SMALL): len(small), str(LARGE): len(large), "max": MAX_QUERIES, "ok": queries_ok}
+        figures["queries"] = {str(SMALL): len(small), str(LARGE): len(large), "cached": len(warm),
+                              "max": MAX_QUERIES, "ok": queries_ok}
+        log(f"queries per portal page served from the page cache: {len(warm)}")
         log(f"queries per portal page: {len(small)} ({SMALL} invoices), {len(large)} ({LARGE} invoices) "
             f"-> {'OK' if queries_ok else 'FAIL'} (goal: equal and <= {MAX_QUERIES})")
         if not queries_ok:

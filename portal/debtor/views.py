@@ -45,6 +45,7 @@ def open_link(token):
     session.permanent = True
     session[SESSION_KEY] = {"debtor": link.debtor_id, "link": link.id, "t": int(time.time()),
                             "lang": link.debtor.language, "select": link.invoice_numbers or []}
+    generate_csrf()  # the session's CSRF secret is set now, so the session cookie stays stable
     # The token leaves the address bar (and the browser history) here.
     return redirect(url_for("debtor.home"), code=303)
 
