@@ -29,6 +29,13 @@ login_manager.login_view = "creditor.login"
 login_manager.session_protection = "strong"
 
 
+@bp.errorhandler(NotFound)
+def not_found(_e):
+    # Another creditor's reference reads exactly like one that does not exist.
+    db.session.rollback()
+    return render_template("debtor/error.html", reason="not_found"), 404
+
+
 @bp.before_request
 def creditor_locale():
     if current_user.is_authenticated:
@@ -76,10 +83,7 @@ def debtors():
 @bp.get("/debtors/<path:ref>")
 @login_required
 def debtor(ref):
-    try:
-        d = ledger.get_debtor(g.creditor.id, ref)
-    except NotFound:
-        abort(404)
+    d = ledger.get_debtor(g.creditor.id, ref)
     invoices = db.session.scalars(select(Invoice).where(Invoice.debtor_id == d.id)
                                   .order_by(Invoice.due_date.desc(), Invoice.id.desc())).all()
     return render_template("creditor/debtor.html", debtor=d, invoices=invoices, today=today_for(g.creditor),
@@ -91,10 +95,7 @@ def debtor(ref):
 @bp.post("/debtors/<path:ref>/links")
 @login_required
 def create_link(ref):
-    try:
-        d = ledger.get_debtor(g.creditor.id, ref)
-    except NotFound:
-        abort(404)
+    d = ledger.get_debtor(g.creditor.id, ref)
     issued = links.issue(d, issued_by="creditor")
     flash(_("New portal link (copy it now): %(url)s", url=issued.url), "link")
     return redirect(url_for("creditor.debtor", ref=d.ref))
@@ -103,10 +104,7 @@ def create_link(ref):
 @bp.post("/links/<int:link_id>/revoke")
 @login_required
 def revoke_link(link_id):
-    try:
-        link = links.revoke(g.creditor.id, link_id)
-    except NotFound:
-        abort(404)
+    link = links.revoke(g.creditor.id, link_id)
     flash(_("Link revoked."))
     return redirect(url_for("creditor.debtor", ref=link.debtor.ref))
 
@@ -114,10 +112,7 @@ def revoke_link(link_id):
 @bp.get("/invoices/<path:number>")
 @login_required
 def invoice(number):
-    try:
-        inv = ledger.get_invoice(g.creditor.id, number)
-    except NotFound:
-        abort(404)
+    inv = ledger.get_invoice(g.creditor.id, number)
     allocations = db.session.execute(
         select(PaymentAllocation, Payment).join(Payment, Payment.id == PaymentAllocation.payment_id)
         .where(PaymentAllocation.invoice_id == inv.id).order_by(Payment.received_on)).all()
@@ -199,10 +194,7 @@ def _plans_page(status=200, *, edits=None, errors=None, previews=None, open_step
 
 
 def _own_step(step_id: int):
-    try:
-        return plans.get_step(g.creditor.id, step_id)
-    except NotFound:
-        abort(404)
+    return plans.get_step(g.creditor.id, step_id)
 
 
 @bp.get("/plans")
@@ -317,10 +309,7 @@ MESSAGE_HTML_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-
 
 
 def _own_message(message_id: int):
-    try:
-        return outbox_view.get(g.creditor.id, message_id)
-    except NotFound:
-        abort(404)
+    return outbox_view.get(g.creditor.id, message_id)
 
 
 @bp.get("/outbox")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from functools import wraps
 
-from flask import abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import current_app, g, redirect, render_template, request, session, url_for
 
 from flask_wtf.csrf import generate_csrf
 
@@ -71,10 +71,7 @@ def home():
 @bp.get("/portal/invoices/<path:number>.pdf")
 @portal_required
 def invoice_pdf(number):
-    try:
-        invoice = account.invoice_for(g.debtor_id, number)
-    except NotFound:
-        abort(404)
+    invoice = account.invoice_for(g.debtor_id, number)
     doc = documents.pdf_for(invoice, actor="debtor")
     response = current_app.response_class(doc.content, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'inline; filename="{doc.filename}"'
@@ -97,5 +94,6 @@ def logout():
 
 
 @bp.errorhandler(404)
-def not_found(e):
+@bp.errorhandler(NotFound)
+def not_found(_e):
     return render_template("debtor/error.html", reason="not_found"), 404
