@@ -8,7 +8,10 @@ from __future__ import annotations
 from datetime import date
 from functools import lru_cache
 
+from decimal import Decimal
+
 from babel.dates import format_date
+from babel.numbers import format_decimal
 from flask import Flask
 from flask_babel import get_locale
 from jinja2 import pass_context
@@ -43,6 +46,12 @@ def install(app: Flask) -> None:
         if not value:
             return ""
         return _day(value.date() if hasattr(value, "date") else value, ctx.get("lang") or _locale())
+
+    @app.template_filter("rate")
+    @pass_context
+    def rate(ctx, basis_points: int) -> str:
+        """215 -> '2,15 %' in French, '2.15 %' in English."""
+        return format_decimal(Decimal(basis_points) / 100, "0.00", locale=ctx.get("lang") or _locale()) + "\u00a0%"
 
     @app.template_filter("iban")
     def iban(value: str) -> str:

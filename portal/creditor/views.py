@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from ..extensions import db, limiter, login_manager
 from ..models import CreditorUser, Invoice, PaymentAllocation, Payment
-from ..services import (Invalid, NotFound, events, ledger, links, outbox_view, plans, reminders, reports,
-                        step_preview, tenants)
+from ..services import (Conflict, Invalid, NotFound, events, ledger, links, outbox_view, plans, rates,
+                        reminders, reports, step_preview, tenants)
 from ..services.account import today_for
 from . import bp
 from .forms import ActionForm, ApiKeyForm, LoginForm, PostponeForm
@@ -162,10 +162,19 @@ SERVICE_MESSAGES = {
     "subject is required (200 characters at most)": lazy_gettext(
         "A subject is required (200 characters at most)."),
     "text is required (5000 characters at most)": lazy_gettext("A text is required (5000 characters at most)."),
+    "a rate in percent is required, like 2.15": lazy_gettext("Enter a rate in percent, like 2.15."),
+    "a rate in percent between 0 and 100, two decimals at most": lazy_gettext(
+        "Enter a rate in percent between 0 and 100, with two decimals at most."),
+    "the rate in force on 1 January or 1 July applies to a half-year": lazy_gettext(
+        "Enter 1 January or 1 July: the rate in force on that day applies to the half-year."),
+    "that half-year already has its rate": lazy_gettext("That half-year already has its rate."),
+    "a whole number of days is required": lazy_gettext("Enter a whole number of days."),
+    "between 1 and 90 days": lazy_gettext("Enter between 1 and 90 days."),
+    "effective_from must be an ISO date (YYYY-MM-DD)": lazy_gettext("Enter a date."),
 }
 
 
-def _message(e: Invalid) -> str:
+def _message(e: Invalid | Conflict) -> str:
     if e.message in SERVICE_MESSAGES:
         return str(SERVICE_MESSAGES[e.message])
     if e.message.startswith("template error: "):
@@ -347,3 +356,42 @@ def outbox_attachment(message_id):
         abort(404)
     return send_file(io.BytesIO(message.attachment), mimetype="application/pdf", as_attachment=True,
                      download_name=message.attachment_name or f"message-{message.id}.pdf")
+
+
+# --- late-payment rates ------------------------------------------------------------------------
+
+def _rates_page(status=200, errors=None):
+    return render_template("creditor/rates.html", table=rates.table(), errors=errors or {},
+                           form=ActionForm()), status
+
+
+@bp.get("/rates")
+@login_required
+def late_payment_rates():
+    return _rates_page()
+
+
+@bp.post("/rates/reference")
+@login_required
+def add_reference_rate():
+    try:
+        day = ledger.check_date(request.form.get("effective_from", ""), "effective_from")
+        rates.add_reference_rate(g.creditor.id, day, request.form.get("rate", ""), user=current_user.email)
+    except (Invalid, Conflict) as e:
+        db.session.rollback()
+        return _rates_page(422, {e.field: _message(e)})
+    flash(_("Reference rate added."))
+    return redirect(url_for("creditor.late_payment_rates"))
+
+
+@bp.post("/rates/terms")
+@login_required
+def set_terms():
+    try:
+        rates.set_terms(g.creditor, request.form.get("contractual_rate"), request.form.get("formal_notice_days"),
+                        user=current_user.email)
+    except Invalid as e:
+        db.session.rollback()
+        return _rates_page(422, {e.field: _message(e)})
+    flash(_("Terms saved."))
+    return redirect(url_for("creditor.late_payment_rates"))
