@@ -16,6 +16,7 @@ Without SMTP_URL the outbox is the mailbox: messages are marked delivered there.
 from __future__ import annotations
 
 import smtplib
+import socket
 import ssl
 from dataclasses import dataclass
 from datetime import timedelta
@@ -56,6 +57,9 @@ def connect(url: str, timeout: float = 30) -> smtplib.SMTP:
         conn = smtplib.SMTP(host, port or 25, timeout=timeout)
         if u.scheme == "smtp+starttls":
             conn.starttls(context=ssl.create_default_context())
+    # The final "." goes out in a write of its own (see _deliver): without TCP_NODELAY, Nagle's
+    # algorithm holds it for the server's delayed ACK, about 40 ms a message.
+    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if u.username:
         conn.login(unquote(u.username), unquote(u.password or ""))
     return conn

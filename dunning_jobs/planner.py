@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import and_, exists, literal, null, or_, select, text
+from sqlalchemy import String, and_, cast, exists, func, insert, literal, null, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal.extensions import db
-from portal.models import Creditor, Debtor, Invoice, Reminder, utcnow
-from portal.services import events
+from portal.models import Creditor, Debtor, Event, Invoice, Reminder, utcnow
 from portal.services.plans import ensure_default_plans, plans_for
 
 OPEN = ("open", "partially_paid")
@@ -75,14 +74,24 @@ def plan_day(creditor: Creditor, day: date) -> tuple[int, int]:
                            Invoice.due_date <= day - timedelta(days=step.offset_days), ~later))
             planned += _insert_from(rows)
     planned += _plan_thank_yous(creditor, day, now)
-    awaiting = db.session.scalars(select(Reminder).where(
-        Reminder.creditor_id == creditor.id, Reminder.created_at == now,
-        Reminder.status == "awaiting_approval")).all()
-    for r in awaiting:
-        events.record("reminder.awaiting_approval", creditor_id=creditor.id, debtor_id=r.debtor_id,
-                      invoice_id=r.invoice_id, actor="system", step=r.step_code, date=day.isoformat())
+    awaiting = _record_awaiting(creditor.id, now)
     db.session.commit()
-    return planned, len(awaiting)
+    return planned, awaiting
+
+
+def _record_awaiting(creditor_id: int, now) -> int:
+    """One event per reminder this run put in the approval list, written by the database in one
+    statement: a first run over a large backlog must not build an object per reminder."""
+    dialect = db.session.get_bind().dialect.name
+    json_object = func.json_build_object if dialect == "postgresql" else func.json_object
+    new = (Reminder.creditor_id == creditor_id, Reminder.created_at == literal(now, Reminder.created_at.type),
+           Reminder.status == "awaiting_approval")
+    rows = select(Reminder.creditor_id, Reminder.debtor_id, Reminder.invoice_id, literal("reminder.awaiting_approval"),
+                  literal("system"), literal(now, Event.at.type),
+                  json_object("step", Reminder.step_code, "date", cast(Reminder.dunning_date, String))).where(*new)
+    db.session.execute(insert(Event).from_select(
+        ["creditor_id", "debtor_id", "invoice_id", "type", "actor", "at", "data"], rows))
+    return db.session.scalar(select(func.count()).select_from(Reminder).where(*new))
 
 
 def _plan_thank_yous(creditor: Creditor, day: date, now) -> int:

@@ -10,7 +10,7 @@ import pytest
 from dunning_jobs import day as dunning_day
 from dunning_jobs import outbox
 from portal.extensions import db
-from portal.models import OutboxMessage, Reminder
+from portal.models import Event, OutboxMessage, Reminder
 from portal.services import ledger, reminders
 
 DUE = date(2026, 3, 31)
@@ -91,6 +91,10 @@ def test_day_by_day_timeline(mail_app, creditor, smtp_server, client):
     # Formal notices wait for approval: nothing was e-mailed at D+30.
     waiting = reminders.awaiting(creditor.id, d(35))
     assert sorted(debtor.ref for debtor, _ in waiting) == ["D1", "D2", "D3"]
+    logged = db.session.execute(db.select(Event.invoice_id, Event.data).where(
+        Event.type == "reminder.awaiting_approval")).all()
+    assert len(logged) == 4 and all(data["step"] == "formal_notice" for _, data in logged)
+    assert {data["date"] for _, data in logged} == {d(30).isoformat(), d(35).isoformat()}
 
     # Each e-mail's link opens that debtor's portal with its invoices preselected.
     link = re.search(r"http://portal\.test(/l/\S+)", bodies[(d(8), "bob@example.com")].text()).group(1)
