@@ -50,17 +50,14 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from datetime import date, datetime, time as dtime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
 
 PLANNER_RATIO_GOAL = 5.0
 FLATNESS_GOAL = 0.5  # +-50 %
@@ -86,17 +83,7 @@ def fmt_s(s: float) -> str:
 
 # --- databases -----------------------------------------------------------------------------
 
-def create_database(admin_url: str) -> tuple[str, str]:
-    name = f"relance_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    parts = urlsplit(admin_url)
-    return name, parts._replace(path=f"/{name}").geturl()
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+from bench_db import create_database, drop_database  # noqa: E402
 
 
 def make_app(db_url: str, secret: str, **extra):

@@ -31,7 +31,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
@@ -40,8 +39,6 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
 
 MAX_QUERIES = 10
 RATIO_GOAL = 0.3
@@ -54,17 +51,7 @@ def log(msg: str = "") -> None:
 
 # --- database ------------------------------------------------------------------------------
 
-def create_database(admin_url: str) -> tuple[str, str]:
-    name = f"relance_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    parts = urlsplit(admin_url)
-    return name, parts._replace(path=f"/{name}").geturl()
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+from bench_db import create_database, drop_database  # noqa: E402
 
 
 def _amount(cents: int) -> str:
