@@ -33,12 +33,7 @@ def due_creditors(now: datetime) -> list[tuple[int, date]]:
 
 
 def run_creditor_day(creditor_id: int, day: date) -> dunning_day.DayResult:
-    creditor = db.session.get(Creditor, creditor_id)
-    result = dunning_day.DayResult(date=day.isoformat())
-    dunning_day.plan_creditor(creditor, day, result)
-    sent = outbox.send_pending()
-    result.sent, result.failed = sent.sent, sent.failed
-    return result
+    return dunning_day.run(day, creditor_ids=[creditor_id])
 
 
 def tick(app: Flask, now: datetime | None = None) -> list[dunning_day.DayResult]:

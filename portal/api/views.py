@@ -97,16 +97,20 @@ def get_debtor(ref):
     return jsonify(out), 200
 
 
+def one_invoice_json(i: Invoice) -> dict:
+    return invoice_json(i, reminders.last_sent([i.id]).get(i.id))
+
+
 @bp.put("/invoices/<path:number>")
 def put_invoice(number):
     invoice, created = ledger.upsert_invoice(g.creditor, number, body())
-    return jsonify(invoice_json(invoice, reminders.last_sent([invoice.id]).get(invoice.id))), 201 if created else 200
+    return jsonify(one_invoice_json(invoice)), 201 if created else 200
 
 
 @bp.get("/invoices/<path:number>")
 def get_invoice(number):
     invoice = ledger.get_invoice(g.creditor.id, number)
-    return jsonify(invoice_json(invoice, reminders.last_sent([invoice.id]).get(invoice.id)))
+    return jsonify(one_invoice_json(invoice))
 
 
 @bp.post("/invoices/<path:number>/payments")
@@ -120,7 +124,7 @@ def post_payment(number):
         "currency": cur, "date": payment.received_on.isoformat(),
         "allocated": to_decimal_string(allocated, cur),
         "unallocated": to_decimal_string(payment.amount - allocated, cur),
-        "invoice": invoice_json(invoice, reminders.last_sent([invoice.id]).get(invoice.id)),
+        "invoice": one_invoice_json(invoice),
     }), 201 if created else 200
 
 

@@ -202,10 +202,6 @@ def _plans_page(status=200, *, edits=None, errors=None, previews=None, open_step
                            errors=errors or {}, previews=previews or {}, open_step=open_step), status
 
 
-def _own_step(step_id: int):
-    return plans.get_step(g.creditor.id, step_id)
-
-
 @bp.get("/plans")
 @login_required
 def dunning_plans():
@@ -215,13 +211,12 @@ def dunning_plans():
 @bp.post("/plans/steps/<int:step_id>")
 @login_required
 def edit_step(step_id):
-    step = _own_step(step_id)
+    step = plans.get_step(g.creditor.id, step_id)
     data = _step_data(request.form)
     try:
-        step_preview.check_renders(data)
-        plans.update_step(g.creditor.id, step.id, data)
+        plans.update_step(g.creditor.id, step.id, data)  # checks every text renders before saving any
     except Invalid as e:
-        db.session.rollback()  # update_step may have set some texts before refusing another
+        db.session.rollback()
         return _plans_page(422, edits={step_id: data}, errors={step_id: {e.field: _message(e)}}, open_step=step_id)
     flash(_("Step saved."))
     return redirect(url_for("creditor.dunning_plans", _anchor=f"step-{step_id}"))
@@ -232,7 +227,7 @@ def edit_step(step_id):
 def preview_step(step_id):
     """The step's message to a sample debtor, from the texts as typed (nothing is saved):
     the preview fragment for htmx, the plans page with it for a plain form post."""
-    step = _own_step(step_id)
+    step = plans.get_step(g.creditor.id, step_id)
     data = _step_data(request.form)
     errors = {}
     try:
@@ -317,10 +312,6 @@ def postpone(debtor_id):
 MESSAGE_HTML_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
-def _own_message(message_id: int):
-    return outbox_view.get(g.creditor.id, message_id)
-
-
 @bp.get("/outbox")
 @login_required
 def outbox():
@@ -334,14 +325,14 @@ def outbox():
 @bp.get("/outbox/<int:message_id>")
 @login_required
 def outbox_message(message_id):
-    message, debtor = _own_message(message_id)
+    message, debtor = outbox_view.get(g.creditor.id, message_id)
     return render_template("creditor/outbox_message.html", message=message, debtor=debtor)
 
 
 @bp.get("/outbox/<int:message_id>/html")
 @login_required
 def outbox_html(message_id):
-    message, _debtor = _own_message(message_id)
+    message, _debtor = outbox_view.get(g.creditor.id, message_id)
     response = make_response(message.html_body)
     response.mimetype = "text/html"
     response.headers["Content-Security-Policy"] = MESSAGE_HTML_CSP
@@ -351,7 +342,7 @@ def outbox_html(message_id):
 @bp.get("/outbox/<int:message_id>/attachment")
 @login_required
 def outbox_attachment(message_id):
-    message, _debtor = _own_message(message_id)
+    message, _debtor = outbox_view.get(g.creditor.id, message_id)
     if not message.attachment:
         abort(404)
     return send_file(io.BytesIO(message.attachment), mimetype="application/pdf", as_attachment=True,
