@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal.extensions import db
-from portal.models import Creditor, Debtor, Event, Invoice, Reminder, utcnow
+from portal.models import Creditor, Debtor, Event, Invoice, PaymentAttempt, PaymentAttemptLine, Reminder, utcnow
 from portal.services.plans import ensure_default_plans, plans_for
 
 OPEN = ("open", "partially_paid")
@@ -44,9 +44,12 @@ def lock_creditor(creditor_id: int) -> None:
 
 
 def remindable():
-    """Conditions under which an invoice may be reminded at all. An invoice under dispute is
-    not reminded; later features (promises, payments in flight) add theirs here."""
-    return and_(Invoice.status.in_(OPEN), Invoice.disputed.is_(False))
+    """Conditions under which an invoice may be reminded at all: open, not under dispute, and
+    no payment in flight (a card payment settling, a direct debit submitted)."""
+    in_flight = (exists().where(PaymentAttemptLine.invoice_id == Invoice.id,
+                                PaymentAttempt.id == PaymentAttemptLine.attempt_id,
+                                PaymentAttempt.status == "processing"))
+    return and_(Invoice.status.in_(OPEN), Invoice.disputed.is_(False), ~in_flight)
 
 
 def plan_day(creditor: Creditor, day: date) -> tuple[int, int]:

@@ -36,6 +36,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from .api import bp as api_bp
     from .creditor import bp as creditor_bp
     from .debtor import bp as debtor_bp
+    from .webhooks import bp as webhooks_bp
     from .security import install as install_security
     from .cli import register as register_cli
     from .templating import install as install_templating
@@ -43,7 +44,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(debtor_bp)
     app.register_blueprint(creditor_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(webhooks_bp)
     csrf.exempt(api_bp)  # bearer-token API: no cookies, so no CSRF
+    csrf.exempt(webhooks_bp)  # signed by the provider instead
     install_security(app)
     install_templating(app)
     register_cli(app)

@@ -4,14 +4,21 @@ from __future__ import annotations
 from flask import Flask, request
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+       "object-src 'none'; base-uri 'none'; form-action 'self'{providers}; frame-ancestors 'none'")
 
 
 def install(app: Flask) -> None:
+    policy = []
+
     @app.after_request
     def headers(response):
         h = response.headers
-        h.setdefault("Content-Security-Policy", CSP)
+        if not policy:
+            # A form posted to us is redirected to the provider's hosted page: Chromium checks
+            # that redirect against form-action, so the providers' origins must be named.
+            from . import gateways
+            policy.append(CSP.format(providers="".join(f" {o}" for o in gateways.hosted_origins())))
+        h.setdefault("Content-Security-Policy", policy[0])
         h.setdefault("X-Content-Type-Options", "nosniff")
         h.setdefault("Referrer-Policy", "no-referrer")  # portal URLs must never leak
         h.setdefault("X-Frame-Options", "DENY")

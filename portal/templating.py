@@ -16,7 +16,7 @@ from flask import Flask
 from flask_babel import get_locale
 from jinja2 import pass_context
 
-from .domain.money import format_money
+from .domain.money import format_money, to_decimal_string
 
 
 @lru_cache(maxsize=8192)
@@ -52,6 +52,11 @@ def install(app: Flask) -> None:
     def rate(ctx, basis_points: int) -> str:
         """215 -> '2,15 %' in French, '2.15 %' in English."""
         return format_decimal(Decimal(basis_points) / 100, "0.00", locale=ctx.get("lang") or _locale()) + "\u00a0%"
+
+    @app.template_filter("plain_amount")
+    def plain_amount(minor: int, currency: str) -> str:
+        """For an input's value: '1200.50', as the amount parser reads it back."""
+        return to_decimal_string(minor, currency)
 
     @app.template_filter("iban")
     def iban(value: str) -> str:

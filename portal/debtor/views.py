@@ -9,6 +9,7 @@ from flask import current_app, g, redirect, render_template, request, session, u
 
 from flask_wtf.csrf import generate_csrf
 
+from .. import gateways
 from ..extensions import limiter
 from ..services import NotFound, account, documents, links
 from . import bp
@@ -63,7 +64,9 @@ def home():
     page = None if session.get("_flashes") else pages.get(key)
     if page is None:
         acc = account.load(g.debtor_id)
-        page = render_template("debtor/home.html", acc=acc, selected=set(selected))
+        page = render_template("debtor/home.html", acc=acc, selected=set(selected),
+                               card_enabled=gateways.card() is not None,
+                               dd_enabled=gateways.direct_debit() is not None)
         pages.put(key, page)
     return page
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from ..extensions import db
-from ..models import Creditor, Debtor, Event, Invoice, Payment
+from ..models import Creditor, Debtor, Event, Invoice, Mandate, Payment
 from . import NotFound
 from .ledger import REF, debtor_credit
 
@@ -36,6 +36,9 @@ class Account:
     history: list[tuple[Event, str | None]]
     credit: dict[str, int]
     totals: dict[str, dict[str, int]] = field(default_factory=dict)  # currency -> {due, overdue}
+    #: ids of open invoices with a payment on its way (card checkout settling, direct debit submitted)
+    in_flight: set[int] = field(default_factory=set)
+    mandate: Mandate | None = None
 
 
 def _lines(debtor_id: int, statuses, today: date, limit: int | None = None) -> list[Line]:
@@ -75,6 +78,9 @@ def load(debtor_id: int) -> Account:
         .where(Event.debtor_id == debtor_id, Event.type.in_(HISTORY_TYPES))
         .order_by(Event.id.desc()).limit(30)).all()
     account = Account(debtor, creditor, today, open_items, settled, payments, history, debtor_credit(debtor_id))
+    from . import mandates, payments as payment_service  # they import this module
+    account.in_flight = payment_service.in_flight(debtor_id)
+    account.mandate = mandates.current(debtor_id)
     for line in open_items:
         t = account.totals.setdefault(line.invoice.currency, {"due": 0, "overdue": 0})
         t["due"] += line.invoice.balance
@@ -85,7 +91,9 @@ def load(debtor_id: int) -> Account:
 
 # What a debtor's own history shows: things that happened to their account, not internal bookkeeping.
 HISTORY_TYPES = ("invoice.created", "payment.received", "invoice.paid", "portal.opened", "document.downloaded",
-                 "reminder.sent", "dispute.opened", "dispute.resolved", "promise.made", "mandate.active")
+                 "reminder.sent", "dispute.opened", "dispute.resolved", "promise.made", "mandate.active",
+                 "payment.processing", "payment.failed", "payment.refunded", "payment.charged_back", "payment.reversed",
+                 "invoice.reopened", "mandate.pending_submission", "mandate.cancelled", "mandate.failed")
 
 
 def invoice_for(debtor_id: int, number: str) -> Invoice:

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..domain.money import MoneyError, OpenItem, allocate, check_currency, parse_amount
 from ..extensions import db
-from ..models import Creditor, Debtor, Document, Invoice, Payment, PaymentAllocation
+from ..models import Creditor, Debtor, Document, Invoice, Payment, PaymentAllocation, PaymentReversal
 from . import Conflict, Invalid, NotFound, events
 from .tenants import check_email, check_storable
 
@@ -371,11 +371,52 @@ def record_offline_payment(creditor: Creditor, number: str, data, actor: str = "
     return existing, False
 
 
+REVERSAL_EVENTS = {"refund": "payment.refunded", "chargeback": "payment.charged_back", "failed": "payment.reversed"}
+
+
+def reverse_payment(payment: Payment, amount: int, *, kind: str, reference: str, actor: str = "system") -> PaymentReversal | None:
+    """Take back part of a received payment (refund, chargeback, a direct debit failing late).
+    The credit it left on the account goes first, then its allocations, last first: those
+    invoices reopen and dunning resumes. The caller holds the payment's row lock and commits;
+    None when nothing is left to take back."""
+    amount = min(amount, payment.amount - payment.reversed_amount)
+    if amount <= 0:
+        return None
+    allocations = db.session.scalars(select(PaymentAllocation).where(PaymentAllocation.payment_id == payment.id)
+                                     .order_by(PaymentAllocation.id.desc())).all()
+    credit = payment.amount - payment.reversed_amount - sum(a.amount - a.reversed_amount for a in allocations)
+    rest = amount - min(credit, amount)
+    reversal = PaymentReversal(payment_id=payment.id, kind=kind, provider=payment.provider, reference=reference,
+                               amount=amount)
+    db.session.add(reversal)
+    db.session.flush()  # unique (provider, reference): a concurrent replay fails here, before any change
+    reopened = []
+    for alloc in allocations:
+        part = min(rest, alloc.amount - alloc.reversed_amount)
+        if part <= 0:
+            continue
+        inv = db.session.scalar(select(Invoice).where(Invoice.id == alloc.invoice_id).with_for_update())
+        alloc.reversed_amount += part
+        inv.amount_paid -= part
+        inv.status = status_for(inv.amount, inv.amount_paid, inv.status == "cancelled")
+        reopened.append((inv, part))
+        rest -= part
+    payment.reversed_amount += amount
+    events.record(REVERSAL_EVENTS[kind], creditor_id=payment.creditor_id, debtor_id=payment.debtor_id,
+                  invoice_id=reopened[0][0].id if len(reopened) == 1 else None, actor=actor,
+                  provider=payment.provider, reference=payment.reference, reversal=reference, amount=amount,
+                  currency=payment.currency, reopened=[{"invoice_id": i.id, "amount": a} for i, a in reopened])
+    for inv, part in reopened:
+        events.record("invoice.reopened", creditor_id=payment.creditor_id, debtor_id=payment.debtor_id,
+                      invoice_id=inv.id, actor="system", amount=part, reason=kind)
+    return reversal
+
+
 def debtor_credit(debtor_id: int) -> dict[str, int]:
     """Unallocated money per currency: overpayments held on the debtor's account."""
-    allocated = (select(func.coalesce(func.sum(PaymentAllocation.amount), 0))
+    allocated = (select(func.coalesce(func.sum(PaymentAllocation.amount - PaymentAllocation.reversed_amount), 0))
                  .where(PaymentAllocation.payment_id == Payment.id).scalar_subquery())
     rows = db.session.execute(
-        select(Payment.currency, func.sum(Payment.amount - allocated))
+        select(Payment.currency, func.sum(Payment.amount - Payment.reversed_amount - allocated))
         .where(Payment.debtor_id == debtor_id).group_by(Payment.currency)).all()
     return {cur: int(v) for cur, v in rows if v}

@@ -12,7 +12,7 @@ from ..models import Creditor, Invoice, Payment, PaymentAllocation
 
 
 def _paid_by(as_of: date):
-    return (select(func.coalesce(func.sum(PaymentAllocation.amount), 0))
+    return (select(func.coalesce(func.sum(PaymentAllocation.amount - PaymentAllocation.reversed_amount), 0))
             .join(Payment, Payment.id == PaymentAllocation.payment_id)
             .where(PaymentAllocation.invoice_id == Invoice.id, Payment.received_on <= as_of)
             .correlate(Invoice).scalar_subquery())

@@ -1,0 +1,110 @@
+"""Portal routes for paying: card checkout, direct debit, the mandate, and the page that
+waits for the provider's confirmation. Every form works without JavaScript (PRG with a flash
+message on error); htmx only polls the waiting page."""
+from __future__ import annotations
+
+from flask import flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+
+from .. import gateways
+from ..services import Invalid, NotFound, ServiceError, account, mandates, payments
+from . import bp
+from .views import SESSION_KEY, portal_required
+
+
+def _back_home(message: str, category: str = "error"):
+    flash(message, category)
+    return redirect(url_for("debtor.home"), code=303)
+
+
+@bp.post("/portal/pay")
+@portal_required
+def pay():
+    """Pay the ticked invoices, or the one whose own Pay button was pressed, by card or direct debit."""
+    numbers = [request.form["only"]] if request.form.get("only") else request.form.getlist("invoice")
+    method = request.form.get("method", "card")
+    try:
+        if method == "direct_debit":
+            attempt = payments.collect(g.debtor_id, numbers)
+            return redirect(url_for("debtor.payment_status", attempt_id=attempt.id), code=303)
+        # A French debtor types "12,50": the amount parser reads a dot.
+        amount = (request.form.get("amount") or "").strip().replace(",", ".") or None
+        _attempt, url = payments.start_card_payment(g.debtor_id, numbers, amount)
+    except Invalid as e:
+        return _back_home(_translated(e))
+    except NotFound:
+        return _back_home(_("This way of paying is not available."))
+    except ServiceError:
+        return _back_home(_("Payment is unavailable at the moment. Please try again later or pay by bank transfer."))
+    session[SESSION_KEY]["select"] = []  # the reminder's preselection has served
+    session.modified = True
+    return redirect(url, code=303)
+
+
+def _translated(e: Invalid) -> str:
+    return {"invoice": _("Choose at least one open invoice that is not already being paid."),
+            "amount": _("Enter an amount between the minimum and the balance of the invoice.")}.get(e.field, e.message)
+
+
+@bp.get("/portal/invoices/<path:number>/pay")
+@portal_required
+def pay_part(number):
+    """Pay part of one invoice, where the creditor allows it."""
+    acc = account.load(g.debtor_id)
+    invoice = account.invoice_for(g.debtor_id, number)
+    if acc.creditor.partial_payment_min is None or gateways.card() is None or invoice.status not in account.OPEN:
+        raise NotFound("no partial payment")
+    return render_template("debtor/pay_part.html", acc=acc, inv=invoice,
+                           minimum=min(acc.creditor.partial_payment_min, invoice.balance))
+
+
+@bp.get("/portal/payments/<int:attempt_id>")
+@portal_required
+def payment_status(attempt_id):
+    """Back from the provider: 'processing' until its webhook confirms, then 'paid'. htmx polls
+    this URL for the status fragment; without JavaScript the page refreshes itself."""
+    attempt = payments.attempt_for(g.debtor_id, attempt_id)
+    if request.headers.get("HX-Request"):
+        return render_template("debtor/_payment_status.html", attempt=attempt)
+    return render_template("debtor/payment.html", acc=account.load(g.debtor_id), attempt=attempt)
+
+
+@bp.get("/portal/payments/<int:attempt_id>/cancel")
+@portal_required
+def payment_cancelled(attempt_id):
+    attempt = payments.cancel_checkout(g.debtor_id, attempt_id)
+    if attempt.status == "succeeded":
+        return redirect(url_for("debtor.payment_status", attempt_id=attempt.id), code=303)
+    return _back_home(_("Payment cancelled: nothing was charged."), "info")
+
+
+@bp.post("/portal/mandate")
+@portal_required
+def mandate_start():
+    try:
+        return redirect(mandates.start(g.debtor_id), code=303)
+    except NotFound:
+        return _back_home(_("This way of paying is not available."))
+    except ServiceError as e:
+        if e.status == 409:
+            return _back_home(_("A Direct Debit mandate is already set up."))
+        return _back_home(_("Direct Debit set-up is unavailable at the moment. Please try again later."))
+
+
+@bp.get("/portal/mandate/return")
+@portal_required
+def mandate_return():
+    mandate = mandates.refresh(g.debtor_id)
+    if mandate is not None and mandate.status != "requested":
+        return _back_home(_("Thank you: your Direct Debit mandate is set up."), "info")
+    return _back_home(_("Your Direct Debit mandate is being set up."), "info")
+
+
+@bp.post("/portal/mandate/cancel")
+@portal_required
+def mandate_cancel():
+    try:
+        mandates.cancel(g.debtor_id)
+    except ServiceError:
+        return _back_home(_("The mandate could not be cancelled just now. Please try again later."))
+    return _back_home(_("Your Direct Debit mandate is cancelled."), "info")

@@ -1,0 +1,260 @@
+"""Payments started in the portal (card checkout, direct debit) or by automatic collection, and
+what the providers say of them afterwards. Amounts always come from the ledger, never a form.
+
+Applying a provider's state is idempotent and only moves forward: the attempt's status rank
+never decreases, the ledger payment is unique per provider reference, and reversals are
+unique per provider reference too (DESIGN: idempotency lives in the database).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from .. import gateways
+from ..extensions import db
+from ..gateways import GatewayError, Line, PaymentState, ReversalState
+from ..gateways.stripe import invoice_metadata
+from ..models import (ATTEMPT_RANK, Creditor, Debtor, Invoice, Mandate, Payment, PaymentAttempt, PaymentAttemptLine,
+                      PaymentReversal)
+from . import Conflict, Invalid, NotFound, ServiceError, events, ledger
+from .account import OPEN, today_for
+
+MAX_INVOICES = 100  # Stripe Checkout takes at most 100 line items
+
+
+class Unavailable(ServiceError):
+    """The provider could not start the payment: try again later, or another way to pay."""
+    status = 503
+    code = "provider_unavailable"
+
+
+@dataclass
+class Selection:
+    debtor: Debtor
+    creditor: Creditor
+    invoices: list[Invoice]
+    amounts: list[int]
+
+    @property
+    def currency(self) -> str:
+        return self.invoices[0].currency
+
+
+def in_flight(debtor_id: int) -> set[int]:
+    """Ids of this debtor's invoices with money on its way (not to be paid again, nor reminded)."""
+    return set(db.session.scalars(
+        select(PaymentAttemptLine.invoice_id).join(PaymentAttempt, PaymentAttempt.id == PaymentAttemptLine.attempt_id)
+        .where(PaymentAttempt.debtor_id == debtor_id, PaymentAttempt.status == "processing")))
+
+
+def select_invoices(debtor_id: int, numbers, partial_amount: str | None = None) -> Selection:
+    """The debtor's open invoices among `numbers`, with what each is to be paid. Raises Invalid
+    for an empty or impossible choice. Rows are locked: two tabs cannot pay the same twice."""
+    if not isinstance(numbers, (list, tuple)) or not numbers:
+        raise Invalid("choose at least one invoice to pay", "invoice")
+    numbers = list(dict.fromkeys(n for n in numbers if isinstance(n, str) and ledger.REF.fullmatch(n)))
+    if len(numbers) > MAX_INVOICES:
+        raise Invalid(f"at most {MAX_INVOICES} invoices can be paid at once", "invoice")
+    row = db.session.execute(select(Debtor, Creditor).join(Creditor, Creditor.id == Debtor.creditor_id)
+                             .where(Debtor.id == debtor_id)).first()
+    if row is None:
+        raise NotFound("no such debtor")
+    debtor, creditor = row
+    invoices = list(db.session.scalars(
+        select(Invoice).where(Invoice.debtor_id == debtor_id, Invoice.number.in_(numbers), Invoice.status.in_(OPEN))
+        .order_by(Invoice.due_date, Invoice.id).with_for_update()))
+    busy = in_flight(debtor_id)
+    invoices = [i for i in invoices if i.id not in busy]
+    if not invoices:
+        raise Invalid("none of these invoices can be paid now: already paid or a payment is on its way", "invoice")
+    if len({i.currency for i in invoices}) > 1:
+        raise Invalid("invoices in different currencies must be paid separately", "invoice")
+    amounts = [i.balance for i in invoices]
+    if partial_amount not in (None, ""):
+        if len(invoices) != 1 or creditor.partial_payment_min is None:
+            raise Invalid("only one invoice can be paid in part, where the creditor allows it", "amount")
+        amount = ledger.amount_of(partial_amount, invoices[0].currency)
+        floor = min(creditor.partial_payment_min, invoices[0].balance)
+        if not floor <= amount <= invoices[0].balance:
+            raise Invalid("the amount must be between the minimum and the balance", "amount")
+        amounts = [amount]
+    return Selection(debtor, creditor, invoices, amounts)
+
+
+def _new_attempt(sel: Selection, provider: str, initiated_by: str) -> PaymentAttempt:
+    attempt = PaymentAttempt(creditor_id=sel.creditor.id, debtor_id=sel.debtor.id, provider=provider,
+                             amount=sum(sel.amounts), currency=sel.currency, status="created",
+                             initiated_by=initiated_by)
+    db.session.add(attempt)
+    db.session.flush()
+    for inv, amount in zip(sel.invoices, sel.amounts):
+        db.session.add(PaymentAttemptLine(attempt_id=attempt.id, invoice_id=inv.id, amount=amount))
+    return attempt
+
+
+def _record(type_: str, attempt: PaymentAttempt, actor: str, **data) -> None:
+    lines = attempt.lines
+    events.record(type_, creditor_id=attempt.creditor_id, debtor_id=attempt.debtor_id,
+                  invoice_id=lines[0].invoice_id if len(lines) == 1 else None, actor=actor,
+                  attempt=attempt.id, provider=attempt.provider, amount=attempt.amount, currency=attempt.currency,
+                  invoices=[line.invoice.number for line in lines], **data)
+
+
+def start_card_payment(debtor_id: int, numbers, partial_amount: str | None = None) -> tuple[PaymentAttempt, str]:
+    """A Stripe Checkout Session for the chosen invoices; returns the attempt and where to send the debtor."""
+    gw = gateways.card()
+    if gw is None:
+        raise NotFound("card payment is not available")
+    sel = select_invoices(debtor_id, numbers, partial_amount)
+    attempt = _new_attempt(sel, "stripe", "debtor")
+    _record("payment.started", attempt, "debtor", method="card")
+    db.session.commit()
+    base = current_app.config["PORTAL_BASE_URL"]
+    lines = [Line(_label(inv, amount, sel.debtor.language), amount) for inv, amount in zip(sel.invoices, sel.amounts)]
+    metadata = {"relance_attempt": str(attempt.id), "debtor_ref": sel.debtor.ref,
+                **invoice_metadata([i.number for i in sel.invoices])}
+    try:
+        redirect = gw.start_payment(attempt_id=attempt.id, currency=sel.currency, lines=lines, email=sel.debtor.email,
+                                    locale=sel.debtor.language,
+                                    success_url=f"{base}/portal/payments/{attempt.id}?session_id={{CHECKOUT_SESSION_ID}}",
+                                    cancel_url=f"{base}/portal/payments/{attempt.id}/cancel", metadata=metadata)
+    except GatewayError as e:
+        _fail(attempt, str(e))
+        raise Unavailable("card payment is unavailable at the moment; please try again later") from e
+    attempt.provider_ref = redirect.ref
+    db.session.commit()
+    return attempt, redirect.url
+
+
+def _label(inv: Invoice, amount: int, language: str) -> str:
+    part = amount < inv.balance
+    if language == "fr":
+        return f"Facture {inv.number}" + (" (paiement partiel)" if part else "")
+    return f"Invoice {inv.number}" + (" (part payment)" if part else "")
+
+
+def _fail(attempt: PaymentAttempt, error: str) -> None:
+    attempt.status, attempt.last_error = "failed", error[:2000]
+    _record("payment.failed", attempt, "system", error="provider_unavailable")
+    db.session.commit()
+
+
+def collect(debtor_id: int, numbers, initiated_by: str = "debtor") -> PaymentAttempt:
+    """A direct debit through the debtor's mandate for the chosen invoices (in flight at once)."""
+    gw = gateways.direct_debit()
+    if gw is None:
+        raise NotFound("direct debit is not available")
+    sel = select_invoices(debtor_id, numbers)
+    mandate = usable_mandate(debtor_id)
+    if mandate is None:
+        raise Conflict("no active Direct Debit mandate: set one up first", "mandate")
+    if sel.currency != "EUR":
+        raise Invalid("SEPA Direct Debit collects euros only", "invoice")
+    attempt = _new_attempt(sel, "gocardless", initiated_by)
+    _record("payment.started", attempt, initiated_by, method="direct_debit")
+    db.session.commit()
+    numbers = ", ".join(i.number for i in sel.invoices)
+    try:
+        state = gw.collect(attempt_id=attempt.id, mandate_ref=mandate.mandate_ref, amount=attempt.amount,
+                           currency=attempt.currency, description=f"{sel.creditor.name}: {numbers}",
+                           metadata={"relance_attempt": str(attempt.id)})
+    except GatewayError as e:
+        _fail(attempt, str(e))
+        raise Unavailable("the direct debit could not be requested; please try again later") from e
+    attempt.provider_ref = state.ref
+    db.session.commit()
+    apply_payment_state("gocardless", state)
+    db.session.commit()
+    return attempt
+
+
+def usable_mandate(debtor_id: int) -> Mandate | None:
+    return db.session.scalar(select(Mandate).where(
+        Mandate.debtor_id == debtor_id, Mandate.status.in_(("pending_submission", "submitted", "active")))
+        .order_by(Mandate.id.desc()).limit(1))
+
+
+def attempt_for(debtor_id: int, attempt_id: int) -> PaymentAttempt:
+    attempt = db.session.scalar(select(PaymentAttempt).where(PaymentAttempt.id == attempt_id,
+                                                             PaymentAttempt.debtor_id == debtor_id))
+    if attempt is None:
+        raise NotFound("no such payment")
+    return attempt
+
+
+def cancel_checkout(debtor_id: int, attempt_id: int) -> PaymentAttempt:
+    """The debtor came back from Checkout without paying: expire the session, so it cannot be
+    paid later by surprise, and record what Stripe then says (paid after all, or expired)."""
+    attempt = attempt_for(debtor_id, attempt_id)
+    gw = gateways.card()
+    if attempt.status == "created" and attempt.provider == "stripe" and attempt.provider_ref and gw is not None:
+        try:
+            gw.cancel_payment(attempt.provider_ref)
+            apply_payment_state("stripe", gw.payment_state(attempt.provider_ref))
+            db.session.commit()
+        except GatewayError as e:
+            current_app.logger.warning("could not expire checkout %s: %s", attempt.provider_ref, e)
+    db.session.refresh(attempt)
+    return attempt
+
+
+# --- applying what a provider says -------------------------------------------------------------
+
+def apply_payment_state(provider: str, state: PaymentState) -> str:
+    """Bring our attempt (and the ledger) to the provider's current state, in the caller's
+    transaction. Returns 'applied' or 'ignored' (not one of ours)."""
+    attempt = db.session.scalar(select(PaymentAttempt).where(PaymentAttempt.provider == provider,
+                                                             PaymentAttempt.provider_ref == state.ref)
+                                .with_for_update())
+    if attempt is None:
+        return "ignored"
+    before = attempt.status
+    if state.status == "succeeded" and attempt.payment_id is None:
+        creditor = db.session.get(Creditor, attempt.creditor_id)
+        payment, _ = ledger.record_payment(
+            attempt.creditor_id, attempt.debtor_id, provider=provider, reference=state.payment_ref or state.ref,
+            amount=state.amount, currency=state.currency, received_on=today_for(creditor),
+            invoice_ids=[line.invoice_id for line in attempt.lines], actor="system", commit=False)
+        attempt.payment_id = payment.id
+    elif state.status == "failed" and before == "succeeded" and attempt.payment_id is not None:
+        # A direct debit that fails after it was confirmed ("late failure"): the money goes back.
+        _reverse(db.session.get(Payment, attempt.payment_id, with_for_update=True),
+                 "failed", f"{state.ref}:failed", attempt.amount)
+    if ATTEMPT_RANK[state.status] > ATTEMPT_RANK[before]:
+        attempt.status = state.status
+        if state.status != "succeeded":  # payment.received already tells the success
+            _record(f"payment.{state.status}", attempt, "system", provider_ref=state.ref)
+    if attempt.payment_id is not None:
+        payment = db.session.get(Payment, attempt.payment_id, with_for_update=True)
+        for r in state.reversals:
+            _apply_reversal(payment, r)
+    return "applied"
+
+
+def apply_reversal_state(provider: str, state: ReversalState) -> str:
+    payment = db.session.scalar(select(Payment).where(Payment.provider == provider,
+                                                      Payment.reference == state.payment_ref).with_for_update())
+    if payment is None:
+        # Not recorded yet (events out of order): the checkout's own state carries its refunds.
+        return "ignored"
+    _apply_reversal(payment, state.reversal)
+    return "applied"
+
+
+def _apply_reversal(payment: Payment, r) -> None:
+    """Reverse what `r.total` says is taken back under `r.key`, less what already was."""
+    done = db.session.scalar(select(func.coalesce(func.sum(PaymentReversal.amount), 0))
+                             .where(PaymentReversal.payment_id == payment.id,
+                                    PaymentReversal.reference.startswith(f"{r.key}:", autoescape=True)
+                                    | (PaymentReversal.reference == r.key)))
+    if r.total > done:
+        _reverse(payment, r.kind, r.key if r.kind == "chargeback" else f"{r.key}:{r.total}", r.total - done)
+
+
+def _reverse(payment: Payment, kind: str, reference: str, amount: int) -> None:
+    reversal = ledger.reverse_payment(payment, amount, kind=kind, reference=reference)
+    if reversal is not None:
+        from .alerts import tell_creditor
+        tell_creditor(payment, reversal)
