@@ -206,3 +206,39 @@ def smtp_server():
     server = SmtpServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def fake_stripe():
+    """A fake Stripe API on 127.0.0.1 (tests/fakes/stripe_server.py), started for this test."""
+    from fakes.stripe_server import FakeStripe
+    fake = FakeStripe().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_gocardless():
+    from fakes.gocardless_server import FakeGoCardless
+    fake = FakeGoCardless().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def providers_config(fake_stripe, fake_gocardless):
+    """App config pointing the real SDKs at the fakes."""
+    return {"STRIPE_SECRET_KEY": fake_stripe.api_key, "STRIPE_WEBHOOK_SECRET": fake_stripe.webhook_secret,
+            "STRIPE_API_BASE": fake_stripe.url, "GOCARDLESS_ACCESS_TOKEN": fake_gocardless.access_token,
+            "GOCARDLESS_WEBHOOK_SECRET": fake_gocardless.webhook_secret, "GOCARDLESS_BASE_URL": fake_gocardless.url}
+
+
+@pytest.fixture
+def live_app(make_app, providers_config, fake_stripe, fake_gocardless):
+    """The app with both providers, served over HTTP; the fakes deliver their webhooks to it."""
+    from fakes.live_app import LiveApp
+    server = LiveApp(make_app(**providers_config)).start()
+    fake_stripe.webhook_url = f"{server.url}/webhooks/stripe"
+    fake_gocardless.webhook_url = f"{server.url}/webhooks/gocardless"
+    yield server
+    server.stop()

@@ -24,7 +24,7 @@ import json
 import re
 import uuid
 
-from tests.fakes.provider_http import Delivery, ProviderServer, Reply, Request, redirect
+from fakes.provider_http import Delivery, ProviderServer, Reply, Request, redirect
 
 CREDITOR_ID = "CR0000000001"
 INACTIVE_MANDATE = {"cancelled", "failed", "expired", "consumed", "blocked"}

@@ -20,7 +20,7 @@ import urllib.parse
 
 import stripe
 
-from tests.fakes.provider_http import Delivery, ProviderServer, Reply, Request, redirect
+from fakes.provider_http import Delivery, ProviderServer, Reply, Request, redirect
 
 CARD_OK, CARD_DECLINED, CARD_3DS = "4242424242424242", "4000000000000002", "4000000000003220"
 ZERO_DECIMAL = {"jpy", "krw", "vnd", "clp", "xof", "xaf"}

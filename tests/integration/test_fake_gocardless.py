@@ -11,7 +11,7 @@ import pytest
 import requests
 from gocardless_pro import errors, webhooks
 
-from tests.fakes.gocardless_server import FakeGoCardless
+from fakes.gocardless_server import FakeGoCardless
 
 
 class Sink:

@@ -10,8 +10,8 @@ import pytest
 import requests
 import stripe
 
-from tests.fakes.provider_http import ProviderServer, Reply
-from tests.fakes.stripe_server import CardDeclined, FakeStripe
+from fakes.provider_http import ProviderServer, Reply
+from fakes.stripe_server import CardDeclined, FakeStripe
 
 
 class Sink:
