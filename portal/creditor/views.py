@@ -11,10 +11,11 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
+from .. import gateways
 from ..extensions import db, limiter, login_manager
 from ..models import CreditorUser, Invoice, PaymentAllocation, Payment
-from ..services import (Conflict, Invalid, NotFound, events, ledger, links, outbox_view, plans, rates,
-                        reminders, reports, step_preview, tenants)
+from ..services import (Conflict, Invalid, NotFound, events, ledger, links, mandates, outbox_view, payments, plans,
+                        rates, reminders, reports, step_preview, tenants)
 from ..services.account import today_for
 from . import bp
 from .forms import ActionForm, ApiKeyForm, LoginForm, PostponeForm
@@ -89,7 +90,42 @@ def debtor(ref):
     return render_template("creditor/debtor.html", debtor=d, invoices=invoices, today=today_for(g.creditor),
                            events=events.latest(g.creditor.id, debtor_id=d.id),
                            links=links.for_debtor(g.creditor.id, d.id), form=ActionForm(),
-                           new_link=request.args.get("new_link"))
+                           new_link=request.args.get("new_link"), credit=ledger.debtor_credit(d.id),
+                           mandate=mandates.current(d.id), attempts=payments.recent_attempts(g.creditor.id, d.id, 20),
+                           dd_enabled=gateways.direct_debit() is not None)
+
+
+@bp.post("/debtors/<path:ref>/auto-collect")
+@login_required
+def set_auto_collect(ref):
+    d = ledger.get_debtor(g.creditor.id, ref)
+    enabled = request.form.get("enabled") == "1"
+    mandates.set_auto_collect(d, enabled, actor="creditor")
+    flash(_("Automatic collection on due dates is on.") if enabled else _("Automatic collection is off."))
+    return redirect(url_for("creditor.debtor", ref=d.ref))
+
+
+@bp.get("/payments")
+@login_required
+def payments_page():
+    return render_template("creditor/payments.html", attempts=payments.recent_attempts(g.creditor.id),
+                           card_enabled=gateways.card() is not None, dd_enabled=gateways.direct_debit() is not None,
+                           errors={})
+
+
+@bp.post("/payments/settings")
+@login_required
+def payment_settings():
+    try:
+        payments.set_partial_minimum(g.creditor, request.form.get("partial_payment_min"), user=current_user.email)
+    except Invalid as e:
+        db.session.rollback()
+        return render_template("creditor/payments.html", attempts=payments.recent_attempts(g.creditor.id),
+                               card_enabled=gateways.card() is not None,
+                               dd_enabled=gateways.direct_debit() is not None,
+                               errors={"partial_payment_min": _message(e)}), 422
+    flash(_("Payment settings saved."))
+    return redirect(url_for("creditor.payments_page"))
 
 
 @bp.post("/debtors/<path:ref>/links")

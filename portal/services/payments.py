@@ -245,10 +245,11 @@ def apply_reversal_state(provider: str, state: ReversalState) -> str:
 
 def _apply_reversal(payment: Payment, r) -> None:
     """Reverse what `r.total` says is taken back under `r.key`, less what already was."""
-    done = db.session.scalar(select(func.coalesce(func.sum(PaymentReversal.amount), 0))
+    # int(): SUM(bigint) is numeric on PostgreSQL (a Decimal), which must not reach event JSON
+    done = int(db.session.scalar(select(func.coalesce(func.sum(PaymentReversal.amount), 0))
                              .where(PaymentReversal.payment_id == payment.id,
                                     PaymentReversal.reference.startswith(f"{r.key}:", autoescape=True)
-                                    | (PaymentReversal.reference == r.key)))
+                                    | (PaymentReversal.reference == r.key))))
     if r.total > done:
         _reverse(payment, r.kind, r.key if r.kind == "chargeback" else f"{r.key}:{r.total}", r.total - done)
 
@@ -258,3 +259,28 @@ def _reverse(payment: Payment, kind: str, reference: str, amount: int) -> None:
     if reversal is not None:
         from .alerts import tell_creditor
         tell_creditor(payment, reversal)
+
+
+# --- the creditor's side -----------------------------------------------------------------------
+
+def set_partial_minimum(creditor: Creditor, value, user: str) -> None:
+    """Allow debtors to pay part of one invoice by card, from this amount (blank = whole invoices only)."""
+    raw = str(value or "").strip().replace(",", ".")
+    minimum = None if raw == "" else ledger.amount_of(raw, creditor.currency, "partial_payment_min")
+    if minimum is not None and minimum <= 0:
+        raise Invalid("the minimum must be positive", "partial_payment_min")
+    creditor.partial_payment_min = minimum
+    events.record("creditor.payment_settings_updated", creditor_id=creditor.id, actor="creditor", user=user,
+                  partial_payment_min=minimum)
+    db.session.commit()
+
+
+def recent_attempts(creditor_id: int, debtor_id: int | None = None, limit: int = 100):
+    """(attempt, debtor ref, reversed amount of its payment) newest first, for the back office."""
+    q = (select(PaymentAttempt, Debtor.ref, Payment.reversed_amount)
+         .join(Debtor, Debtor.id == PaymentAttempt.debtor_id)
+         .outerjoin(Payment, Payment.id == PaymentAttempt.payment_id)
+         .where(PaymentAttempt.creditor_id == creditor_id).order_by(PaymentAttempt.id.desc()).limit(limit))
+    if debtor_id is not None:
+        q = q.where(PaymentAttempt.debtor_id == debtor_id)
+    return db.session.execute(q).all()

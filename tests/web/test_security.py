@@ -104,8 +104,19 @@ def test_inline_finder_catches_what_it_should():
 
 
 @pytest.fixture
-def full_ledger(seeded):
-    """Enough state for every portal and back-office section to render: a paid invoice, a payment."""
+def app_config(providers_config):
+    """Both payment providers configured (fakes), so their buttons and pages are checked too."""
+    return providers_config
+
+
+@pytest.fixture
+def full_ledger(seeded, app, creditor):
+    """Enough state for every portal and back-office section to render: a paid invoice, a payment,
+    partial card payments allowed."""
+    from portal.extensions import db
+    from portal.models import Creditor
+    db.session.get(Creditor, creditor.id).partial_payment_min = 5000
+    db.session.commit()
     r = seeded.post("/invoices/F-2/payments", json={"amount": "300.50", "date": "2026-01-05", "reference": "VIR-1"})
     assert r.status_code == 201, r.json
     return seeded
@@ -134,6 +145,10 @@ def test_portal_pages_headers_and_html(client, app, full_ledger, creditor):
     assert {"/portal/", "/portal/statement", "/portal/invoices/F-1.pdf"} <= set(pages)
     for path in pages:
         r = client.get(path)
+        if path == "/portal/mandate/return":  # back from GoCardless: redirects home with a message
+            assert r.status_code == 303 and r.headers["Location"].endswith("/portal/"), path
+            assert_security_headers(r, path)
+            continue
         assert r.status_code == 200, path
         assert_security_headers(r, path)
         if r.mimetype == "text/html":
