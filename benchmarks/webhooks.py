@@ -205,8 +205,6 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2)")
     p.add_argument("--warmup", type=int, default=100,
                    help="unmeasured events first per server (payment_intent.succeeded, stored and ignored)")
-    p.add_argument("--fake-as-is", action="store_true",
-                   help="leave Nagle on in the fake's HTTP server (each API call then waits ~40 ms for a delayed ACK)")
     p.add_argument("--api-delay-ms", type=float, default=0,
                    help="added to each fake Stripe API answer during the measured runs (a real API's round trip)")
     p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
@@ -228,11 +226,6 @@ def main() -> int:
     servers: list = []
     db_name = fake = None
     try:
-        if not args.fake_as_is:
-            # The fake writes headers and body in two sends; with Nagle on, the body waits for the
-            # SDK's delayed ACK (~40 ms per call), a cost of the fake, not of Stripe nor the app.
-            import http.server
-            http.server.BaseHTTPRequestHandler.disable_nagle_algorithm = True
         fake = FakeStripe(auto_deliver=False).start()
         db_name, db_url = create_database(args.pg_url)
         log(f"database: {db_name}; fake Stripe at {fake.url} (a thread of this process)")
@@ -256,8 +249,10 @@ def main() -> int:
             f"gunicorn {args.workers} sync workers; {len(warm_bodies)} warm-up events per server, not measured")
         figures["api_round_trip_ms"] = api_round_trip(app, completed[0], args.api_delay_ms, fake)
         log(f"fake Stripe round trip as the app re-fetches a session: {figures['api_round_trip_ms']} ms "
-            f"(Nagle {'on' if args.fake_as_is else 'off'}, added delay {args.api_delay_ms:g} ms)")
-        env = {**os.environ, "DATABASE_URL": db_url, "SECRET_KEY": secret, "RATELIMIT_ENABLED": "0", **stripe_env}
+            f"(added delay {args.api_delay_ms:g} ms)")
+        # The rate limiter stays on (in-memory per worker), as in production.
+        env = {**os.environ, "DATABASE_URL": db_url, "SECRET_KEY": secret, "RATELIMIT_STORAGE_URI": "memory://",
+               **stripe_env}
 
         def run(module: str, ready: str, plans: list[tuple[str, str | None]]) -> None:
             server = Gunicorn(module, args.workers, env, ready)

@@ -82,6 +82,9 @@ class ProviderServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes: with Nagle on, each answer waits
+            # for the client's delayed ACK (about 40 ms), which no real provider does.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):  # quiet test output
                 pass
