@@ -16,9 +16,9 @@ from .. import gateways
 from ..extensions import db
 from ..gateways import GatewayError, Line, PaymentState, ReversalState
 from ..gateways.stripe import invoice_metadata
-from ..models import (ATTEMPT_RANK, Creditor, Debtor, Invoice, Mandate, Payment, PaymentAttempt, PaymentAttemptLine,
-                      PaymentReversal)
-from . import Conflict, Invalid, NotFound, ServiceError, events, ledger
+from ..models import (ATTEMPT_RANK, Creditor, Debtor, Invoice, Mandate, Payment, PaymentAllocation, PaymentAttempt,
+                      PaymentAttemptLine, PaymentReversal)
+from . import Conflict, Invalid, NotFound, ServiceError, alerts, events, ledger
 from .account import OPEN, today_for
 
 MAX_INVOICES = 100  # Stripe Checkout takes at most 100 line items
@@ -226,6 +226,10 @@ def apply_payment_state(provider: str, state: PaymentState) -> str:
         attempt.status = state.status
         if state.status != "succeeded":  # payment.received already tells the success
             _record(f"payment.{state.status}", attempt, "system", provider_ref=state.ref)
+        if state.status == "failed" and provider == "gocardless":  # the creditor was counting on it
+            alerts.tell_creditor("failed", creditor_id=attempt.creditor_id, debtor_id=attempt.debtor_id,
+                                 amount=attempt.amount, currency=attempt.currency, reference=state.ref,
+                                 provider=provider, numbers=[line.invoice.number for line in attempt.lines])
     if attempt.payment_id is not None:
         payment = db.session.get(Payment, attempt.payment_id, with_for_update=True)
         for r in state.reversals:
@@ -257,8 +261,12 @@ def _apply_reversal(payment: Payment, r) -> None:
 def _reverse(payment: Payment, kind: str, reference: str, amount: int) -> None:
     reversal = ledger.reverse_payment(payment, amount, kind=kind, reference=reference)
     if reversal is not None:
-        from .alerts import tell_creditor
-        tell_creditor(payment, reversal)
+        numbers = db.session.scalars(
+            select(Invoice.number).join(PaymentAllocation, PaymentAllocation.invoice_id == Invoice.id)
+            .where(PaymentAllocation.payment_id == payment.id)).all()
+        alerts.tell_creditor(kind, creditor_id=payment.creditor_id, debtor_id=payment.debtor_id, amount=reversal.amount,
+                             currency=payment.currency, reference=payment.reference, provider=payment.provider,
+                             numbers=numbers)
 
 
 # --- the creditor's side -----------------------------------------------------------------------
