@@ -230,7 +230,7 @@ def apply_payment_state(provider: str, state: PaymentState) -> str:
             alerts.tell_creditor("failed", creditor_id=attempt.creditor_id, debtor_id=attempt.debtor_id,
                                  amount=attempt.amount, currency=attempt.currency, reference=state.ref,
                                  provider=provider, numbers=[line.invoice.number for line in attempt.lines])
-    if attempt.payment_id is not None:
+    if attempt.payment_id is not None and state.reversals:
         payment = db.session.get(Payment, attempt.payment_id, with_for_update=True)
         for r in state.reversals:
             _apply_reversal(payment, r)

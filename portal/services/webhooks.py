@@ -21,21 +21,14 @@ def receive(gateway, notifications: list[Notification]) -> dict[str, int]:
             counts["duplicate"] += 1
             continue
         state = gateway.resolve(n)
-        try:
-            db.session.add(WebhookEvent(provider=n.provider, event_id=n.event_id[:255], type=n.type[:100],
-                                        outcome="pending", payload=n.raw))
-            db.session.flush()  # a concurrent delivery of the same event waits here, then fails
-        except IntegrityError:
-            db.session.rollback()
-            counts["duplicate"] += 1
-            continue
         outcome = _apply(n.provider, state)
-        db.session.execute(WebhookEvent.__table__.update()
-                           .where(WebhookEvent.provider == n.provider, WebhookEvent.event_id == n.event_id[:255])
-                           .values(outcome=outcome))
+        # Stored last, with its outcome, in the transaction that applied it: a concurrent delivery
+        # of the same event waits on the rows it locked, then fails here and changes nothing.
+        db.session.add(WebhookEvent(provider=n.provider, event_id=n.event_id[:255], type=n.type[:100],
+                                    outcome=outcome, payload=n.raw))
         try:
             db.session.commit()
-        except IntegrityError:  # the same event applied by a concurrent delivery (SQLite, no row locks)
+        except IntegrityError:
             db.session.rollback()
             counts["duplicate"] += 1
             continue
