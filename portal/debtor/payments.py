@@ -34,7 +34,9 @@ def pay():
         return _back_home(_translated(e))
     except NotFound:
         return _back_home(_("This way of paying is not available."))
-    except ServiceError:
+    except ServiceError as e:
+        if e.status == 409 and e.field == "mandate":  # no usable mandate: not a passing outage
+            return _back_home(_("This way of paying is not available."))
         return _back_home(_("Payment is unavailable at the moment. Please try again later or pay by bank transfer."))
     session[SESSION_KEY]["select"] = []  # the reminder's preselection has served
     session.modified = True
