@@ -14,7 +14,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal.extensions import db
-from portal.models import Creditor, Debtor, Event, Invoice, PaymentAttempt, PaymentAttemptLine, Reminder, utcnow
+from portal.models import (Creditor, Debtor, Event, Invoice, PaymentAttempt, PaymentAttemptLine, PaymentPromise, Reminder,
+                           utcnow)
 from portal.services.plans import ensure_default_plans, plans_for
 
 OPEN = ("open", "partially_paid")
@@ -43,13 +44,16 @@ def lock_creditor(creditor_id: int) -> None:
         db.session.execute(text("SELECT pg_advisory_xact_lock(7311, :c)"), {"c": creditor_id})
 
 
-def remindable():
-    """Conditions under which an invoice may be reminded at all: open, not under dispute, and
-    no payment in flight (a card payment settling, a direct debit submitted)."""
+def remindable(day: date):
+    """Conditions under which an invoice may be reminded at all on `day`: open, not under
+    dispute, no payment in flight (a card payment settling, a direct debit submitted) and no
+    live promise to pay by `day` or later."""
     in_flight = (exists().where(PaymentAttemptLine.invoice_id == Invoice.id,
                                 PaymentAttempt.id == PaymentAttemptLine.attempt_id,
                                 PaymentAttempt.status == "processing"))
-    return and_(Invoice.status.in_(OPEN), Invoice.disputed.is_(False), ~in_flight)
+    promised = exists().where(PaymentPromise.invoice_id == Invoice.id, PaymentPromise.status == "live",
+                              PaymentPromise.promised_date >= day)
+    return and_(Invoice.status.in_(OPEN), Invoice.disputed.is_(False), ~in_flight, ~promised)
 
 
 def plan_day(creditor: Creditor, day: date) -> tuple[int, int]:
@@ -73,7 +77,7 @@ def plan_day(creditor: Creditor, day: date) -> tuple[int, int]:
                            literal(step.code), literal(step.position), literal(day), literal(status),
                            literal(0), literal(0), literal(now, Reminder.created_at.type))
                     .join(Debtor, Debtor.id == Invoice.debtor_id)
-                    .where(Invoice.creditor_id == creditor.id, profile_match, remindable(),
+                    .where(Invoice.creditor_id == creditor.id, profile_match, remindable(day),
                            Invoice.due_date <= day - timedelta(days=step.offset_days), ~later))
             planned += _insert_from(rows)
     planned += _plan_thank_yous(creditor, day, now)

@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("creditor", __name__, url_prefix="/app")
 
-from . import views  # noqa: E402,F401
+from . import dashboard, disputes, statements, views  # noqa: E402,F401

@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("debtor", __name__)
 
-from . import payments, views  # noqa: E402,F401
+from . import disputes, payments, promises, views  # noqa: E402,F401

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from ..extensions import db
-from ..models import Creditor, Debtor, Event, Invoice, Mandate, Payment
+from ..models import Creditor, Debtor, Dispute, Event, Invoice, Mandate, Payment, PaymentPromise
 from . import NotFound
 from .ledger import REF, debtor_credit
 
@@ -39,6 +39,9 @@ class Account:
     #: ids of open invoices with a payment on its way (card checkout settling, direct debit submitted)
     in_flight: set[int] = field(default_factory=set)
     mandate: Mandate | None = None
+    #: invoice id -> its open dispute / its live promise to pay
+    disputes: dict[int, Dispute] = field(default_factory=dict)
+    promises: dict[int, PaymentPromise] = field(default_factory=dict)
 
 
 def _lines(debtor_id: int, statuses, today: date, limit: int | None = None) -> list[Line]:
@@ -81,6 +84,10 @@ def load(debtor_id: int) -> Account:
     from . import mandates, payments as payment_service  # they import this module
     account.in_flight = payment_service.in_flight(debtor_id)
     account.mandate = mandates.current(debtor_id)
+    account.disputes = {d.invoice_id: d for d in db.session.scalars(
+        select(Dispute).where(Dispute.debtor_id == debtor_id, Dispute.status == "open"))}
+    account.promises = {p.invoice_id: p for p in db.session.scalars(
+        select(PaymentPromise).where(PaymentPromise.debtor_id == debtor_id, PaymentPromise.status == "live"))}
     for line in open_items:
         t = account.totals.setdefault(line.invoice.currency, {"due": 0, "overdue": 0})
         t["due"] += line.invoice.balance
@@ -93,7 +100,8 @@ def load(debtor_id: int) -> Account:
 HISTORY_TYPES = ("invoice.created", "payment.received", "invoice.paid", "portal.opened", "document.downloaded",
                  "reminder.sent", "dispute.opened", "dispute.resolved", "promise.made", "mandate.active",
                  "payment.processing", "payment.failed", "payment.refunded", "payment.charged_back", "payment.reversed",
-                 "invoice.reopened", "mandate.pending_submission", "mandate.cancelled", "mandate.failed")
+                 "invoice.reopened", "mandate.pending_submission", "mandate.cancelled", "mandate.failed",
+                 "dispute.replied", "promise.kept", "promise.broken")
 
 
 def invoice_for(debtor_id: int, number: str) -> Invoice:

@@ -1,6 +1,11 @@
-"""The creditor is told, by e-mail through the outbox, when money it was counting on does not
-come or goes back (refund, chargeback, failed direct debit): written in the same transaction
-as the change it reports."""
+"""Telling the creditor's users, by e-mail through the outbox, what needs them: money that did
+not come or went back (refund, chargeback, failed direct debit), a new dispute, a broken
+promise. Written in the same transaction as the change it reports.
+
+Each creditor user chooses (CreditorUser.notify) between "immediate" (one e-mail per notice,
+written here) and "digest" (one e-mail a day listing them, built from the event log by the
+daily digest job), so nothing is recorded twice.
+"""
 from __future__ import annotations
 
 import uuid
@@ -8,27 +13,43 @@ from email.utils import parseaddr
 
 from flask import current_app, render_template
 from flask_babel import force_locale
+from sqlalchemy import select
 
 from ..domain.money import format_money
 from ..extensions import db
-from ..models import Creditor, Debtor, OutboxMessage, utcnow
+from ..models import Creditor, CreditorUser, Debtor, OutboxMessage, utcnow
+
+#: what a notice can be about; the template words each one
+KINDS = ("refund", "chargeback", "failed", "dispute", "promise_broken")
 
 
-def tell_creditor(kind: str, *, creditor_id: int, debtor_id: int, amount: int, currency: str, reference: str,
-                  provider: str, numbers: list[str]) -> OutboxMessage:
-    """kind: refund, chargeback or failed (a direct debit that failed, before or after confirmation)."""
+def notify(kind: str, *, creditor_id: int, debtor_id: int, numbers: list[str], amount: int | None = None,
+           currency: str | None = None, reference: str | None = None, provider: str | None = None,
+           detail: str | None = None) -> list[OutboxMessage]:
+    """One e-mail now to each user of the creditor who wants notices immediately."""
+    if kind not in KINDS:
+        raise ValueError(kind)
     creditor = db.session.get(Creditor, creditor_id)
     debtor = db.session.get(Debtor, debtor_id)
+    users = db.session.scalars(select(CreditorUser).where(CreditorUser.creditor_id == creditor_id,
+                                                          CreditorUser.notify == "immediate")).all()
+    if not users:
+        return []
     ctx = dict(creditor=creditor, debtor=debtor, kind=kind, reference=reference, provider=provider,
-               numbers=sorted(numbers), amount=format_money(amount, currency, creditor.language),
+               numbers=sorted(numbers), detail=detail,
+               amount=format_money(amount, currency, creditor.language) if amount is not None else None,
                url=f"{current_app.config['PORTAL_BASE_URL']}/app/debtors/{debtor.ref}")
     with force_locale(creditor.language):
         text_body = render_template("email/creditor_alert.txt", **ctx)
         html_body = render_template("email/creditor_alert.html", **ctx)
     domain = parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "relance.local"
-    message = OutboxMessage(creditor_id=creditor.id, debtor_id=debtor.id, kind="creditor_alert", channel="email",
-                            to_addr=creditor.email, subject=text_body.splitlines()[0][:300], text_body=text_body,
-                            html_body=html_body, message_id_header=f"<{uuid.uuid4().hex}@{domain}>",
-                            status="pending", next_attempt_at=utcnow())
-    db.session.add(message)
-    return message
+    messages = []
+    for user in users:
+        message = OutboxMessage(creditor_id=creditor.id, debtor_id=debtor.id, kind="creditor_alert",
+                                channel="email", to_addr=user.email, subject=text_body.splitlines()[0][:300],
+                                text_body=text_body, html_body=html_body,
+                                message_id_header=f"<{uuid.uuid4().hex}@{domain}>", status="pending",
+                                next_attempt_at=utcnow())
+        db.session.add(message)
+        messages.append(message)
+    return messages

@@ -227,7 +227,7 @@ def apply_payment_state(provider: str, state: PaymentState) -> str:
         if state.status != "succeeded":  # payment.received already tells the success
             _record(f"payment.{state.status}", attempt, "system", provider_ref=state.ref)
         if state.status == "failed" and provider == "gocardless":  # the creditor was counting on it
-            alerts.tell_creditor("failed", creditor_id=attempt.creditor_id, debtor_id=attempt.debtor_id,
+            alerts.notify("failed", creditor_id=attempt.creditor_id, debtor_id=attempt.debtor_id,
                                  amount=attempt.amount, currency=attempt.currency, reference=state.ref,
                                  provider=provider, numbers=[line.invoice.number for line in attempt.lines])
     if attempt.payment_id is not None and state.reversals:
@@ -264,7 +264,7 @@ def _reverse(payment: Payment, kind: str, reference: str, amount: int) -> None:
         numbers = db.session.scalars(
             select(Invoice.number).join(PaymentAllocation, PaymentAllocation.invoice_id == Invoice.id)
             .where(PaymentAllocation.payment_id == payment.id)).all()
-        alerts.tell_creditor(kind, creditor_id=payment.creditor_id, debtor_id=payment.debtor_id, amount=reversal.amount,
+        alerts.notify(kind, creditor_id=payment.creditor_id, debtor_id=payment.debtor_id, amount=reversal.amount,
                              currency=payment.currency, reference=payment.reference, provider=payment.provider,
                              numbers=numbers)
 

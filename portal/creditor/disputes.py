@@ -1,0 +1,4 @@
+"""Back-office routes for disputes (being built in this session)."""
+from __future__ import annotations
+
+from . import bp  # noqa: F401
