@@ -176,12 +176,13 @@ def free_port() -> int:
 class Gunicorn:
     """One gunicorn master for `module`, same settings whatever the app."""
 
-    def __init__(self, module: str, workers: int, env: dict, ready_path: str):
+    def __init__(self, module: str, workers: int, env: dict, ready_path: str, threads: int = 1):
         self.port = free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="relance-bench-gunicorn-", suffix=".log", delete=False)
-        self.cmd = [sys.executable, "-m", "gunicorn", "--chdir", str(ROOT), "--workers", str(workers),
-                    "--worker-class", "sync", "--bind", f"127.0.0.1:{self.port}", "--log-level", "warning",
-                    module]
+        # threads > 1: gthread workers, whose threads overlap waits on the database and providers.
+        worker = ["--worker-class", "sync"] if threads == 1 else ["--worker-class", "gthread", "--threads", str(threads)]
+        self.cmd = [sys.executable, "-m", "gunicorn", "--chdir", str(ROOT), "--workers", str(workers), *worker,
+                    "--bind", f"127.0.0.1:{self.port}", "--log-level", "warning", module]
         self.proc = subprocess.Popen(self.cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         self._wait_ready(ready_path)

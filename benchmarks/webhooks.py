@@ -16,7 +16,7 @@
 No assertion on time: the goal (>= 200 events/s) is printed, never enforced. The last line of
 output is one JSON object with every figure.
 
-    .venv/bin/python benchmarks/webhooks.py [--events 2000] [--clients 8] [--workers 2]
+    .venv/bin/python benchmarks/webhooks.py [--events 2000] [--clients 8] [--workers 2] [--threads 1]
 """
 from __future__ import annotations
 
@@ -202,7 +202,9 @@ def main() -> int:
     p.add_argument("--events", type=int, default=2000, help="distinct paid checkouts = events (default 2000)")
     p.add_argument("--per-debtor", type=int, default=10, help="invoices per debtor (default 10)")
     p.add_argument("--clients", type=int, default=8, help="concurrent client threads (default 8)")
-    p.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2)")
+    p.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads per worker (default 1: sync workers; more: gthread workers)")
     p.add_argument("--warmup", type=int, default=100,
                    help="unmeasured events first per server (payment_intent.succeeded, stored and ignored)")
     p.add_argument("--api-delay-ms", type=float, default=0,
@@ -220,7 +222,9 @@ def main() -> int:
 
     from portal import create_app
 
-    figures: dict = {"events": args.events, "clients": args.clients, "workers": args.workers, "cpus": os.cpu_count(),
+    kind = "sync workers" if args.threads == 1 else f"gthread workers x {args.threads} threads"
+    figures: dict = {"events": args.events, "clients": args.clients, "workers": args.workers, "threads": args.threads,
+                     "cpus": os.cpu_count(),
                      "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
     failures: list[str] = []
     servers: list = []
@@ -246,7 +250,7 @@ def main() -> int:
         bodies = [json.dumps(e).encode() for e in completed]
         warm_bodies = [json.dumps(e).encode() for e in ignored]
         log(f"bodies: {sum(map(len, bodies)) // len(bodies):,} bytes on average; {args.clients} client threads, "
-            f"gunicorn {args.workers} sync workers; {len(warm_bodies)} warm-up events per server, not measured")
+            f"gunicorn {args.workers} {kind}; {len(warm_bodies)} warm-up events per server, not measured")
         figures["api_round_trip_ms"] = api_round_trip(app, completed[0], args.api_delay_ms, fake)
         log(f"fake Stripe round trip as the app re-fetches a session: {figures['api_round_trip_ms']} ms "
             f"(added delay {args.api_delay_ms:g} ms)")
@@ -255,7 +259,7 @@ def main() -> int:
                **stripe_env}
 
         def run(module: str, ready: str, plans: list[tuple[str, str | None]]) -> None:
-            server = Gunicorn(module, args.workers, env, ready)
+            server = Gunicorn(module, args.workers, env, ready, threads=args.threads)
             servers.append(server)
             try:
                 post_all(server.port, warm_bodies, fake.sign, args.clients, None)
@@ -288,7 +292,7 @@ def main() -> int:
         log(f"note: the fake Stripe API (re-fetched once per new event), the {args.clients} client threads and "
             f"gunicorn share this machine's {os.cpu_count()} cores (load average at start "
             f"{figures['loadavg_start'][0]})")
-        log(f"README: Stripe webhooks, {args.events:,} events, gunicorn {args.workers} sync workers, {args.clients} "
+        log(f"README: Stripe webhooks, {args.events:,} events, gunicorn {args.workers} {kind}, {args.clients} "
             f"clients: new {new:.0f}/s (p50 {figures['new']['p50_ms']:.0f} ms, p95 {figures['new']['p95_ms']:.0f} ms), "
             f"duplicates {dup:.0f}/s, baseline {base:.0f}/s; ratio {figures['ratio_new']} (duplicates "
             f"{figures['ratio_duplicate']}); goal {GOAL_EVENTS_PER_S}/s {'met' if figures['goal_met'] else 'NOT met'}; "
