@@ -84,9 +84,21 @@ def invoice_pdf(number):
 @bp.get("/portal/statement")
 @portal_required
 def statement():
-    acc = account.load(g.debtor_id)
-    return render_template("debtor/statement.html", acc=acc,
-                           statement=account.statement(g.debtor_id, acc.creditor.currency))
+    from ..services import statements
+    soa = statements.for_debtor(g.debtor_id, request.args.get("from"), request.args.get("to"))
+    return render_template("debtor/statement.html", acc=soa, soa=soa), 422 if soa.error else 200
+
+
+@bp.get("/portal/statement.pdf")
+@portal_required
+def statement_pdf():
+    from ..services import statements
+    soa = statements.pdf(g.debtor_id, request.args.get("from"), request.args.get("to"), actor="debtor")
+    if soa.error:
+        return render_template("debtor/statement.html", acc=soa, soa=soa), 422
+    response = current_app.response_class(soa.content, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="{soa.filename}"'
+    return response
 
 
 @bp.post("/portal/logout")
