@@ -11,7 +11,7 @@ from flask_wtf.csrf import generate_csrf
 
 from .. import gateways
 from ..extensions import limiter
-from ..services import NotFound, account, documents, links
+from ..services import NotFound, account, documents, links, statements
 from . import bp
 from .page_cache import PageCache
 
@@ -84,7 +84,6 @@ def invoice_pdf(number):
 @bp.get("/portal/statement")
 @portal_required
 def statement():
-    from ..services import statements
     soa = statements.for_debtor(g.debtor_id, request.args.get("from"), request.args.get("to"))
     return render_template("debtor/statement.html", acc=soa, soa=soa), 422 if soa.error else 200
 
@@ -92,7 +91,6 @@ def statement():
 @bp.get("/portal/statement.pdf")
 @portal_required
 def statement_pdf():
-    from ..services import statements
     soa = statements.pdf(g.debtor_id, request.args.get("from"), request.args.get("to"), actor="debtor")
     if soa.error:
         return render_template("debtor/statement.html", acc=soa, soa=soa), 422

@@ -111,39 +111,3 @@ def invoice_for(debtor_id: int, number: str) -> Invoice:
     if invoice is None:
         raise NotFound("no such invoice")
     return invoice
-
-
-@dataclass
-class StatementRow:
-    day: date
-    kind: str  # invoice | payment
-    label: str
-    debit: int
-    credit: int
-    balance: int = 0
-
-
-@dataclass
-class Statement:
-    currency: str
-    rows: list[StatementRow]
-    closing: int
-
-
-def statement(debtor_id: int, currency: str) -> Statement:
-    """Every invoice and payment of the debtor in one currency, by date, with a running balance."""
-    invoices = db.session.execute(
-        select(Invoice.issue_date, Invoice.number, Invoice.amount)
-        .where(Invoice.debtor_id == debtor_id, Invoice.currency == currency, Invoice.status != "cancelled")).all()
-    payments = db.session.execute(
-        select(Payment.received_on, Payment.reference, Payment.amount, Payment.provider)
-        .where(Payment.debtor_id == debtor_id, Payment.currency == currency)).all()
-    rows = [StatementRow(d, "invoice", n, a, 0) for d, n, a in invoices]
-    rows += [StatementRow(d, "payment", ref if provider == "offline" else provider, 0, a)
-             for d, ref, a, provider in payments]
-    rows.sort(key=lambda r: (r.day, r.kind != "invoice"))
-    running = 0
-    for row in rows:
-        running += row.debit - row.credit
-        row.balance = running
-    return Statement(currency, rows, running)
