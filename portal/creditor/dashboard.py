@@ -1,4 +1,110 @@
-"""Back-office routes for dashboard (being built in this session)."""
+"""Back office: the dashboard (KPIs, aged balance, portal adoption, live feed), the aged balance
+as CSV, and each user's choice of notices. Views parse, call one service and render."""
 from __future__ import annotations
 
-from . import bp  # noqa: F401
+import csv
+import io
+
+from flask import flash, g, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from ..domain.ageing import BUCKETS
+from ..domain.money import to_decimal_string
+from ..extensions import db
+from ..services import Invalid, dashboard, ledger
+from ..services.account import today_for
+from . import bp
+
+
+def _as_of():
+    """?as_of=YYYY-MM-DD, default today in the creditor's time zone; (date, error message)."""
+    raw = request.args.get("as_of")
+    if not raw:
+        return today_for(g.creditor), None
+    try:
+        return ledger.check_date(raw, "as_of"), None
+    except Invalid:
+        return today_for(g.creditor), _("Enter a date: the figures below are as of today.")
+
+
+def _after() -> int:
+    raw = request.args.get("after", "0")
+    return int(raw) if raw.isdigit() and len(raw) < 19 else 0
+
+
+@bp.get("/dashboard")
+@login_required
+def dashboard_page():
+    as_of, error = _as_of()
+    rows, after = dashboard.feed_start(g.creditor.id)
+    return render_template("creditor/dashboard.html", k=dashboard.overview(g.creditor, as_of), rows=rows,
+                           after=after, as_of_error=error, as_of_value=request.args.get("as_of", "")[:10])
+
+
+@bp.get("/dashboard/feed")
+@login_required
+def dashboard_feed():
+    """What happened after an event id: for htmx's poll, the new rows to prepend (204 when there
+    is nothing new); without JavaScript, a page listing them."""
+    after = _after()
+    rows, last = dashboard.feed_after(g.creditor.id, after)
+    if request.headers.get("HX-Request") == "true":
+        if not rows and last == after:
+            response = make_response("", 204)
+        else:
+            response = make_response(render_template("creditor/_feed.html", rows=rows, after=last))
+    else:
+        response = make_response(render_template("creditor/dashboard_feed.html", rows=rows, after=after, last=last))
+    response.vary.add("HX-Request")
+    return response
+
+
+CSV_INJECTION = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str) -> str:
+    # A name starting like a formula would run as one in a spreadsheet: quote it.
+    return "'" + text if text and text.startswith(CSV_INJECTION) else text
+
+
+@bp.get("/dashboard/ageing.csv")
+@login_required
+def ageing_csv():
+    as_of, _error = _as_of()
+    cur = g.creditor.currency
+    rows = dashboard.ageing_by_debtor(g.creditor, as_of)
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow(["as_of", "currency", "debtor_ref", "debtor_name", *BUCKETS, "total"])
+    totals = dict.fromkeys(BUCKETS, 0)
+    for ref, name, buckets in rows:
+        w.writerow([as_of.isoformat(), cur, _cell(ref), _cell(name),
+                    *(to_decimal_string(buckets[b], cur) for b in BUCKETS),
+                    to_decimal_string(sum(buckets.values()), cur)])
+        for b in BUCKETS:
+            totals[b] += buckets[b]
+    w.writerow([as_of.isoformat(), cur, "", "TOTAL", *(to_decimal_string(totals[b], cur) for b in BUCKETS),
+                to_decimal_string(sum(totals.values()), cur)])
+    response = make_response(out.getvalue())
+    response.mimetype = "text/csv"
+    response.charset = "utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="aged-balance-{as_of.isoformat()}.csv"'
+    return response
+
+
+@bp.route("/notifications", methods=["GET", "POST"])
+@login_required
+def notifications():
+    """Each signed-in user's own choice: every notice by e-mail as it happens, or one digest a day."""
+    if request.method == "POST":
+        try:
+            changed = dashboard.set_notify(current_user, request.form.get("notify", ""))
+        except Invalid:
+            db.session.rollback()
+            return render_template("creditor/notifications.html", error=_("Choose one of the two options.")), 422
+        if changed:
+            flash(_("Saved: you will get a daily digest.") if current_user.notify == "digest"
+                  else _("Saved: you will get each notice as it happens."))
+        return redirect(url_for("creditor.notifications"))
+    return render_template("creditor/notifications.html", error=None)
