@@ -13,7 +13,7 @@ from portal.extensions import db
 from portal.models import Creditor, DunningDay
 from portal.services import reminders
 
-from . import collections, outbox, planner
+from . import collections, outbox, planner, promises
 
 
 @dataclass
@@ -47,6 +47,7 @@ def mark_day(creditor_id: int, day: date) -> bool:
 def plan_creditor(creditor: Creditor, day: date, result: DayResult) -> None:
     """Plan and compose (no sending): safe to repeat, safe to run concurrently."""
     mark_day(creditor.id, day)
+    promises.settle(creditor, day)  # a promise broken yesterday lets dunning resume today
     # Collections first: an invoice collected today is in flight, so it is not reminded today.
     collections.collect_due(creditor, day)
     planned, awaiting = planner.plan_day(creditor, day)

@@ -128,6 +128,22 @@ def payment_settings():
     return redirect(url_for("creditor.payments_page"))
 
 
+@bp.post("/payments/promises")
+@login_required
+def promise_settings():
+    from ..services import promises  # imported here: one self-contained addition to this module
+    try:
+        promises.set_max_days(g.creditor, request.form.get("promise_max_days"), user=current_user.email)
+    except Invalid:
+        db.session.rollback()
+        return render_template("creditor/payments.html", attempts=payments.recent_attempts(g.creditor.id),
+                               card_enabled=gateways.card() is not None,
+                               dd_enabled=gateways.direct_debit() is not None,
+                               errors={"promise_max_days": _("Enter a whole number of days between 1 and 180.")}), 422
+    flash(_("Promise settings saved."))
+    return redirect(url_for("creditor.payments_page"))
+
+
 @bp.post("/debtors/<path:ref>/links")
 @login_required
 def create_link(ref):
