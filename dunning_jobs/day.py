@@ -13,7 +13,7 @@ from portal.extensions import db
 from portal.models import Creditor, DunningDay
 from portal.services import reminders
 
-from . import collections, outbox, planner, promises
+from . import collections, digest, outbox, planner, promises
 
 
 @dataclass
@@ -54,6 +54,7 @@ def plan_creditor(creditor: Creditor, day: date, result: DayResult) -> None:
     result.planned += planned
     result.awaiting_approval += awaiting
     reminders.compose_day(creditor, day)
+    digest.send_digests(creditor, day)  # notices for users who chose a daily digest
 
 
 def run(day: date | None = None, creditor_ids: list[int] | None = None) -> DayResult:
