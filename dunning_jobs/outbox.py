@@ -197,6 +197,14 @@ def send_pending(limit: int | None = None) -> Sent:
                 current_app.logger.warning("SMTP unavailable, outbox left pending: %s", e)
                 conn = None
                 break
+            except BaseException:
+                # Anything else (the database lost while marking sent…) may leave the connection
+                # inside DATA, where QUIT would be read as message text and wait for the timeout:
+                # closing it aborts the unfinished message, which stays pending.
+                if conn is not None:
+                    conn.close()
+                    conn = None
+                raise
     finally:
         if conn is not None:
             try:
@@ -208,7 +216,8 @@ def send_pending(limit: int | None = None) -> Sent:
 
 def _settle_failure(msg: OutboxMessage, error: str, code: int) -> None:
     if msg.status == "sent":  # refused at the final dot after we had recorded it: undo
-        msg.status = "pending"
+        # _mark_sent counted this attempt already; _mark_failed counts it below.
+        msg.status, msg.sent_at, msg.attempts = "pending", None, msg.attempts - 1
         db.session.execute(update(Reminder).where(Reminder.message_id == msg.id).values(status="planned"))
     _mark_failed(msg, error, permanent=code >= 500)
     db.session.commit()
