@@ -219,6 +219,9 @@ def _settle_failure(msg: OutboxMessage, error: str, code: int) -> None:
         # _mark_sent counted this attempt already; _mark_failed counts it below.
         msg.status, msg.sent_at, msg.attempts = "pending", None, msg.attempts - 1
         db.session.execute(update(Reminder).where(Reminder.message_id == msg.id).values(status="planned"))
+        # The log is append-only: its "sent" events for this message are superseded, said here.
+        events.record("message.refused", creditor_id=msg.creditor_id, debtor_id=msg.debtor_id, actor="system",
+                      message_id=msg.id, kind=msg.kind, code=code, error=error[:300])
     _mark_failed(msg, error, permanent=code >= 500)
     db.session.commit()
 

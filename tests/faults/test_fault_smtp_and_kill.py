@@ -99,6 +99,10 @@ def test_smtp_refusing_then_accepting_sends_everything_once(app, creditor, refus
     assert all(timedelta(seconds=110) < m.next_attempt_at - utcnow() <= timedelta(minutes=2) for m in msgs)
     assert set(db.session.scalars(select(Reminder.status))) == {"planned"}
     assert handler.messages == []
+    # The "sent" events written before the dot are superseded by one "refused" per message.
+    refused = Counter(db.session.scalars(select(Event.data["message_id"].as_integer())
+                                         .where(Event.type == "message.refused")))
+    assert refused == Counter({m.id: 1 for m in msgs})
 
     # 3. Accepting: everything sent once, on the third attempt.
     handler.mode = None
@@ -108,8 +112,8 @@ def test_smtp_refusing_then_accepting_sends_everything_once(app, creditor, refus
     assert {(m.status, m.attempts) for m in outbox()} == {("sent", 3)}
     assert_dunning_exactly_once(expected, handler.messages)
     assert len(handler.messages) == debtors_due
-    # Every reminder has its "sent" event (those of the attempts refused at the dot stay too:
-    # they were committed before the dot; see the report of this test's change).
+    # Every reminder has its "sent" event (those of the attempt refused at the dot stay too, each
+    # followed by that message's "message.refused").
     sent_events = Counter(db.session.scalars(select(Event.invoice_id).where(Event.type == "reminder.sent")))
     assert len(sent_events) == len(expected)
 
