@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import current_app
 
 AMOUNT = {"type": "string", "pattern": r"^(0|[1-9][0-9]{0,15})(\.[0-9]+)?$", "examples": ["1200.00"]}
-DATE = {"type": "string", "format": "date"}
+DATE = {"type": "string", "format": "date",
+        "description": "YYYY-MM-DD; a date given in a request must lie from 1990-01-01 to 2199-12-31 (else 422)"}
 REF = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._/\-]{0,63}$"}
 CURRENCY = {"type": "string", "pattern": "^[A-Za-z]{3}$", "examples": ["EUR"]}
 

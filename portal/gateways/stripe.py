@@ -147,6 +147,10 @@ class StripeGateway:
             raise GatewayError(f"stripe: {e}") from e
         except sdk.StripeError as e:
             raise GatewayError(f"stripe: {e}") from e
+        except GatewayError as e:  # payment_state wraps the SDK's error: an unknown session is not ours either
+            if isinstance(e.__cause__, sdk.InvalidRequestError) and e.__cause__.http_status == 404:
+                return None
+            raise
         return None
 
 
