@@ -197,6 +197,8 @@ def test_french_debtor_sees_french_names(env, page):
     for n in inv.values():
         expect(page.get_by_role("button", name=f"Payer la facture {n}", exact=True)).to_be_visible()
         expect(page.get_by_role("link", name=f"Facture {n} (PDF)", exact=True)).to_be_visible()
+        expect(page.get_by_role("button", name=f"Contester la facture {n}", exact=True)).to_be_visible()
+        expect(page.get_by_role("button", name=f"Promettre une date pour la facture {n}", exact=True)).to_be_visible()
     expect(page.get_by_role("button", name="Payer les factures sélectionnées par carte")).to_be_visible()
     expect(page.get_by_role("button", name="Mettre en place le prélèvement SEPA")).to_be_visible()
     expect(page.get_by_role("link", name="Relevé de compte")).to_be_visible()
