@@ -226,7 +226,7 @@ def test_back_office_pdf(client, app, ledger_d1, creditor):
     assert event.actor == "creditor" and event.data["user"] == creditor.email
     r = client.get("/app/debtors/D1/statement.pdf", query_string={"from": "2026-11-30", "to": "2026-10-01"})
     assert r.status_code == 303 and r.headers["Location"].endswith("/app/debtors/D1")
-    assert "on or before its end" in text(client.get("/app/debtors/D1").data)
+    assert "antérieur ou égal à sa fin" in text(client.get("/app/debtors/D1").data)  # the creditor reads French
 
 
 def test_back_office_pdf_is_in_the_debtors_language(app, ledger_d1, creditor):
