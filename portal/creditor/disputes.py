@@ -54,6 +54,8 @@ def too_large(e):
     form, say why on the dispute's page."""
     if request.endpoint != "creditor.dispute_reply":
         return e
+    if current_user.is_authenticated:  # raised before the blueprint's own locale was set
+        g.locale = current_user.creditor.language
     flash(_("The file is too large: 5 MB at most."), "error")
     return redirect(url_for("creditor.dispute_detail", dispute_id=(request.view_args or {})["dispute_id"]), code=303)
 

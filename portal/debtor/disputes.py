@@ -3,7 +3,7 @@ download its attachments. Every form works without JavaScript; a refused form is
 with its errors (422), a success redirects (303) with a flash message."""
 from __future__ import annotations
 
-from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -11,7 +11,7 @@ from ..extensions import db
 from ..models import DISPUTE_REASONS
 from ..services import Invalid, ServiceError, disputes
 from . import bp
-from .views import portal_required
+from .views import SESSION_KEY, portal_required
 
 
 def _error_text(e: ServiceError) -> str:
@@ -47,6 +47,8 @@ def too_large(e):
         target = url_for("debtor.dispute", dispute_id=args["dispute_id"])
     else:
         return e
+    # Raised before the view (and portal_required) ran: the message in the session's language.
+    g.locale = (session.get(SESSION_KEY) or {}).get("lang", "fr")
     flash(_("The file is too large: 5 MB at most."), "error")
     return redirect(target, code=303)
 

@@ -43,12 +43,9 @@ def slow_smtp():
 
 @pytest.fixture
 def celery_app(redis_server):
-    from dunning_jobs.tasks import celery
-    saved = {k: celery.conf[k] for k in ("broker_url", "result_backend")}
-    celery.conf.update(broker_url=redis_server.url, result_backend=redis_server.url)
-    yield celery
-    celery.close()
-    celery.conf.update(saved)
+    from fakes.celery_app import celery_on
+    with celery_on(redis_server.url) as celery:
+        yield celery
 
 
 @pytest.fixture

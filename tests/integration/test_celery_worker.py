@@ -45,12 +45,9 @@ def broker_url():
 @pytest.fixture
 def celery_app(broker_url):
     """The project's Celery app, pointed at the test broker in this (the calling) process."""
-    from dunning_jobs.tasks import celery
-    saved = {k: celery.conf[k] for k in ("broker_url", "result_backend")}
-    celery.conf.update(broker_url=broker_url, result_backend=broker_url)
-    yield celery
-    celery.close()
-    celery.conf.update(saved)
+    from fakes.celery_app import celery_on
+    with celery_on(broker_url) as celery:
+        yield celery
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ planner resumes with the most advanced step whose day has come, or dunning ends.
 sniffed, size-limited, safely named and served only to that debtor and that creditor.
 SQLite and PostgreSQL; e-mail through a real SMTP server.
 
-Seeded ledger (tests/conftest.py): D1 (fr) F-1 1200.00 due 2026-10-01, F-2 300.50 due 2026-10-31;
+Seeded ledger (tests/conftest.py, both debtors switched to English here): D1 F-1 1200.00 due 2026-10-01, F-2 300.50 due 2026-10-31;
 D2 (en) F-3 99.99 due 2026-11-14, F-4 5000.00 due 2026-12-31. Standard plan: D-7 courtesy,
 D+1 reminder_1, D+8 reminder_2, D+15 firm, D+30 formal notice (awaiting approval)."""
 from __future__ import annotations
@@ -43,9 +43,19 @@ def browser(make_app, app_config):
     return lambda: make_app(**app_config).test_client()
 
 
+@pytest.fixture(autouse=True)
+def english(seeded, app, creditor):
+    """The creditor's back office and D1's portal in English, so that the tests read the English
+    texts (D2 is English already; tests/web/test_i18n.py covers the French catalogue)."""
+    from portal.models import Creditor, Debtor
+    db.session.get(Creditor, creditor.id).language = "en"
+    db.session.scalar(select(Debtor).where(Debtor.creditor_id == creditor.id, Debtor.ref == "D1")).language = "en"
+    db.session.commit()
+
+
 @pytest.fixture
 def d1(seeded, client, app, creditor):
-    """D1 (French) logged into the portal in `client`."""
+    """D1 logged into the portal in `client`."""
     portal_login(client, app, "D1", creditor.id)
     return client
 
@@ -358,7 +368,7 @@ def test_credit_note_partial_resumes_on_the_rest_full_ends_dunning(d1, back_offi
     look()
     reminded = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "reminder")
                                  .order_by(OutboxMessage.id))
-    assert "1\u202f000,00" in reminded.text_body or "1 000,00" in reminded.text_body  # the balance, not 1 200,00
+    assert "1,000.00" in reminded.text_body and "1,200.00" not in reminded.text_body  # the balance
 
     # Both resolutions were e-mailed to the debtor.
     assert len(outbox_of("dispute_reply")) == 2
