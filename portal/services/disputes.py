@@ -258,14 +258,19 @@ def debtor_reply(debtor_id: int, dispute_id: int, *, body, upload: Upload | None
 
 def debtor_attachment(debtor_id: int, dispute_id: int, attachment_id: int) -> DisputeAttachment:
     """An attachment of the debtor's own dispute (theirs or the creditor's), or NotFound."""
+    return _attachment(dispute_id, attachment_id, "debtor", DisputeAttachment.debtor_id == debtor_id,
+                       Dispute.debtor_id == debtor_id)
+
+
+def _attachment(dispute_id: int, attachment_id: int, actor: str, *owned) -> DisputeAttachment:
+    """The attachment, if `owned` (the reader's filters on attachment and dispute) holds; recorded."""
     row = db.session.scalar(
         select(DisputeAttachment).join(DisputeMessage, DisputeMessage.id == DisputeAttachment.message_id)
         .join(Dispute, Dispute.id == DisputeMessage.dispute_id)
-        .where(DisputeAttachment.id == attachment_id, DisputeAttachment.debtor_id == debtor_id,
-               Dispute.id == dispute_id, Dispute.debtor_id == debtor_id))
+        .where(DisputeAttachment.id == attachment_id, Dispute.id == dispute_id, *owned))
     if row is None:
         raise NotFound("no such attachment")
-    _downloaded(row, dispute_id, "debtor")
+    _downloaded(row, dispute_id, actor)
     return row
 
 
@@ -430,15 +435,8 @@ def resolve(creditor_id: int, dispute_id: int, *, user: str, resolution, amount=
 
 
 def creditor_attachment(creditor_id: int, dispute_id: int, attachment_id: int) -> DisputeAttachment:
-    row = db.session.scalar(
-        select(DisputeAttachment).join(DisputeMessage, DisputeMessage.id == DisputeAttachment.message_id)
-        .join(Dispute, Dispute.id == DisputeMessage.dispute_id)
-        .where(DisputeAttachment.id == attachment_id, DisputeAttachment.creditor_id == creditor_id,
-               Dispute.id == dispute_id, Dispute.creditor_id == creditor_id))
-    if row is None:
-        raise NotFound("no such attachment")
-    _downloaded(row, dispute_id, "creditor")
-    return row
+    return _attachment(dispute_id, attachment_id, "creditor", DisputeAttachment.creditor_id == creditor_id,
+                       Dispute.creditor_id == creditor_id)
 
 
 # --- helpers -------------------------------------------------------------------------------------
