@@ -5,13 +5,14 @@ dropped at the end), so several runs on one machine never share rows.
 """
 from __future__ import annotations
 
+import html
 import os
 import re
 import uuid
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from portal import create_app
@@ -242,3 +243,54 @@ def live_app(make_app, providers_config, fake_stripe, fake_gocardless):
     fake_gocardless.webhook_url = f"{server.url}/webhooks/gocardless"
     yield server
     server.stop()
+
+
+# --- helpers the journey and fault tests share ---------------------------------------------------
+
+def count(model, *where) -> int:
+    """Rows of `model` matching `where`, read afresh (the test's session may hold stale objects)."""
+    db.session.expire_all()
+    return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def portal_text(client, path="/portal/") -> str:
+    """A page as text, character references resolved."""
+    return html.unescape(client.get(path).get_data(as_text=True))
+
+
+def flashes(text: str) -> list[str]:
+    return re.findall(r'<p class="flash [^"]*" role="(?:status|alert)">([^<]*)</p>', text)
+
+
+def buttons(text: str) -> list[str]:
+    """Accessible names of the page's buttons: aria-label, else the text content."""
+    names = []
+    for attrs, inner in re.findall(r"<button([^>]*)>(.*?)</button>", text, re.S):
+        label = re.search(r'aria-label="([^"]*)"', attrs)
+        names.append(label.group(1) if label else " ".join(re.sub(r"<[^>]+>", " ", inner).split()))
+    return names
+
+
+def post_webhook(url: str, body: bytes, headers: dict):
+    import requests
+    return requests.post(url, data=body, headers={"Content-Type": "application/json", **headers}, timeout=30)
+
+
+def deliver_ten_times(url: str, body: bytes, headers: dict) -> list[int]:
+    """The same webhook five times at once (released together), then five times in a row; the
+    status codes answered."""
+    import threading
+    answers: list[int] = []
+    barrier = threading.Barrier(5)
+
+    def deliver():
+        barrier.wait()
+        answers.append(post_webhook(url, body, headers).status_code)
+    threads = [threading.Thread(target=deliver) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for _ in range(5):
+        answers.append(post_webhook(url, body, headers).status_code)
+    return answers

@@ -13,9 +13,9 @@ from datetime import date, timedelta
 
 import psycopg
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from conftest import BASE_CONFIG, _migrate
+from conftest import BASE_CONFIG, _migrate, count  # noqa: F401 (count: for the fault tests)
 from fakes.private_servers import PrivatePostgres
 from portal import create_app
 from portal.extensions import db
@@ -147,6 +147,3 @@ def assert_dunning_exactly_once(expected: dict[str, str], received, creditor_id:
     assert set(mine) == wanted, "a message recorded as sent never reached the server"
 
 
-def count(model, *where) -> int:
-    db.session.expire_all()
-    return db.session.scalar(select(func.count()).select_from(model).where(*where))

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from conftest import portal_login
+from conftest import count, portal_login
 from dunning_jobs import day as dunning_day
 from fakes.stripe_server import CARD_DECLINED, CardDeclined
 from portal.extensions import db
@@ -59,11 +59,6 @@ def invoice(api, number: str) -> dict:
 
 def event_types(api) -> list[str]:
     return [e["type"] for e in api.get("/events?limit=1000").json["events"]]
-
-
-def count(model, *where) -> int:
-    db.session.expire_all()
-    return db.session.scalar(select(func.count()).select_from(model).where(*where))
 
 
 def reminded(number: str) -> bool:

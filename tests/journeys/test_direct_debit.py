@@ -4,14 +4,13 @@ charge-backs, cancelling the mandate, automatic collection on due dates, and a p
 GoCardless keys. SQLite and PostgreSQL."""
 from __future__ import annotations
 
-import html
 import re
 from datetime import date
 
 import pytest
 from sqlalchemy import func, select
 
-from conftest import portal_login
+from conftest import buttons, count, flashes, portal_login, portal_text as page
 from dunning_jobs import day as dunning_day
 from portal.extensions import db
 from portal.models import Debtor, Event, Invoice, Mandate, OutboxMessage, Payment, PaymentAttempt, Reminder
@@ -31,28 +30,6 @@ def d2(seeded, client, app, creditor, live_app):
     """D2 (English) logged into the portal in `client`; webhooks go to the live app."""
     portal_login(client, app, "D2", creditor.id)
     return seeded
-
-
-def page(client, path="/portal/") -> str:
-    return html.unescape(client.get(path).get_data(as_text=True))
-
-
-def flashes(text: str) -> list[str]:
-    return re.findall(r'<p class="flash [^"]*" role="status">([^<]*)</p>', text)
-
-
-def buttons(text: str) -> list[str]:
-    """Accessible names of the page's buttons: aria-label, else the text content."""
-    names = []
-    for attrs, inner in re.findall(r"<button([^>]*)>(.*?)</button>", text, re.S):
-        label = re.search(r'aria-label="([^"]*)"', attrs)
-        names.append(label.group(1) if label else " ".join(re.sub(r"<[^>]+>", " ", inner).split()))
-    return names
-
-
-def count(model, *where) -> int:
-    db.session.expire_all()
-    return db.session.scalar(select(func.count()).select_from(model).where(*where))
 
 
 def event_types(api) -> list[str]:

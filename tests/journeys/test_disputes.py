@@ -19,7 +19,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from conftest import portal_login
+from conftest import flashes, portal_login
 from dunning_jobs import day as dunning_day
 from dunning_jobs import outbox
 from portal.extensions import db
@@ -136,10 +136,6 @@ def run_days(smtp_server, *days) -> dict[date, list[tuple[str, list[str]]]]:
             seen[day] = sorted(got)
     look()
     return seen
-
-
-def flashes(body: str) -> list[str]:
-    return re.findall(r'<p class="flash [^"]*" role="(?:status|alert)">([^<]*)</p>', body)
 
 
 # --- raising a dispute ---------------------------------------------------------------------------

@@ -9,14 +9,13 @@ takes an explicit date: invoices are created relative to the real today, and so 
 from __future__ import annotations
 
 import html
-import re
 import threading
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from conftest import portal_login
+from conftest import buttons, flashes, portal_login, portal_text as page
 from dunning_jobs import day as dunning_day
 from portal.extensions import db
 from portal.models import Creditor, Dispute, Event, Invoice, OutboxMessage, PaymentPromise, Reminder
@@ -48,22 +47,6 @@ def ledger_(api, today):
 def d2(ledger_, client, app, creditor):
     portal_login(client, app, "D2", creditor.id)
     return client
-
-
-def page(client, path="/portal/") -> str:
-    return html.unescape(client.get(path).get_data(as_text=True))
-
-
-def flashes(text: str) -> list[str]:
-    return re.findall(r'<p class="flash [^"]*" role="status">([^<]*)</p>', text)
-
-
-def buttons(text: str) -> list[str]:
-    names = []
-    for attrs, inner in re.findall(r"<button([^>]*)>(.*?)</button>", text, re.S):
-        label = re.search(r'aria-label="([^"]*)"', attrs)
-        names.append(label.group(1) if label else " ".join(re.sub(r"<[^>]+>", " ", inner).split()))
-    return names
 
 
 def promise(client, number, day, amount=None):

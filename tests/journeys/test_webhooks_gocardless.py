@@ -5,15 +5,14 @@ a mandate or a payment backwards. SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from conftest import portal_login
+from conftest import count, deliver_ten_times, portal_login, post_webhook
 from portal.extensions import db
 from portal.gateways import MandateState, PaymentState
 from portal.models import (ATTEMPT_RANK, MANDATE_RANK, Event, Mandate, Payment, PaymentAttempt, PaymentReversal,
@@ -35,18 +34,12 @@ def debtor(seeded, client, app, creditor, live_app):
     return seeded
 
 
-def count(model, *where) -> int:
-    db.session.expire_all()
-    return db.session.scalar(select(func.count()).select_from(model).where(*where))
-
-
 def rows() -> tuple[int, int, int]:
     return count(WebhookEvent), count(Payment), count(Event)
 
 
 def post(live_app, body: bytes, headers: dict) -> requests.Response:
-    return requests.post(live_app.url + "/webhooks/gocardless", data=body,
-                         headers={"Content-Type": "application/json", **headers}, timeout=30)
+    return post_webhook(live_app.url + "/webhooks/gocardless", body, headers)
 
 
 def mandate_row() -> Mandate:
@@ -93,19 +86,7 @@ def test_same_events_ten_times_five_concurrently(debtor, client, fake_gocardless
     body, headers = signed(fake_gocardless, events)
     before = count(WebhookEvent)
 
-    answers: list[int] = []
-    barrier = threading.Barrier(5)
-
-    def deliver():
-        barrier.wait()
-        answers.append(post(live_app, body, headers).status_code)
-    threads = [threading.Thread(target=deliver) for _ in range(5)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    for _ in range(5):
-        answers.append(post(live_app, body, headers).status_code)
+    answers = deliver_ten_times(live_app.url + "/webhooks/gocardless", body, headers)
 
     assert len(answers) == 10 and all(200 <= s < 300 for s in answers), answers
     for e in events:

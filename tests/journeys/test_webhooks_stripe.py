@@ -4,16 +4,15 @@ with a 4xx and leave no row; events out of order never move a payment backwards.
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from conftest import portal_login
+from conftest import count, deliver_ten_times, portal_login, post_webhook
 from portal.extensions import db
 from portal.models import Event, Invoice, Payment, PaymentAttempt, PaymentReversal, WebhookEvent
 
@@ -37,11 +36,6 @@ def checkout(client, **form) -> str:
     return r.headers["Location"].rsplit("/", 1)[1]
 
 
-def count(model, *where) -> int:
-    db.session.expire_all()
-    return db.session.scalar(select(func.count()).select_from(model).where(*where))
-
-
 def rows() -> tuple[int, int, int]:
     return count(WebhookEvent), count(Payment), count(Event)
 
@@ -51,8 +45,7 @@ def event_of(fake, type_: str) -> dict:
 
 
 def post(live_app, body: bytes, headers: dict) -> requests.Response:
-    return requests.post(live_app.url + "/webhooks/stripe", data=body,
-                         headers={"Content-Type": "application/json", **headers}, timeout=30)
+    return post_webhook(live_app.url + "/webhooks/stripe", body, headers)
 
 
 def attempt_of(sid: str) -> PaymentAttempt:
@@ -67,19 +60,7 @@ def test_same_event_ten_times_five_concurrently(shop, client, fake_stripe, live_
     body = json.dumps(event).encode()
     headers = {"Stripe-Signature": fake_stripe.sign(body)}
 
-    answers: list[int] = []
-    barrier = threading.Barrier(5)
-
-    def deliver():
-        barrier.wait()
-        answers.append(post(live_app, body, headers).status_code)
-    threads = [threading.Thread(target=deliver) for _ in range(5)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    for _ in range(5):
-        answers.append(post(live_app, body, headers).status_code)
+    answers = deliver_ten_times(live_app.url + "/webhooks/stripe", body, headers)
 
     assert len(answers) == 10 and all(200 <= s < 300 for s in answers), answers
     assert count(WebhookEvent, WebhookEvent.event_id == event["id"]) == 1 and count(WebhookEvent) == 1
