@@ -10,7 +10,7 @@ from sqlalchemy import exists, select
 
 from portal import gateways
 from portal.extensions import db
-from portal.models import Creditor, Debtor, Invoice, Mandate, PaymentAttempt, PaymentAttemptLine
+from portal.models import MANDATE_USABLE, Creditor, Debtor, Invoice, Mandate, PaymentAttempt, PaymentAttemptLine
 from portal.services import ServiceError, payments
 
 OPEN = ("open", "partially_paid")
@@ -24,7 +24,7 @@ def collect_due(creditor: Creditor, day: date) -> int:
                            PaymentAttempt.id == PaymentAttemptLine.attempt_id,
                            PaymentAttempt.provider == "gocardless")
     has_mandate = exists().where(Mandate.debtor_id == Debtor.id,
-                                 Mandate.status.in_(("pending_submission", "submitted", "active")))
+                                 Mandate.status.in_(MANDATE_USABLE))
     rows = db.session.execute(
         select(Invoice.debtor_id, Invoice.number).join(Debtor, Debtor.id == Invoice.debtor_id)
         .where(Invoice.creditor_id == creditor.id, Debtor.auto_collect.is_(True), has_mandate,

@@ -308,6 +308,10 @@ MANDATE_RANK = {"requested": 0, "pending_customer_approval": 1, "pending_submiss
                 "suspended_by_payer": 5}
 
 
+#: statuses against which GoCardless accepts payments (before it is active too)
+MANDATE_USABLE = ("pending_submission", "submitted", "active")
+
+
 class Mandate(db.Model):
     """A SEPA Direct Debit mandate set up through a GoCardless Billing Request."""
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -327,7 +331,7 @@ class Mandate(db.Model):
     @property
     def usable(self) -> bool:
         """Payments can be created against it (GoCardless accepts them before it is active)."""
-        return self.status in ("pending_submission", "submitted", "active")
+        return self.status in MANDATE_USABLE
 
 
 class WebhookEvent(db.Model):

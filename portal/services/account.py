@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from ..extensions import db
-from ..models import Creditor, Debtor, Dispute, Event, Invoice, Mandate, Payment, PaymentPromise
+from ..models import (Creditor, Debtor, Dispute, Event, Invoice, Mandate, Payment, PaymentAttempt, PaymentAttemptLine,
+                      PaymentPromise)
 from . import NotFound
 from .ledger import REF, debtor_credit
 
@@ -39,15 +40,36 @@ class Account:
     #: ids of open invoices with a payment on its way (card checkout settling, direct debit submitted)
     in_flight: set[int] = field(default_factory=set)
     mandate: Mandate | None = None
-    #: invoice id -> its open dispute / its live promise to pay
-    disputes: dict[int, Dispute] = field(default_factory=dict)
-    promises: dict[int, PaymentPromise] = field(default_factory=dict)
+    #: open invoice id -> its open dispute's id / its live promise's date
+    disputes: dict[int, int] = field(default_factory=dict)
+    promises: dict[int, date] = field(default_factory=dict)
 
 
 def _lines(debtor_id: int, statuses, today: date, limit: int | None = None) -> list[Line]:
     q = select(Invoice).where(Invoice.debtor_id == debtor_id, Invoice.status.in_(statuses))
     q = q.order_by(Invoice.due_date, Invoice.id) if limit is None else q.order_by(Invoice.updated_at.desc()).limit(limit)
     return [Line(inv, max(0, (today - inv.due_date).days)) for inv in db.session.scalars(q)]
+
+
+def _open_items(debtor_id: int, today: date) -> tuple[list[Line], set[int], dict[int, int], dict[int, date]]:
+    """The open invoices, oldest due first, with in the same query what each row shows beside
+    them: a payment in flight, the open dispute's id, the live promise's date."""
+    in_flight = (select(PaymentAttemptLine.id)
+                 .join(PaymentAttempt, PaymentAttempt.id == PaymentAttemptLine.attempt_id)
+                 .where(PaymentAttemptLine.invoice_id == Invoice.id, PaymentAttempt.status == "processing")
+                 .exists())
+    dispute = (select(Dispute.id).where(Dispute.invoice_id == Invoice.id, Dispute.status == "open")
+               .limit(1).scalar_subquery())
+    promise = (select(PaymentPromise.promised_date)
+               .where(PaymentPromise.invoice_id == Invoice.id, PaymentPromise.status == "live")
+               .limit(1).scalar_subquery())
+    rows = db.session.execute(select(Invoice, in_flight, dispute, promise)
+                              .where(Invoice.debtor_id == debtor_id, Invoice.status.in_(OPEN))
+                              .order_by(Invoice.due_date, Invoice.id)).all()
+    lines = [Line(inv, max(0, (today - inv.due_date).days)) for inv, *_ in rows]
+    return (lines, {inv.id for inv, busy, _, _ in rows if busy},
+            {inv.id: d for inv, _, d, _ in rows if d is not None},
+            {inv.id: p for inv, _, _, p in rows if p is not None})
 
 
 def version(debtor_id: int) -> tuple[int, date]:
@@ -72,7 +94,7 @@ def load(debtor_id: int) -> Account:
         raise NotFound("no such debtor")
     debtor, creditor = row
     today = today_for(creditor)
-    open_items = _lines(debtor_id, OPEN, today)
+    open_items, in_flight, disputes, promises = _open_items(debtor_id, today)
     settled = _lines(debtor_id, ("paid", "cancelled"), today, limit=20)
     payments = list(db.session.scalars(select(Payment).where(Payment.debtor_id == debtor_id)
                                        .order_by(Payment.received_on.desc(), Payment.id.desc()).limit(20)))
@@ -81,13 +103,9 @@ def load(debtor_id: int) -> Account:
         .where(Event.debtor_id == debtor_id, Event.type.in_(HISTORY_TYPES))
         .order_by(Event.id.desc()).limit(30)).all()
     account = Account(debtor, creditor, today, open_items, settled, payments, history, debtor_credit(debtor_id))
-    from . import mandates, payments as payment_service  # they import this module
-    account.in_flight = payment_service.in_flight(debtor_id)
+    account.in_flight, account.disputes, account.promises = in_flight, disputes, promises
+    from . import mandates  # it imports this module
     account.mandate = mandates.current(debtor_id)
-    account.disputes = {d.invoice_id: d for d in db.session.scalars(
-        select(Dispute).where(Dispute.debtor_id == debtor_id, Dispute.status == "open"))}
-    account.promises = {p.invoice_id: p for p in db.session.scalars(
-        select(PaymentPromise).where(PaymentPromise.debtor_id == debtor_id, PaymentPromise.status == "live"))}
     for line in open_items:
         t = account.totals.setdefault(line.invoice.currency, {"due": 0, "overdue": 0})
         t["due"] += line.invoice.balance

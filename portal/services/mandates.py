@@ -5,20 +5,21 @@ from __future__ import annotations
 import secrets
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import case, select
 
 from .. import gateways
 from ..extensions import db
 from ..gateways import GatewayError, MandateState
-from ..models import MANDATE_RANK, Debtor, Mandate
+from ..models import MANDATE_RANK, MANDATE_USABLE, Debtor, Mandate
 from . import Conflict, NotFound, events
 from .payments import Unavailable, usable_mandate
 
 
 def current(debtor_id: int) -> Mandate | None:
     """The mandate the portal shows: the usable one, else the newest."""
-    return usable_mandate(debtor_id) or db.session.scalar(
-        select(Mandate).where(Mandate.debtor_id == debtor_id).order_by(Mandate.id.desc()).limit(1))
+    usable = case((Mandate.status.in_(MANDATE_USABLE), 0), else_=1)
+    return db.session.scalar(select(Mandate).where(Mandate.debtor_id == debtor_id)
+                             .order_by(usable, Mandate.id.desc()).limit(1))
 
 
 def start(debtor_id: int) -> str:

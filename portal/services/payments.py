@@ -16,8 +16,8 @@ from .. import gateways
 from ..extensions import db
 from ..gateways import GatewayError, Line, PaymentState, ReversalState
 from ..gateways.stripe import invoice_metadata
-from ..models import (ATTEMPT_RANK, Creditor, Debtor, Invoice, Mandate, Payment, PaymentAllocation, PaymentAttempt,
-                      PaymentAttemptLine, PaymentReversal)
+from ..models import (ATTEMPT_RANK, MANDATE_USABLE, Creditor, Debtor, Invoice, Mandate, Payment, PaymentAllocation,
+                      PaymentAttempt, PaymentAttemptLine, PaymentReversal)
 from . import Conflict, Invalid, NotFound, ServiceError, alerts, events, ledger
 from .account import OPEN, today_for
 
@@ -172,7 +172,7 @@ def collect(debtor_id: int, numbers, initiated_by: str = "debtor") -> PaymentAtt
 
 def usable_mandate(debtor_id: int) -> Mandate | None:
     return db.session.scalar(select(Mandate).where(
-        Mandate.debtor_id == debtor_id, Mandate.status.in_(("pending_submission", "submitted", "active")))
+        Mandate.debtor_id == debtor_id, Mandate.status.in_(MANDATE_USABLE))
         .order_by(Mandate.id.desc()).limit(1))
 
 
