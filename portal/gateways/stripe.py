@@ -83,24 +83,17 @@ class StripeGateway:
                 session_id, params={"expand": ["payment_intent", "payment_intent.latest_charge"]})
         except sdk.StripeError as e:
             raise GatewayError(f"stripe: {e}") from e
-        pi = s.payment_intent if not isinstance(s.payment_intent, str) else None
-        if s.status == "expired":
-            status = "expired"
-        elif s.status == "complete" and s.payment_status == "paid":
-            status = "succeeded"
-        elif s.status == "complete":
-            # Completed but asynchronous (e.g. a bank debit): money in flight until the PI settles.
-            status = "failed" if pi is not None and pi.status in ("requires_payment_method", "canceled") else "processing"
-        else:
-            status = "created"
-        reversals = ()
-        charge = getattr(pi, "latest_charge", None) if pi is not None else None
-        if charge is not None and not isinstance(charge, str):
-            reversals = tuple(r for r in [_refund(charge)] if r)
-        amount = (pi.amount_received if pi is not None and status == "succeeded" and pi.amount_received
-                  else s.amount_total)
-        return PaymentState(s.id, status, pi.id if pi is not None else s.payment_intent, amount,
-                            s.currency.upper(), reversals)
+        return session_state(s.to_dict())
+
+    def payment_state_of(self, payment_intent_id: str) -> PaymentState | None:
+        """The state of the Checkout Session that made this PaymentIntent, re-fetched; None if none."""
+        try:
+            found = self.client.v1.checkout.sessions.list(params={
+                "payment_intent": payment_intent_id, "limit": 1,
+                "expand": ["data.payment_intent", "data.payment_intent.latest_charge"]})
+        except sdk.StripeError as e:
+            raise GatewayError(f"stripe: {e}") from e
+        return session_state(found.data[0].to_dict()) if found.data else None
 
     # --- webhooks ------------------------------------------------------------------------------
 
@@ -123,17 +116,20 @@ class StripeGateway:
         return [Notification("stripe", event["id"], event["type"], event)]
 
     def resolve(self, n: Notification) -> PaymentState | ReversalState | None:
-        """The current state of what the event is about, re-fetched; None when we do not act on it."""
+        """What the event is about: a checkout session as the event carries it, a refund or dispute
+        re-fetched; None when we do not act on it."""
         obj = n.raw["data"]["object"]
         oid = obj.get("id")
         if not isinstance(oid, str):
             return None
+        if n.type in CHECKOUT_EVENTS:
+            # The signed event carries the session as it was then: enough, since the attempt's
+            # status only moves forward and its refunds and disputes come with their own events.
+            return session_state(obj, n.type) if _session_shaped(obj) else None
         try:
-            if n.type in CHECKOUT_EVENTS:
-                return self.payment_state(oid)
             if n.type == "charge.refunded":
                 charge = self.client.v1.charges.retrieve(oid)
-                r = _refund(charge)
+                r = _refund(charge.to_dict())
                 return ReversalState(charge.payment_intent, r) if r and charge.payment_intent else None
             if n.type == "charge.dispute.created":
                 dispute = self.client.v1.disputes.retrieve(oid)
@@ -147,13 +143,43 @@ class StripeGateway:
             raise GatewayError(f"stripe: {e}") from e
         except sdk.StripeError as e:
             raise GatewayError(f"stripe: {e}") from e
-        except GatewayError as e:  # payment_state wraps the SDK's error: an unknown session is not ours either
-            if isinstance(e.__cause__, sdk.InvalidRequestError) and e.__cause__.http_status == 404:
-                return None
-            raise
         return None
 
 
-def _refund(charge) -> Reversal | None:
-    total = charge.amount_refunded or 0
-    return Reversal("refund", f"{charge.id}:refund", total) if total > 0 else None
+def session_state(s: dict, event_type: str | None = None) -> PaymentState:
+    """A Checkout Session, re-fetched with its PaymentIntent expanded or as an event carries it
+    (PaymentIntent as an id; the event's type then tells an asynchronous failure), as a PaymentState."""
+    pi = s.get("payment_intent")
+    pi = pi if isinstance(pi, dict) else None
+    if s.get("status") == "expired" or event_type == "checkout.session.expired":
+        status = "expired"
+    elif s.get("status") == "complete" and s.get("payment_status") == "paid":
+        status = "succeeded"
+    elif s.get("status") == "complete":
+        # Completed but asynchronous (e.g. a bank debit): money in flight until the PI settles.
+        failed = (event_type == "checkout.session.async_payment_failed"
+                  or (pi is not None and pi.get("status") in ("requires_payment_method", "canceled")))
+        status = "failed" if failed else "processing"
+    else:
+        status = "created"
+    reversals = ()
+    charge = pi.get("latest_charge") if pi is not None else None
+    if isinstance(charge, dict):
+        reversals = tuple(r for r in [_refund(charge)] if r)
+    amount = (pi["amount_received"] if pi is not None and status == "succeeded" and pi.get("amount_received")
+              else s.get("amount_total"))
+    payment_ref = pi["id"] if pi is not None else s.get("payment_intent")
+    return PaymentState(s["id"], status, payment_ref, int(amount or 0), str(s.get("currency") or "").upper(),
+                        reversals, from_event=event_type is not None)
+
+
+def _session_shaped(s: dict) -> bool:
+    """What session_state reads has the types Stripe documents (signed is not well-formed)."""
+    amount = s.get("amount_total")
+    return (isinstance(amount, int) and not isinstance(amount, bool) and amount >= 0
+            and isinstance(s.get("currency"), str) and isinstance(s.get("payment_intent"), (str, type(None))))
+
+
+def _refund(charge: dict) -> Reversal | None:
+    total = charge.get("amount_refunded") or 0
+    return Reversal("refund", f"{charge['id']}:refund", total) if total > 0 else None

@@ -17,7 +17,12 @@ OPEN = ("open", "partially_paid")
 
 
 def today_for(creditor: Creditor) -> date:
-    return datetime.now(ZoneInfo(creditor.timezone)).date()
+    return today_in(creditor.timezone)
+
+
+def today_in(timezone: str) -> date:
+    """Today's calendar date in a creditor's zone (dunning and payment dates are local)."""
+    return datetime.now(ZoneInfo(timezone)).date()
 
 
 @dataclass

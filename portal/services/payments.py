@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from .. import gateways
 from ..extensions import db
@@ -19,7 +20,7 @@ from ..gateways.stripe import invoice_metadata
 from ..models import (ATTEMPT_RANK, MANDATE_USABLE, Creditor, Debtor, Invoice, Mandate, Payment, PaymentAllocation,
                       PaymentAttempt, PaymentAttemptLine, PaymentReversal)
 from . import Conflict, Invalid, NotFound, ServiceError, alerts, events, ledger
-from .account import OPEN, today_for
+from .account import OPEN, today_in
 
 MAX_INVOICES = 100  # Stripe Checkout takes at most 100 line items
 
@@ -202,20 +203,27 @@ def cancel_checkout(debtor_id: int, attempt_id: int) -> PaymentAttempt:
 
 # --- applying what a provider says -------------------------------------------------------------
 
-def apply_payment_state(provider: str, state: PaymentState) -> str:
-    """Bring our attempt (and the ledger) to the provider's current state, in the caller's
-    transaction. Returns 'applied' or 'ignored' (not one of ours)."""
-    attempt = db.session.scalar(select(PaymentAttempt).where(PaymentAttempt.provider == provider,
-                                                             PaymentAttempt.provider_ref == state.ref)
-                                .with_for_update())
-    if attempt is None:
+def apply_payment_state(provider: str, state: PaymentState, refetch=None) -> str:
+    """Bring our attempt (and the ledger) to the provider's state, in the caller's transaction.
+    Returns 'applied' or 'ignored' (not one of ours). `refetch(ref)` gives the provider's current
+    state: asked when an event's snapshot would move an ended attempt (expired, failed) on."""
+    # One round trip for the attempt (locked), its lines and the creditor's zone.
+    row = db.session.execute(select(PaymentAttempt, Creditor.timezone)
+                             .join(Creditor, Creditor.id == PaymentAttempt.creditor_id)
+                             .options(joinedload(PaymentAttempt.lines))
+                             .where(PaymentAttempt.provider == provider, PaymentAttempt.provider_ref == state.ref)
+                             .with_for_update(of=PaymentAttempt)).unique().first()
+    if row is None:
         return "ignored"
+    attempt, timezone = row
     before = attempt.status
+    if (state.from_event and refetch is not None and before in ("expired", "failed")
+            and ATTEMPT_RANK[state.status] > ATTEMPT_RANK[before]):
+        state = refetch(state.ref)
     if state.status == "succeeded" and attempt.payment_id is None:
-        creditor = db.session.get(Creditor, attempt.creditor_id)
         payment, _ = ledger.record_payment(
             attempt.creditor_id, attempt.debtor_id, provider=provider, reference=state.payment_ref or state.ref,
-            amount=state.amount, currency=state.currency, received_on=today_for(creditor),
+            amount=state.amount, currency=state.currency, received_on=today_in(timezone),
             invoice_ids=[line.invoice_id for line in attempt.lines], actor="system", commit=False)
         attempt.payment_id = payment.id
     elif state.status == "failed" and before == "succeeded" and attempt.payment_id is not None:

@@ -1,13 +1,15 @@
 """Provider webhooks: each event stored once in the webhook ledger (unique provider + event id)
-and applied in the same transaction, from the object's state re-fetched from the provider."""
+and applied in the same transaction, from the state the gateway resolves (the signed event's
+own object, or the object re-fetched from the provider)."""
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..extensions import db
 from ..gateways import MandateState, Notification, PaymentState, ReversalState
-from ..models import WebhookEvent
+from ..models import WebhookEvent, utcnow
 from . import mandates, payments
 
 
@@ -17,35 +19,51 @@ def receive(gateway, notifications: list[Notification]) -> dict[str, int]:
     the provider's retry applies the event later."""
     counts = {"applied": 0, "ignored": 0, "duplicate": 0}
     for n in notifications:
-        if _seen(n):
-            counts["duplicate"] += 1
-            continue
-        state = gateway.resolve(n)
-        outcome = _apply(n.provider, state)
-        # Stored last, with its outcome, in the transaction that applied it: a concurrent delivery
-        # of the same event waits on the rows it locked, then fails here and changes nothing.
-        db.session.add(WebhookEvent(provider=n.provider, event_id=n.event_id[:255], type=n.type[:100],
-                                    outcome=outcome, payload=n.raw))
-        try:
-            db.session.commit()
-        except IntegrityError:
+        # Claimed first, applied in the same transaction: a concurrent delivery of the same event
+        # waits on this uncommitted row, then finds it taken; a rollback frees it for a retry.
+        event_id = _claim(n)
+        if event_id is None:
             db.session.rollback()
             counts["duplicate"] += 1
             continue
+        try:
+            outcome = _apply(gateway, n.provider, gateway.resolve(n))
+        except BaseException:
+            db.session.rollback()
+            raise
+        if outcome != "applied":
+            db.session.execute(update(WebhookEvent).where(WebhookEvent.id == event_id).values(outcome=outcome))
+        db.session.commit()
         counts[outcome] += 1
     return counts
 
 
-def _seen(n: Notification) -> bool:
-    return db.session.scalar(select(WebhookEvent.id).where(WebhookEvent.provider == n.provider,
-                                                           WebhookEvent.event_id == n.event_id[:255])) is not None
+def _claim(n: Notification) -> int | None:
+    """Store the event (outcome 'applied' until said otherwise); None when it is already stored."""
+    dialect = db.session.get_bind().dialect.name
+    return db.session.scalar(_CLAIM[dialect], {
+        "provider": n.provider, "event_id": n.event_id[:255], "type": n.type[:100], "received_at": utcnow(),
+        "outcome": "applied", "payload": n.raw})
 
 
-def _apply(provider: str, state) -> str:
+# Built once with bound parameters, so SQLAlchemy compiles each only once.
+_CLAIM = {name: insert(WebhookEvent).on_conflict_do_nothing(index_elements=["provider", "event_id"])
+          .returning(WebhookEvent.id) for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))}
+
+
+def _apply(gateway, provider: str, state) -> str:
     if isinstance(state, PaymentState):
-        return payments.apply_payment_state(provider, state)
+        return payments.apply_payment_state(provider, state, refetch=gateway.payment_state)
     if isinstance(state, ReversalState):
-        return payments.apply_reversal_state(provider, state)
+        outcome = payments.apply_reversal_state(provider, state)
+        late = getattr(gateway, "payment_state_of", None)
+        if outcome == "ignored" and late is not None:
+            # A refund or chargeback of a payment not recorded yet (its own event is late or was
+            # lost): record the payment from the provider's current state, then take this back.
+            paid = late(state.payment_ref)
+            if paid is not None and payments.apply_payment_state(provider, paid) == "applied":
+                outcome = payments.apply_reversal_state(provider, state)
+        return outcome
     if isinstance(state, MandateState):
         return mandates.apply_state(state)
     return "ignored"

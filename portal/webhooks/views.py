@@ -1,7 +1,7 @@
 """POST /webhooks/stripe and /webhooks/gocardless (CONTRACT §6).
 
 Unsigned, wrongly signed, stale or malformed: 400 and nothing recorded. A provider we cannot
-reach while re-fetching the object: 503, nothing recorded, the provider retries. Never a 500
+reach while re-fetching an object: 503, nothing recorded, the provider retries. Never a 500
 on garbage: parsing happens before anything else.
 """
 from __future__ import annotations

@@ -108,6 +108,7 @@ class FakeStripe(ProviderServer):
         self._idempotent: dict[str, tuple[str, Reply]] = {}  # key -> (request fingerprint, reply)
         self._pi_metadata: dict[str, dict] = {}  # session id -> payment_intent_data[metadata]
         api = [("POST", "/v1/checkout/sessions", self._create_session),
+               ("GET", "/v1/checkout/sessions", self._list_sessions),
                ("GET", "/v1/checkout/sessions/{id}", lambda r, p: self._get("sessions", r.params["id"])),
                ("GET", "/v1/checkout/sessions/{id}/line_items", self._list_line_items),
                ("POST", "/v1/checkout/sessions/{id}/expire", lambda r, p: self._expire(r.params["id"], p["_out"])),
@@ -209,19 +210,28 @@ class FakeStripe(ProviderServer):
         return copy.deepcopy(self._find(kind, id))
 
     def _expand(self, obj: dict, paths) -> dict:
-        """`expand[]=payment_intent.latest_charge`: replace id strings by (copies of) the objects."""
+        """`expand[]=payment_intent.latest_charge`: replace id strings by (copies of) the objects;
+        on a list, `expand[]=data.payment_intent` expands in each of its objects."""
         for path in paths if isinstance(paths, list) else [paths]:
-            node = obj
-            for part in path.split("."):
-                if isinstance(node, dict) and part not in node:
-                    raise FakeStripeError(400, f"This property cannot be expanded ({part}).", param="expand")
-                value = node.get(part) if isinstance(node, dict) else None
-                if isinstance(value, str) and value[:3] in PREFIXES:
-                    node[part] = value = copy.deepcopy(getattr(self, PREFIXES[value[:3]])[value])
-                elif value is not None and not isinstance(value, dict):
-                    raise FakeStripeError(400, f"This property cannot be expanded ({part}).", param="expand")
-                node = value
+            self._expand_path(obj, path.split("."))
         return obj
+
+    def _expand_path(self, node, parts: list[str]) -> None:
+        part, rest = parts[0], parts[1:]
+        if isinstance(node, dict) and part not in node:
+            raise FakeStripeError(400, f"This property cannot be expanded ({part}).", param="expand")
+        value = node.get(part) if isinstance(node, dict) else None
+        if part == "data" and isinstance(value, list) and node.get("object") == "list":
+            for item in value:
+                if rest:
+                    self._expand_path(item, rest)
+            return
+        if isinstance(value, str) and value[:3] in PREFIXES:
+            node[part] = value = copy.deepcopy(getattr(self, PREFIXES[value[:3]])[value])
+        elif value is not None and not isinstance(value, dict):
+            raise FakeStripeError(400, f"This property cannot be expanded ({part}).", param="expand")
+        if rest and value is not None:
+            self._expand_path(value, rest)
 
     # --- checkout sessions -------------------------------------------------------------------
 
@@ -274,6 +284,14 @@ class FakeStripe(ProviderServer):
         # payment_intent_data[metadata] belongs on the PaymentIntent made when the session completes
         self._pi_metadata[sid] = (p.get("payment_intent_data") or {}).get("metadata") or {}
         return copy.deepcopy(session)
+
+    def _list_sessions(self, req, p):
+        """GET /v1/checkout/sessions, newest first, filtered by `payment_intent` when given."""
+        found = [x for x in self.sessions.values() if p.get("payment_intent") in (None, x["payment_intent"])]
+        limit = _positive_int(p.get("limit") or 10, "limit")
+        found.sort(key=lambda x: x["created"], reverse=True)
+        return {"object": "list", "data": copy.deepcopy(found[:limit]), "has_more": len(found) > limit,
+                "url": "/v1/checkout/sessions"}
 
     def _list_line_items(self, req, p):
         self._find("sessions", req.params["id"])

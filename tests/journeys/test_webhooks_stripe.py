@@ -145,10 +145,13 @@ def test_refund_before_the_payment(shop, client, fake_stripe, live_app, app):
     assert fake_stripe.deliveries == [] and len(fake_stripe.pending) == 4
     refunded = event_of(fake_stripe, "charge.refunded")
 
-    assert fake_stripe.deliver(refunded).status == 200  # no payment yet: stored, nothing applied
-    assert count(Payment) == 0 and shop.get("/invoices/F-1").json["status"] == "open"
+    # No payment recorded yet (its own event is late): the refund brings it in from Stripe's
+    # current state of the session, then takes the refunded part back.
+    assert fake_stripe.deliver(refunded).status == 200
+    assert count(Payment) == 1 and count(PaymentReversal) == 1
+    assert shop.get("/invoices/F-1").json["status"] == "partially_paid"
     assert fake_stripe.deliver(event_of(fake_stripe, "checkout.session.completed")).status == 200
-    assert fake_stripe.deliver(refunded).status == 200  # told again
+    assert fake_stripe.deliver(refunded).status == 200  # told again: a duplicate
     assert all(d.status == 200 for d in fake_stripe.deliver_pending())
 
     assert count(Payment) == 1 and count(PaymentReversal) == 1
@@ -168,6 +171,25 @@ def test_refund_before_the_payment(shop, client, fake_stripe, live_app, app):
     db.session.expire_all()
     assert db.session.scalar(select(Payment)).reversed_amount == 60000 and count(PaymentReversal) == 2
     assert shop.get("/invoices/F-1").json["amount_paid"] == "600.00"
+
+
+def test_chargeback_before_the_payment(shop, client, fake_stripe, live_app, app):
+    sid = checkout(client, only="F-1")
+    fake_stripe.pay(sid)
+    pi = fake_stripe.sessions[sid]["payment_intent"]
+    fake_stripe.dispute(pi)
+    # The chargeback comes first: the payment is brought in from Stripe, then taken back whole.
+    assert fake_stripe.deliver(event_of(fake_stripe, "charge.dispute.created")).status == 200
+    payment = db.session.scalar(select(Payment))
+    assert (payment.amount, payment.reversed_amount, payment.reference) == (120000, 120000, pi)
+    assert shop.get("/invoices/F-1").json["status"] == "open"
+    assert attempt_of(sid).status == "succeeded"
+    assert all(d.status == 200 for d in fake_stripe.deliver_pending())  # the late checkout event and the rest
+    db.session.expire_all()
+    assert count(Payment) == 1 and count(PaymentReversal) == 1
+    assert count(Event, Event.type == "payment.received") == 1
+    assert count(Event, Event.type == "payment.charged_back") == 1
+    assert shop.get("/invoices/F-1").json["balance"] == "1200.00"
 
 
 def test_old_events_never_move_the_attempt_back(shop, client, fake_stripe, live_app, app):
