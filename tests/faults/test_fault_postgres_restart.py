@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from fakes.cli_process import app_env, flask, json_line
 from fakes.slow_smtp import SlowSmtpServer
-from fault_support import (assert_dunning_exactly_once, backends, count, database_url, engine_name,  # noqa: F401
+from fault_support import (assert_dunning_exactly_once, backends, connect, count, database_url, engine_name,  # noqa: F401
                            hold_planner_lock, private_pg, seed_dunning, wait_until, waiting_on_planner_lock)
 from portal.extensions import db
 from portal.models import Creditor, Invoice, Payment, PaymentAllocation, PaymentAttempt, WebhookEvent
@@ -162,15 +162,19 @@ def test_webhooks_survive_postgres_restarts(app, creditor, private_pg, live_app,
                     break
                 time.sleep(0.1)
 
-    # The first deliveries are held while they re-fetch their object from Stripe (the fake's
-    # state lock is the test's): each has its transaction open when PostgreSQL restarts.
-    with fake_stripe.lock:
-        threads = [threading.Thread(target=stripe_delivery) for _ in range(THREADS)]
-        for t in threads:
-            t.start()
-        wait_until(lambda: backends(private_pg, "state LIKE 'idle in transaction%'") >= THREADS,
-                   what="deliveries waiting on the provider inside their transaction")
-        private_pg.restart()
+    # The first deliveries are held inside their transaction, their event claimed but not
+    # committed, by a session of the test's holding every attempt's row lock: PostgreSQL restarts
+    # under them (and under the holder).
+    holder = connect(private_pg)
+    holder.execute("BEGIN")
+    holder.execute("SELECT id FROM payment_attempt FOR UPDATE")
+    threads = [threading.Thread(target=stripe_delivery) for _ in range(THREADS)]
+    for t in threads:
+        t.start()
+    wait_until(lambda: backends(private_pg, "wait_event_type = 'Lock'") >= THREADS,
+               what="deliveries waiting on a row lock inside their transaction")
+    private_pg.restart()
+    holder.close()
     # A second restart while the rest flows, wherever it lands.
     wait_until(lambda: len(answers) >= THREADS + 6, what="deliveries after the first restart")
     private_pg.restart()
