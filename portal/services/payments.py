@@ -108,6 +108,7 @@ def start_card_payment(debtor_id: int, numbers, partial_amount: str | None = Non
     gw = gateways.card()
     if gw is None:
         raise NotFound("card payment is not available")
+    _close_other_checkouts(gw, debtor_id, numbers)
     sel = select_invoices(debtor_id, numbers, partial_amount)
     attempt = _new_attempt(sel, "stripe", "debtor")
     _record("payment.started", attempt, "debtor", method="card")
@@ -127,6 +128,34 @@ def start_card_payment(debtor_id: int, numbers, partial_amount: str | None = Non
     attempt.provider_ref = redirect.ref
     db.session.commit()
     return attempt, redirect.url
+
+
+def _close_other_checkouts(gw, debtor_id: int, numbers) -> None:
+    """Checkouts still open for any of these invoices (another tab, an abandoned visit) are
+    expired before a new one starts, so the debtor cannot pay the same invoice twice; one that
+    was paid meanwhile is recorded. Before the invoices are locked: the webhooks this sets off
+    lock the attempt, then the invoice, and must not wait on us. (Two clicks in the same instant
+    can still open two checkouts; a second payment would then stay as a credit.)"""
+    if not isinstance(numbers, (list, tuple)):
+        return  # select_invoices says what is wrong with the choice
+    others = db.session.scalars(
+        select(PaymentAttempt).join(PaymentAttemptLine, PaymentAttemptLine.attempt_id == PaymentAttempt.id)
+        .join(Invoice, Invoice.id == PaymentAttemptLine.invoice_id)
+        .where(PaymentAttempt.debtor_id == debtor_id, PaymentAttempt.provider == "stripe",
+               PaymentAttempt.status == "created", PaymentAttempt.provider_ref.is_not(None),
+               Invoice.debtor_id == debtor_id, Invoice.number.in_([n for n in numbers if isinstance(n, str)]))
+    ).unique().all()
+    db.session.commit()
+    for ref in [o.provider_ref for o in others]:
+        try:
+            gw.cancel_payment(ref)
+        except GatewayError:
+            pass  # completed in the meantime (its state says how) or Stripe unreachable (raised below)
+        try:
+            apply_payment_state("stripe", gw.payment_state(ref))
+        except GatewayError as e:
+            raise Unavailable("card payment is unavailable at the moment; please try again later") from e
+        db.session.commit()
 
 
 def _label(inv: Invoice, amount: int, language: str) -> str:

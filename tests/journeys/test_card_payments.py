@@ -294,3 +294,25 @@ def test_without_stripe_keys(seeded, make_app, app, creditor):
     r = browser.post("/webhooks/stripe", data=b'{"id": "evt_1"}', headers={"Stripe-Signature": "t=1,v1=00"})
     assert r.status_code == 404
     assert browser.get("/portal/invoices/F-1/pay").status_code == 404
+
+
+def test_a_second_checkout_expires_the_first(d1, client, fake_stripe):
+    """Two tabs (or a visit abandoned on the Checkout page): one invoice is never paid twice."""
+    first = checkout(client, only="F-2")
+    second = checkout(client, only="F-2")
+    assert fake_stripe.sessions[first]["status"] == "expired" and attempt_of(first).status == "expired"
+    with pytest.raises(Exception, match="no longer active"):
+        fake_stripe.pay(first)
+    fake_stripe.pay(second)
+    assert count(Payment) == 1 and invoice(d1, "F-2")["status"] == "paid"
+
+    # The first tab was paid while its webhook is late: the second tab records that payment
+    # instead of opening another checkout.
+    fake_stripe.auto_deliver = False
+    third = checkout(client, only="F-1")
+    fake_stripe.pay(third)
+    page = refused(client, only="F-1")
+    assert "Choose at least one open invoice that is not already being paid." in page
+    assert attempt_of(third).status == "succeeded" and count(Payment) == 2
+    assert invoice(d1, "F-1")["status"] == "paid"
+    assert count(PaymentAttempt) == 3
