@@ -10,7 +10,7 @@ from sqlalchemy import case, select
 from .. import gateways
 from ..extensions import db
 from ..gateways import GatewayError, MandateState
-from ..models import MANDATE_RANK, MANDATE_USABLE, Debtor, Mandate
+from ..models import MANDATE_RANK, MANDATE_USABLE, Debtor, Event, Mandate
 from . import Conflict, NotFound, events
 from .payments import Unavailable, usable_mandate
 
@@ -67,7 +67,21 @@ def apply_state(state: MandateState) -> str:
         events.record(f"mandate.{state.status}", creditor_id=mandate.creditor_id, debtor_id=mandate.debtor_id,
                       actor="system", mandate=state.mandate_ref, bank_name=mandate.bank_name,
                       account_ending=mandate.account_ending)
+        if state.status == "active":
+            _collect_from_now_on(mandate.debtor_id)
     return "applied"
+
+
+def _collect_from_now_on(debtor_id: int) -> None:
+    """Once the mandate is active, the debtor's open invoices are collected through it on their
+    due dates (CONTRACT §6) — unless the creditor has switched this debtor off, which stands."""
+    debtor = db.session.get(Debtor, debtor_id, with_for_update=True)
+    said = db.session.scalar(select(Event.id).where(Event.debtor_id == debtor_id, Event.type == "debtor.auto_collect",
+                                                    Event.actor == "creditor").limit(1))
+    if not debtor.auto_collect and said is None:
+        debtor.auto_collect = True
+        events.record("debtor.auto_collect", creditor_id=debtor.creditor_id, debtor_id=debtor.id, actor="system",
+                      enabled=True, reason="mandate_active")
 
 
 def refresh(debtor_id: int) -> Mandate | None:
@@ -103,8 +117,9 @@ def cancel(debtor_id: int) -> Mandate:
 
 
 def set_auto_collect(debtor: Debtor, enabled: bool, actor: str = "creditor") -> None:
-    """Collect this debtor's invoices through its mandate on each due date (or stop)."""
-    if debtor.auto_collect != enabled:
+    """Collect this debtor's invoices through its mandate on each due date (or stop). The
+    creditor's choice is recorded even when it changes nothing: it then outlasts a new mandate."""
+    if debtor.auto_collect != enabled or actor == "creditor":
         debtor.auto_collect = enabled
         events.record("debtor.auto_collect", creditor_id=debtor.creditor_id, debtor_id=debtor.id, actor=actor,
                       enabled=enabled)

@@ -263,15 +263,22 @@ def test_cancel_the_mandate(d2, client, fake_gocardless, app):
 
 
 def test_automatic_collection(d2, client, fake_gocardless, app, creditor, make_app, providers_config):
+    assert db.session.scalar(select(Debtor.auto_collect).where(Debtor.ref == "D2")) is False
     set_up_mandate(client, fake_gocardless)
+    # Active mandate: the open invoices are collected through it from now on (CONTRACT §6).
+    db.session.expire_all()
+    assert db.session.scalar(select(Debtor.auto_collect).where(Debtor.ref == "D2")) is True
+    [switched] = [e for e in d2.get("/events?limit=1000").json["events"] if e["type"] == "debtor.auto_collect"]
+    assert switched["data"] == {"enabled": True, "reason": "mandate_active"}
+    assert "Your open invoices are collected through this mandate on their due dates." in page(client)
     bo = make_app(**providers_config).test_client()
     r = bo.post("/app/login", data={"email": creditor.email, "password": creditor.password})
     assert r.status_code == 302
-    r = bo.post("/app/debtors/D2/auto-collect", data={"enabled": "1"})
+    r = bo.post("/app/debtors/D2/auto-collect", data={"enabled": "1"})  # already on: the choice is recorded
     assert r.status_code == 302 and r.headers["Location"].endswith("/app/debtors/D2")
     db.session.expire_all()
     assert db.session.scalar(select(Debtor.auto_collect).where(Debtor.ref == "D2")) is True
-    assert event_types(d2).count("debtor.auto_collect") == 1
+    assert event_types(d2).count("debtor.auto_collect") == 2
 
     dunning_day.run(date(2026, 11, 13))  # the day before F-3 is due: its courtesy notice only
     assert attempts() == [] and fake_gocardless.payments == {}
@@ -327,3 +334,16 @@ def test_without_gocardless_keys(seeded, make_app, app, creditor):
     assert r.status_code == 404
     assert count(Mandate) == 0 and count(PaymentAttempt) == 0
     assert count(Event, Event.type.like("mandate.%")) == 0
+
+
+def test_creditor_switched_off_before_the_mandate_stays_off(d2, client, fake_gocardless, app, creditor, make_app,
+                                                           providers_config):
+    bo = make_app(**providers_config).test_client()
+    bo.post("/app/login", data={"email": creditor.email, "password": creditor.password})
+    assert bo.post("/app/debtors/D2/auto-collect", data={"enabled": "0"}).status_code == 302
+    set_up_mandate(client, fake_gocardless)
+    db.session.expire_all()
+    assert db.session.scalar(select(Debtor.auto_collect).where(Debtor.ref == "D2")) is False
+    dunning_day.run(date(2026, 11, 14))  # F-3 due: not collected, the debtor can still pay by direct debit
+    assert attempts() == [] and fake_gocardless.payments == {}
+
