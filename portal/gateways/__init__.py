@@ -64,6 +64,14 @@ class ReversalState:
 
 
 @dataclass(frozen=True)
+class Recovery:
+    """Money taken back and then returned: a card chargeback the creditor won."""
+    payment_ref: str
+    reversal_key: str  # the reversal it undoes (the dispute's id)
+    amount: int
+
+
+@dataclass(frozen=True)
 class MandateState:
     mandate_ref: str
     status: str  # the provider's: pending_submission, submitted, active, cancelled, failed...

@@ -5,14 +5,14 @@ import json
 
 import stripe as sdk
 
-from . import BadSignature, GatewayError, Line, Notification, PaymentState, Redirect, Reversal, ReversalState
+from . import BadSignature, GatewayError, Line, Notification, PaymentState, Recovery, Redirect, Reversal, ReversalState
 
 TOLERANCE_SECONDS = 300
 METADATA_VALUE_MAX = 500  # Stripe's limit per metadata value
 # Checkout events we act on; anything else is stored and ignored.
 CHECKOUT_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded",
                    "checkout.session.async_payment_failed", "checkout.session.expired")
-CHARGE_EVENTS = ("charge.refunded", "charge.dispute.created")
+CHARGE_EVENTS = ("charge.refunded", "charge.dispute.created", "charge.dispute.closed")
 
 
 def invoice_metadata(numbers: list[str]) -> dict[str, str]:
@@ -115,7 +115,7 @@ class StripeGateway:
             raise ValueError("not a Stripe event")
         return [Notification("stripe", event["id"], event["type"], event)]
 
-    def resolve(self, n: Notification) -> PaymentState | ReversalState | None:
+    def resolve(self, n: Notification) -> PaymentState | ReversalState | Recovery | None:
         """What the event is about: a checkout session as the event carries it, a refund or dispute
         re-fetched; None when we do not act on it."""
         obj = n.raw["data"]["object"]
@@ -131,12 +131,20 @@ class StripeGateway:
                 charge = self.client.v1.charges.retrieve(oid)
                 r = _refund(charge.to_dict())
                 return ReversalState(charge.payment_intent, r) if r and charge.payment_intent else None
-            if n.type == "charge.dispute.created":
+            if n.type in ("charge.dispute.created", "charge.dispute.closed"):
                 dispute = self.client.v1.disputes.retrieve(oid)
                 pi = dispute.payment_intent
                 if not pi:
                     pi = self.client.v1.charges.retrieve(dispute.charge).payment_intent
-                return ReversalState(pi, Reversal("chargeback", dispute.id, dispute.amount)) if pi else None
+                if not pi:
+                    return None
+                if dispute.status == "won":
+                    # Stripe returned the disputed amount: a chargeback applied comes back (closed),
+                    # one not applied yet never is (created, seen late).
+                    return Recovery(pi, dispute.id, dispute.amount) if n.type == "charge.dispute.closed" else None
+                if n.type == "charge.dispute.closed":
+                    return None  # lost: the chargeback stands as applied
+                return ReversalState(pi, Reversal("chargeback", dispute.id, dispute.amount))
         except sdk.InvalidRequestError as e:
             if e.http_status == 404:
                 return None  # not an object of this account: nothing to apply

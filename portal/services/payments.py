@@ -15,7 +15,7 @@ from sqlalchemy.orm import joinedload
 
 from .. import gateways
 from ..extensions import db
-from ..gateways import GatewayError, Line, PaymentState, ReversalState
+from ..gateways import GatewayError, Line, PaymentState, Recovery, ReversalState
 from ..gateways.stripe import invoice_metadata
 from ..models import (ATTEMPT_RANK, MANDATE_USABLE, Creditor, Debtor, Invoice, Mandate, Payment, PaymentAllocation,
                       PaymentAttempt, PaymentAttemptLine, PaymentReversal)
@@ -281,6 +281,26 @@ def apply_reversal_state(provider: str, state: ReversalState) -> str:
         # Not recorded yet (events out of order): the checkout's own state carries its refunds.
         return "ignored"
     _apply_reversal(payment, state.reversal)
+    return "applied"
+
+
+def apply_recovery(provider: str, r: Recovery) -> str:
+    """A chargeback won back: the money comes in again as a payment of its own (reference
+    '<dispute>:won', unique like any other), to the invoices the first payment had paid."""
+    payment = db.session.scalar(select(Payment).where(Payment.provider == provider,
+                                                      Payment.reference == r.payment_ref).with_for_update())
+    taken = payment and db.session.scalar(select(PaymentReversal.amount).where(
+        PaymentReversal.payment_id == payment.id, PaymentReversal.kind == "chargeback",
+        PaymentReversal.reference == r.reversal_key))
+    if not taken:
+        return "ignored"  # never charged back here: nothing to give back
+    invoice_ids = list(db.session.scalars(select(PaymentAllocation.invoice_id)
+                                          .where(PaymentAllocation.payment_id == payment.id)
+                                          .order_by(PaymentAllocation.id)))
+    timezone = db.session.scalar(select(Creditor.timezone).where(Creditor.id == payment.creditor_id))
+    ledger.record_payment(payment.creditor_id, payment.debtor_id, provider=provider, reference=f"{r.reversal_key}:won",
+                          amount=min(r.amount, taken), currency=payment.currency, received_on=today_in(timezone),
+                          invoice_ids=invoice_ids, actor="system", commit=False)
     return "applied"
 
 

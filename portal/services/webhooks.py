@@ -8,7 +8,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..extensions import db
-from ..gateways import MandateState, Notification, PaymentState, ReversalState
+from ..gateways import MandateState, Notification, PaymentState, Recovery, ReversalState
 from ..models import WebhookEvent, utcnow
 from . import mandates, payments
 
@@ -64,6 +64,8 @@ def _apply(gateway, provider: str, state) -> str:
             if paid is not None and payments.apply_payment_state(provider, paid) == "applied":
                 outcome = payments.apply_reversal_state(provider, state)
         return outcome
+    if isinstance(state, Recovery):
+        return payments.apply_recovery(provider, state)
     if isinstance(state, MandateState):
         return mandates.apply_state(state)
     return "ignored"

@@ -57,6 +57,7 @@ class WebhookMachine(RuleBasedStateMachine):
         # example would draw differently.
         self.first_event = len(self.fake_stripe.events)
         self.intents: list[str] = []
+        self.started: list[str] = []  # sessions this example opened, oldest first
         self.last_status = None
 
     # --- delivery helpers ----------------------------------------------------------------
@@ -87,10 +88,16 @@ class WebhookMachine(RuleBasedStateMachine):
         r = self.portal.post("/portal/pay", data={"method": "card", "invoice": invoices})
         assert r.status_code == 303, r.status_code
         location = r.headers["Location"]
-        return location.rsplit("/", 1)[1] if "/c/pay/" in location else "cs_not_started"
+        sid = location.rsplit("/", 1)[1] if "/c/pay/" in location else "cs_not_started"
+        self.started.append(sid)
+        return sid
 
     @rule(sid=sessions)
     def pay(self, sid):
+        if self.fake_stripe.sessions.get(sid, {}).get("status") != "open":
+            # A newer checkout for the same invoice expired this one: pay the newest still open.
+            sid = next((s for s in reversed(self.started)
+                        if self.fake_stripe.sessions.get(s, {}).get("status") == "open"), sid)
         if sid in self.fake_stripe.sessions and sid not in self.paid:
             try:
                 self.fake_stripe.pay(sid)

@@ -262,6 +262,38 @@ def test_chargeback_reopens_invoice(d1, client, fake_stripe, app):
     assert reminded("F-1")
 
 
+def test_chargeback_won_pays_the_invoice_again(d1, client, fake_stripe, app):
+    sid = checkout(client, only="F-1")
+    fake_stripe.pay(sid)
+    dispute = fake_stripe.dispute(fake_stripe.sessions[sid]["payment_intent"])
+    assert invoice(d1, "F-1")["status"] == "open"
+    fake_stripe.close_dispute(dispute["id"], "won")
+    assert fake_stripe.deliveries[-1].status == 200
+    inv = invoice(d1, "F-1")
+    assert (inv["status"], inv["amount_paid"]) == ("paid", "1200.00")
+    won = db.session.scalar(select(Payment).where(Payment.reference == f"{dispute['id']}:won"))
+    assert won is not None and won.amount == 120000 and count(Payment) == 2
+    fake_stripe.deliver(fake_stripe.events[-1])  # told twice: nothing more
+    assert count(Payment) == 2 and invoice(d1, "F-1")["amount_paid"] == "1200.00"
+
+    # Lost, and won but told out of order: the invoice ends as the dispute did.
+    sid2 = checkout(client, only="F-2")
+    fake_stripe.pay(sid2)
+    lost = fake_stripe.dispute(fake_stripe.sessions[sid2]["payment_intent"])
+    fake_stripe.close_dispute(lost["id"], "lost")
+    assert invoice(d1, "F-2")["status"] == "open" and count(Payment) == 3
+    fake_stripe.auto_deliver = False
+    sid3 = checkout(client, only="F-5")
+    fake_stripe.pay(sid3)
+    late = fake_stripe.dispute(fake_stripe.sessions[sid3]["payment_intent"])
+    fake_stripe.close_dispute(late["id"], "won")
+    for type_ in ("charge.dispute.closed", "checkout.session.completed", "charge.dispute.created"):
+        assert fake_stripe.deliver(next(e for e in fake_stripe.pending if e["type"] == type_)).status == 200
+    inv = invoice(d1, "F-5")
+    assert (inv["status"], inv["amount_paid"]) == ("paid", "45.25")
+    assert event_types(d1).count("payment.charged_back") == 2  # F-1 and F-2, never F-5
+
+
 def test_overpayment_becomes_credit(d1, client, fake_stripe, app):
     sid = checkout(client, only="F-2")
     home = client.get("/portal/").get_data(as_text=True)
