@@ -26,13 +26,11 @@ For each size (open invoices; debtors = invoices / 10):
    process. Messages/s for each and the ratio (goal >= 0.7). For attribution, the raw loop is
    also run writing the final dot separately (as outbox._deliver does), with and without
    TCP_NODELAY; --outbox-diagnose re-sends the outbox with TCP_NODELAY patched onto its socket.
-   --try-rewrite times a one-statement variant of the planner's SQL (dunning_one_statement.py)
-   and checks that it plans the same set.
 5. Drops every database whatever happens. Prints human-readable lines, then one JSON line.
    Exit 0 unless something errors: timings are never enforced.
 
     .venv/bin/python benchmarks/dunning.py [--sizes 10000,100000,1000000] [--outbox-messages 2000]
-        [--explain] [--try-rewrite] [--outbox-diagnose] [--extra-sql "CREATE INDEX ..."] [--no-history]
+        [--explain] [--outbox-diagnose] [--extra-sql "CREATE INDEX ..."] [--no-history]
 """
 from __future__ import annotations
 
@@ -327,8 +325,7 @@ def child_planner(db_url: str, secret: str, creditor_id: int, day: date, mode: s
             if mode == "explain":
                 return
             dt = time.perf_counter() - starts.pop(id(cursor), time.perf_counter())
-            label = (step_label(parameters if isinstance(parameters, dict) else {})
-                     if statement.lstrip().upper().startswith("INSERT INTO REMINDER") else None)
+            label = step_label(statement) if statement.lstrip().upper().startswith("INSERT INTO REMINDER") else None
             statements.append({"sql": " ".join(statement.split())[:90], "label": label, "s": dt,
                                "rows": cursor.rowcount})
 
@@ -356,20 +353,9 @@ def child_planner(db_url: str, secret: str, creditor_id: int, day: date, mode: s
     print(json.dumps(out), flush=True)
 
 
-STEP_CODES = {"courtesy", "reminder_1", "reminder_2", "firm", "formal_notice", "thank_you"}
-
-
-def step_label(params: dict) -> str:
-    """profile/step of one planner INSERT from its bound parameters."""
-    code = next((str(v) for v in params.values() if str(v) in STEP_CODES), "?")
-    profile = next((str(v) for k, v in params.items() if k.startswith("profile_1")), None)
-    return code if code == "thank_you" else f"{profile or '?'}/{code}"
-
-
-def planned_rows(db_url: str, day: date) -> set:
-    with psycopg.connect(db_url) as conn:
-        return set(conn.execute("SELECT invoice_id, step_code, status FROM reminder WHERE dunning_date = %s",
-                                (day,)).fetchall())
+def step_label(statement: str) -> str:
+    """Which planner INSERT this is: the steps of every plan (one statement) or the thank-yous."""
+    return "steps" if "dunning_step" in statement else "thank_you"
 
 
 def reset_planned(db_url: str, day: date) -> int:
@@ -629,7 +615,6 @@ def bench_size(args, size: int, secret: str, day: date, dbs: list, last: bool) -
             if i:
                 reset_planned(db_url, day)
             runs.append(run_child(base + ["time"]))
-        planned_set = planned_rows(db_url, day)
         timing = min(runs, key=lambda r: r["seconds"])
         planner_s = timing["seconds"]
         ratio = planner_s / raw_s
@@ -677,31 +662,6 @@ def bench_size(args, size: int, secret: str, day: date, dbs: list, last: bool) -
             ex = run_child(base + ["explain"])
             res["explain"] = explain_report(ex["statements"], args.explain_full)
 
-        if args.try_rewrite:
-            import dunning_one_statement as one
-
-            times, same = [], True
-            for _ in range(args.planner_repeats):
-                reset_planned(db_url, day)
-                dt, rows = one.plan_steps(db_url, creditor_id, day)
-                times.append(dt)
-                # plan_day also plans thank-yous (none here: no paid invoice) and records events.
-                same = same and rows == planned_set
-            best = min(times)
-            res["one_statement"] = {"s": round(best, 4), "runs_s": [round(t, 4) for t in times],
-                                    "same_set_as_planner": same, "ratio_to_raw": round(best / raw_s, 2),
-                                    "speedup_vs_planner": round(planner_s / best, 2),
-                                    "us_per_invoice": round(best / size * 1e6, 3)}
-            log(f"one-statement rewrite (benchmarks/dunning_one_statement.py, not app code): {fmt_s(best)} "
-                f"= {best / raw_s:.2f}x raw, {planner_s / best:.2f}x faster than plan_day; same "
-                f"(invoice, step, status) set as plan_day: {same}; runs {', '.join(fmt_s(t) for t in times)}")
-            if args.explain:
-                reset_planned(db_url, day)
-                plan = one.explain(db_url, creditor_id, day)
-                log("--- plan of the one-statement rewrite ---")
-                for line in plan:
-                    log("  " + line)
-
         if last and args.outbox_messages:
             reset_planned(db_url, day)
             res["outbox"] = outbox_bench(app, db_url, day, args.outbox_messages, rng, args.outbox_diagnose)
@@ -737,7 +697,7 @@ def explain_report(statements: list[dict], full: bool) -> list[dict]:
     for s in statements:
         total = next((float(line.split(":")[1].split()[0]) for line in reversed(s["plan"])
                       if line.startswith("Execution Time")), None)
-        label = step_label(s["params"])
+        label = step_label(s["sql"])
         out.append({"step": label, "ms": total, "plan": s["plan"]})
     log(f"EXPLAIN ANALYZE of the {len(out)} INSERT..SELECT statements (ms): "
         + ", ".join(f"{o['step']} {o['ms']:.1f}" for o in out))
@@ -755,8 +715,6 @@ def main() -> int:
     p.add_argument("--day", default=None, help="benchmark date (default: today)")
     p.add_argument("--raw-repeats", type=int, default=5, help="measured raw scans after a warm-up (best; default 5)")
     p.add_argument("--planner-repeats", type=int, default=2, help="timed planner runs (best; default 2)")
-    p.add_argument("--try-rewrite", action="store_true",
-                   help="also time a one-statement rewrite of the step planning (benchmarks/dunning_one_statement.py)")
     p.add_argument("--outbox-diagnose", action="store_true",
                    help="also send the outbox again with TCP_NODELAY set on its SMTP socket (runtime patch, diagnosis only)")
     p.add_argument("--outbox-messages", type=int, default=2000,
