@@ -1,12 +1,9 @@
 """Payment providers behind one small interface: start a payment, start a mandate, collect,
 parse a webhook and say what its object looks like now.
 
-Gateways turn provider objects into the plain results below; they never touch models. `resolve`
-says what an event's object looks like: from the signed event itself where it carries the whole
-object (a Stripe Checkout Session; flagged `from_event`, since it may be older than what we
-know), else re-fetched from the provider (GoCardless events carry ids only; Stripe refunds and
-disputes). Services keep order: an attempt's status only moves forward, and a snapshot that
-would bring an ended attempt back to life is checked against the provider first.
+Gateways turn provider objects into the plain results below; they never touch models. A
+webhook is never trusted for state: `resolve` re-fetches the object it names, so an event that
+arrives late, twice or out of order yields the provider's current state, never an old one.
 """
 from __future__ import annotations
 
@@ -53,7 +50,6 @@ class PaymentState:
     amount: int
     currency: str
     reversals: tuple[Reversal, ...] = ()
-    from_event: bool = False  # as a signed event carried it, not re-fetched
 
 
 @dataclass(frozen=True)

@@ -116,17 +116,14 @@ class StripeGateway:
         return [Notification("stripe", event["id"], event["type"], event)]
 
     def resolve(self, n: Notification) -> PaymentState | ReversalState | Recovery | None:
-        """What the event is about: a checkout session as the event carries it, a refund or dispute
-        re-fetched; None when we do not act on it."""
+        """The current state of what the event is about, re-fetched; None when we do not act on it."""
         obj = n.raw["data"]["object"]
         oid = obj.get("id")
         if not isinstance(oid, str):
             return None
-        if n.type in CHECKOUT_EVENTS:
-            # The signed event carries the session as it was then: enough, since the attempt's
-            # status only moves forward and its refunds and disputes come with their own events.
-            return session_state(obj, n.type) if _session_shaped(obj) else None
         try:
+            if n.type in CHECKOUT_EVENTS:
+                return self.payment_state(oid)
             if n.type == "charge.refunded":
                 charge = self.client.v1.charges.retrieve(oid)
                 r = _refund(charge.to_dict())
@@ -151,22 +148,25 @@ class StripeGateway:
             raise GatewayError(f"stripe: {e}") from e
         except sdk.StripeError as e:
             raise GatewayError(f"stripe: {e}") from e
+        except GatewayError as e:  # payment_state wraps the SDK's error: an unknown session is not ours either
+            if isinstance(e.__cause__, sdk.InvalidRequestError) and e.__cause__.http_status == 404:
+                return None
+            raise
         return None
 
 
-def session_state(s: dict, event_type: str | None = None) -> PaymentState:
-    """A Checkout Session, re-fetched with its PaymentIntent expanded or as an event carries it
-    (PaymentIntent as an id; the event's type then tells an asynchronous failure), as a PaymentState."""
+def session_state(s: dict) -> PaymentState:
+    """A Checkout Session re-fetched with its PaymentIntent expanded (its latest charge too, when
+    asked), as a PaymentState."""
     pi = s.get("payment_intent")
     pi = pi if isinstance(pi, dict) else None
-    if s.get("status") == "expired" or event_type == "checkout.session.expired":
+    if s.get("status") == "expired":
         status = "expired"
     elif s.get("status") == "complete" and s.get("payment_status") == "paid":
         status = "succeeded"
     elif s.get("status") == "complete":
         # Completed but asynchronous (e.g. a bank debit): money in flight until the PI settles.
-        failed = (event_type == "checkout.session.async_payment_failed"
-                  or (pi is not None and pi.get("status") in ("requires_payment_method", "canceled")))
+        failed = pi is not None and pi.get("status") in ("requires_payment_method", "canceled")
         status = "failed" if failed else "processing"
     else:
         status = "created"
@@ -178,14 +178,7 @@ def session_state(s: dict, event_type: str | None = None) -> PaymentState:
               else s.get("amount_total"))
     payment_ref = pi["id"] if pi is not None else s.get("payment_intent")
     return PaymentState(s["id"], status, payment_ref, int(amount or 0), str(s.get("currency") or "").upper(),
-                        reversals, from_event=event_type is not None)
-
-
-def _session_shaped(s: dict) -> bool:
-    """What session_state reads has the types Stripe documents (signed is not well-formed)."""
-    amount = s.get("amount_total")
-    return (isinstance(amount, int) and not isinstance(amount, bool) and amount >= 0
-            and isinstance(s.get("currency"), str) and isinstance(s.get("payment_intent"), (str, type(None))))
+                        reversals)
 
 
 def _refund(charge: dict) -> Reversal | None:

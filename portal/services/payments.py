@@ -232,10 +232,9 @@ def cancel_checkout(debtor_id: int, attempt_id: int) -> PaymentAttempt:
 
 # --- applying what a provider says -------------------------------------------------------------
 
-def apply_payment_state(provider: str, state: PaymentState, refetch=None) -> str:
-    """Bring our attempt (and the ledger) to the provider's state, in the caller's transaction.
-    Returns 'applied' or 'ignored' (not one of ours). `refetch(ref)` gives the provider's current
-    state: asked when an event's snapshot would move an ended attempt (expired, failed) on."""
+def apply_payment_state(provider: str, state: PaymentState) -> str:
+    """Bring our attempt (and the ledger) to the provider's current state, in the caller's
+    transaction. Returns 'applied' or 'ignored' (not one of ours)."""
     # One round trip for the attempt (locked), its lines and the creditor's zone.
     row = db.session.execute(select(PaymentAttempt, Creditor.timezone)
                              .join(Creditor, Creditor.id == PaymentAttempt.creditor_id)
@@ -246,9 +245,6 @@ def apply_payment_state(provider: str, state: PaymentState, refetch=None) -> str
         return "ignored"
     attempt, timezone = row
     before = attempt.status
-    if (state.from_event and refetch is not None and before in ("expired", "failed")
-            and ATTEMPT_RANK[state.status] > ATTEMPT_RANK[before]):
-        state = refetch(state.ref)
     if state.status == "succeeded" and attempt.payment_id is None:
         payment, _ = ledger.record_payment(
             attempt.creditor_id, attempt.debtor_id, provider=provider, reference=state.payment_ref or state.ref,

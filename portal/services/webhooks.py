@@ -1,6 +1,5 @@
 """Provider webhooks: each event stored once in the webhook ledger (unique provider + event id)
-and applied in the same transaction, from the state the gateway resolves (the signed event's
-own object, or the object re-fetched from the provider)."""
+and applied in the same transaction, from the object's state re-fetched from the provider."""
 from __future__ import annotations
 
 from sqlalchemy import update
@@ -53,7 +52,7 @@ _CLAIM = {name: insert(WebhookEvent).on_conflict_do_nothing(index_elements=["pro
 
 def _apply(gateway, provider: str, state) -> str:
     if isinstance(state, PaymentState):
-        return payments.apply_payment_state(provider, state, refetch=gateway.payment_state)
+        return payments.apply_payment_state(provider, state)
     if isinstance(state, ReversalState):
         outcome = payments.apply_reversal_state(provider, state)
         late = getattr(gateway, "payment_state_of", None)
