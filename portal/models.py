@@ -609,6 +609,9 @@ class OutboxMessage(db.Model):
     html_body: Mapped[str] = mapped_column(Text)
     attachment: Mapped[bytes | None] = mapped_column(LargeBinary)
     attachment_name: Mapped[str | None] = mapped_column(String(200))
+    #: the e-mail as sent (RFC 5322 bytes), built once when composed so every attempt sends the
+    #: same bytes and the sender does no MIME work; NULL: built from the columns above at send time
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
     #: RFC 5322 Message-ID, fixed at creation: a retried send carries the same one
     message_id_header: Mapped[str] = mapped_column(String(200), unique=True)
     #: pending -> sent | failed; letters wait as "letter" until printed

@@ -9,7 +9,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
-from email.utils import parseaddr
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import format_datetime, parseaddr
 
 from flask import current_app, render_template
 from flask_babel import force_locale
@@ -149,12 +151,39 @@ def build_message(creditor: Creditor, debtor: Debtor, kind: str, items: list[Ite
                             subject=subject, text_body=text_body, html_body=html_body, attachment=attachment,
                             attachment_name=name, message_id_header=f"<{uuid.uuid4().hex}@{domain}>",
                             status="pending" if channel == "email" else "letter", next_attempt_at=utcnow())
+    message.created_at = message.next_attempt_at  # the Date header, needed before the INSERT
+    if channel == "email":
+        message.raw = smtp_bytes(message, creditor)
     db.session.add(message)
     db.session.flush()
     events.record("message.planned", creditor_id=creditor.id, debtor_id=debtor.id, actor="system",
                   message_id=message.id, kind=kind, channel=channel, step=step.code if step else kind,
                   invoices=[i.invoice.number for i in items], date=day.isoformat())
     return message
+
+
+def to_email(message: OutboxMessage, creditor: Creditor) -> EmailMessage:
+    """The e-mail of an outbox message: text, HTML alternative and the PDF if any."""
+    email = EmailMessage()
+    email["From"] = current_app.config["MAIL_FROM"]
+    email["To"] = message.to_addr
+    email["Reply-To"] = creditor.email
+    email["Subject"] = message.subject
+    email["Message-ID"] = message.message_id_header
+    email["Date"] = format_datetime(message.created_at)
+    email["Auto-Submitted"] = "auto-generated"
+    email["X-Relance-Kind"] = message.kind
+    email.set_content(message.text_body)
+    email.add_alternative(message.html_body, subtype="html")
+    if message.attachment:
+        email.add_attachment(message.attachment, maintype="application", subtype="pdf",
+                             filename=message.attachment_name)
+    return email
+
+
+def smtp_bytes(message: OutboxMessage, creditor: Creditor) -> bytes:
+    """RFC 5322 bytes with CRLF line ends, as they go over SMTP (before dot-stuffing)."""
+    return to_email(message, creditor).as_bytes(policy=SMTP_POLICY)
 
 
 def _context(creditor, debtor, kind, items, step, url, day, deadline) -> dict:
