@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 
+import requests
 import stripe as sdk
 
 from . import BadSignature, GatewayError, Line, Notification, PaymentState, Recovery, Redirect, Reversal, ReversalState
@@ -34,7 +36,7 @@ class StripeGateway:
     def __init__(self, secret_key: str, webhook_secret: str, api_base: str | None):
         self.webhook_secret = webhook_secret
         self.client = sdk.StripeClient(secret_key, base_addresses={"api": api_base} if api_base else None,
-                                       max_network_retries=2, http_client=sdk.RequestsClient(timeout=20))
+                                       max_network_retries=2, http_client=_http_client(api_base or sdk.DEFAULT_API_BASE))
 
     @property
     def hosted_origins(self) -> list[str]:
@@ -79,11 +81,13 @@ class StripeGateway:
 
     def payment_state(self, session_id: str) -> PaymentState:
         try:
-            s = self.client.v1.checkout.sessions.retrieve(
-                session_id, params={"expand": ["payment_intent", "payment_intent.latest_charge"]})
+            # The JSON as Stripe sent it, read straight into a PaymentState: once per webhook, so
+            # building the SDK's nested StripeObjects (and a dict back from them) is not worth it.
+            s = self.client.raw_request("get", f"/v1/checkout/sessions/{urllib.parse.quote(session_id, safe='')}",
+                                        expand=["payment_intent", "payment_intent.latest_charge"]).data
         except sdk.StripeError as e:
             raise GatewayError(f"stripe: {e}") from e
-        return session_state(s.to_dict())
+        return session_state(s)
 
     def payment_state_of(self, payment_intent_id: str) -> PaymentState | None:
         """The state of the Checkout Session that made this PaymentIntent, re-fetched; None if none."""
@@ -153,6 +157,15 @@ class StripeGateway:
                 return None
             raise
         return None
+
+
+def _http_client(api_base: str) -> sdk.RequestsClient:
+    """requests looks up proxy settings in the environment on every request (a scan of
+    os.environ each time): look them up once, for Stripe's address."""
+    session = requests.Session()
+    session.trust_env = False
+    proxies = requests.utils.get_environ_proxies(api_base)
+    return sdk.RequestsClient(timeout=20, session=session, proxy=proxies or None)
 
 
 def session_state(s: dict) -> PaymentState:

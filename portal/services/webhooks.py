@@ -2,9 +2,7 @@
 and applied in the same transaction, from the object's state re-fetched from the provider."""
 from __future__ import annotations
 
-from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import bindparam, text, update
 
 from ..extensions import db
 from ..gateways import MandateState, Notification, PaymentState, Recovery, ReversalState
@@ -39,15 +37,17 @@ def receive(gateway, notifications: list[Notification]) -> dict[str, int]:
 
 def _claim(n: Notification) -> int | None:
     """Store the event (outcome 'applied' until said otherwise); None when it is already stored."""
-    dialect = db.session.get_bind().dialect.name
-    return db.session.scalar(_CLAIM[dialect], {
-        "provider": n.provider, "event_id": n.event_id[:255], "type": n.type[:100], "received_at": utcnow(),
-        "outcome": "applied", "payload": n.raw})
+    return db.session.scalar(_CLAIM, {"provider": n.provider, "event_id": n.event_id[:255], "type": n.type[:100],
+                                      "received_at": utcnow(), "payload": n.raw})
 
 
-# Built once with bound parameters, so SQLAlchemy compiles each only once.
-_CLAIM = {name: insert(WebhookEvent).on_conflict_do_nothing(index_elements=["provider", "event_id"])
-          .returning(WebhookEvent.id) for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))}
+# Plain SQL that SQLite and PostgreSQL both take: SQLAlchemy caches its compiled form (the
+# dialects' own insert().on_conflict_do_nothing() would be compiled again for every event).
+_COLUMNS = WebhookEvent.__table__.c
+_CLAIM = text("INSERT INTO webhook_event (provider, event_id, type, received_at, outcome, payload) "
+              "VALUES (:provider, :event_id, :type, :received_at, 'applied', :payload) "
+              "ON CONFLICT (provider, event_id) DO NOTHING RETURNING id").bindparams(
+    bindparam("received_at", type_=_COLUMNS.received_at.type), bindparam("payload", type_=_COLUMNS.payload.type))
 
 
 def _apply(gateway, provider: str, state) -> str:
