@@ -14,8 +14,9 @@ from datetime import date, timedelta
 
 from babel.core import get_global
 from babel.numbers import get_territory_currencies
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.util import identity_key
 
 from ..domain.money import MoneyError, OpenItem, allocate, check_currency, parse_amount
 from ..extensions import db
@@ -289,59 +290,79 @@ def _commit_or_conflict() -> None:
 
 def record_payment(creditor_id: int, debtor_id: int, *, provider: str, reference: str, amount: int,
                    currency: str, received_on: date, invoice_ids: list[int] | None, actor: str,
-                   commit: bool = True) -> tuple[Payment, bool]:
+                   commit: bool = True) -> tuple[int, bool]:
     """Record money received and allocate it: to the given invoices in that order, else oldest
     due first. What no invoice can take stays on the payment as a credit on the debtor's account.
-    Idempotent on (creditor, provider, reference): a replay returns the first payment."""
+    Idempotent on (creditor, provider, reference): a replay returns the first payment. Returns
+    (payment id, created).
+
+    Core statements, not ORM objects: every webhook that confirms a payment comes through here.
+    The session's pending changes are flushed first (Core reads and writes do not autoflush),
+    and invoices it holds are expired after, so they read the new amounts."""
+    db.session.flush()
     existing = _find_payment(creditor_id, provider, reference)
-    if existing:
+    if existing is not None:
         return existing, False
-    q = (select(Invoice).where(Invoice.creditor_id == creditor_id, Invoice.debtor_id == debtor_id,
-                               Invoice.currency == currency, Invoice.status.in_(("open", "partially_paid")))
-         .order_by(Invoice.due_date, Invoice.id).with_for_update())
+    inv = Invoice.__table__
+    q = (select(inv.c.id, inv.c.amount, inv.c.amount_paid, inv.c.due_date)
+         .where(inv.c.creditor_id == creditor_id, inv.c.debtor_id == debtor_id, inv.c.currency == currency,
+                inv.c.status.in_(("open", "partially_paid")))
+         .order_by(inv.c.due_date, inv.c.id).with_for_update())
     if invoice_ids is not None:
-        q = q.where(Invoice.id.in_(invoice_ids))
-    invoices = {i.id: i for i in db.session.scalars(q)}
+        q = q.where(inv.c.id.in_(invoice_ids))
+    invoices = {r.id: r for r in db.session.execute(q)}
     order = invoice_ids if invoice_ids is not None else list(invoices)
     # Explicit choice: allocate in the order given, so rank items by position, not by due date.
-    items = [OpenItem(i, n if invoice_ids is not None else (invoices[i].due_date, n), invoices[i].balance)
+    items = [OpenItem(i, n if invoice_ids is not None else (invoices[i].due_date, n),
+                      invoices[i].amount - invoices[i].amount_paid)
              for n, i in enumerate(order) if i in invoices]
     lines, _credit = allocate(amount, items)
-    payment = Payment(creditor_id=creditor_id, debtor_id=debtor_id, provider=provider, reference=reference,
-                      amount=amount, currency=currency, received_on=received_on)
-    db.session.add(payment)
     try:
-        db.session.flush()
+        payment_id = db.session.execute(insert(Payment.__table__).values(
+            creditor_id=creditor_id, debtor_id=debtor_id, provider=provider, reference=reference, amount=amount,
+            currency=currency, received_on=received_on).returning(Payment.__table__.c.id)).scalar_one()
     except IntegrityError:
         db.session.rollback()
         existing = _find_payment(creditor_id, provider, reference)
-        if existing:
+        if existing is not None:
             return existing, False
         raise
-    for invoice_id, part in lines:
-        inv = invoices[invoice_id]
-        db.session.add(PaymentAllocation(payment_id=payment.id, invoice_id=inv.id, amount=part))
-        inv.amount_paid += part
-        inv.status = status_for(inv.amount, inv.amount_paid)
-    events.record("payment.received", creditor_id=creditor_id, debtor_id=debtor_id,
-                  invoice_id=lines[0][0] if len(lines) == 1 else None, actor=actor,
-                  provider=provider, reference=reference, amount=amount, currency=currency,
-                  received_on=received_on.isoformat(),
-                  allocations=[{"invoice_id": i, "amount": a} for i, a in lines],
-                  unallocated=amount - sum(a for _, a in lines))
-    for invoice_id, _ in lines:
-        inv = invoices[invoice_id]
-        if inv.status == "paid":
-            events.record("invoice.paid", creditor_id=creditor_id, debtor_id=debtor_id, invoice_id=inv.id,
-                          actor="system")
+    rows = [{"type": "payment.received", "creditor_id": creditor_id, "debtor_id": debtor_id,
+             "invoice_id": lines[0][0] if len(lines) == 1 else None, "actor": actor,
+             "data": {"provider": provider, "reference": reference, "amount": amount, "currency": currency,
+                      "received_on": received_on.isoformat(),
+                      "allocations": [{"invoice_id": i, "amount": a} for i, a in lines],
+                      "unallocated": amount - sum(a for _, a in lines)}}]
+    if lines:
+        db.session.execute(insert(PaymentAllocation.__table__),
+                           [{"payment_id": payment_id, "invoice_id": i, "amount": a} for i, a in lines])
+        paid = {i: invoices[i].amount_paid + a for i, a in lines}
+        db.session.execute(_SET_PAID, [{"b_id": i, "b_paid": paid[i], "b_status": status_for(invoices[i].amount, paid[i])}
+                                       for i in paid])
+        _expire_loaded(Invoice, paid)
+        rows += [{"type": "invoice.paid", "creditor_id": creditor_id, "debtor_id": debtor_id, "invoice_id": i,
+                  "actor": "system", "data": {}} for i in paid if paid[i] >= invoices[i].amount]
+    events.record_many(rows)
     if commit:
         db.session.commit()
-    return payment, True
+    return payment_id, True
 
 
-def _find_payment(creditor_id: int, provider: str, reference: str) -> Payment | None:
-    return db.session.scalar(select(Payment).where(Payment.creditor_id == creditor_id,
-                                                   Payment.provider == provider, Payment.reference == reference))
+_SET_PAID = (update(Invoice.__table__).where(Invoice.__table__.c.id == bindparam("b_id"))
+             .values(amount_paid=bindparam("b_paid"), status=bindparam("b_status")))
+
+
+def _expire_loaded(model, ids) -> None:
+    """Instances of `model` the session holds for these ids re-read their row when next used."""
+    for i in ids:
+        obj = db.session.identity_map.get(identity_key(model, i))
+        if obj is not None:
+            db.session.expire(obj)
+
+
+def _find_payment(creditor_id: int, provider: str, reference: str) -> int | None:
+    return db.session.scalar(select(Payment.id).where(Payment.creditor_id == creditor_id,
+                                                      Payment.provider == provider, Payment.reference == reference))
 
 
 def record_offline_payment(creditor: Creditor, number: str, data, actor: str = "api") -> tuple[Payment, bool]:
@@ -355,16 +376,17 @@ def record_offline_payment(creditor: Creditor, number: str, data, actor: str = "
         raise Invalid("date is in the future", "date")
     reference = check_text(data.get("reference"), "reference", 255)
     invoice_id = invoice.id
-    existing = _find_payment(creditor.id, "offline", reference)
-    if existing is None:
+    existing_id = _find_payment(creditor.id, "offline", reference)
+    if existing_id is None:
         if invoice.status == "cancelled":
             raise Conflict("the invoice is cancelled", "number")
-        payment, created = record_payment(creditor.id, invoice.debtor_id, provider="offline", reference=reference,
-                                          amount=amount, currency=invoice.currency, received_on=received,
-                                          invoice_ids=[invoice_id], actor=actor)
+        payment_id, created = record_payment(creditor.id, invoice.debtor_id, provider="offline", reference=reference,
+                                             amount=amount, currency=invoice.currency, received_on=received,
+                                             invoice_ids=[invoice_id], actor=actor)
         if created:
-            return payment, True
-        existing = payment  # recorded by a concurrent request: it must be the same payment too
+            return db.session.get(Payment, payment_id), True
+        existing_id = payment_id  # recorded by a concurrent request: it must be the same payment too
+    existing = db.session.get(Payment, existing_id)
     other_invoices = {a.invoice_id for a in existing.allocations} - {invoice_id}
     if existing.amount != amount or existing.received_on != received or other_invoices:
         raise Conflict("this reference was already used for another payment", "reference")

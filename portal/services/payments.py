@@ -246,11 +246,10 @@ def apply_payment_state(provider: str, state: PaymentState) -> str:
     attempt, timezone = row
     before = attempt.status
     if state.status == "succeeded" and attempt.payment_id is None:
-        payment, _ = ledger.record_payment(
+        attempt.payment_id, _ = ledger.record_payment(
             attempt.creditor_id, attempt.debtor_id, provider=provider, reference=state.payment_ref or state.ref,
             amount=state.amount, currency=state.currency, received_on=today_in(timezone),
             invoice_ids=[line.invoice_id for line in attempt.lines], actor="system", commit=False)
-        attempt.payment_id = payment.id
     elif state.status == "failed" and before == "succeeded" and attempt.payment_id is not None:
         # A direct debit that fails after it was confirmed ("late failure"): the money goes back.
         _reverse(db.session.get(Payment, attempt.payment_id, with_for_update=True),
