@@ -21,8 +21,11 @@ def record_many(rows: list[dict]) -> None:
     the current transaction, without ORM objects: for the hot paths (a webhook's payment)."""
     if rows:
         now = utcnow()
-        db.session.execute(insert(Event.__table__), [{"debtor_id": None, "invoice_id": None, "at": now, **r}
-                                                     for r in rows])
+        db.session.connection().execute(_INSERT, [{"debtor_id": None, "invoice_id": None, "at": now, **r}
+                                                  for r in rows])
+
+
+_INSERT = insert(Event.__table__)  # built once: SQLAlchemy then only looks up its compiled form
 
 
 def page(creditor_id: int, after: int = 0, limit: int = 100, debtor_id: int | None = None):

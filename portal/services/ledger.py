@@ -296,21 +296,19 @@ def record_payment(creditor_id: int, debtor_id: int, *, provider: str, reference
     Idempotent on (creditor, provider, reference): a replay returns the first payment. Returns
     (payment id, created).
 
-    Core statements, not ORM objects: every webhook that confirms a payment comes through here.
-    The session's pending changes are flushed first (Core reads and writes do not autoflush),
-    and invoices it holds are expired after, so they read the new amounts."""
+    Statements built once and run on the session's connection, not ORM objects: every webhook
+    that confirms a payment comes through here. The session's pending changes are flushed first
+    (Core does not autoflush) and invoices it holds are expired after, to read the new amounts."""
     db.session.flush()
+    conn = db.session.connection()
     existing = _find_payment(creditor_id, provider, reference)
     if existing is not None:
         return existing, False
-    inv = Invoice.__table__
-    q = (select(inv.c.id, inv.c.amount, inv.c.amount_paid, inv.c.due_date)
-         .where(inv.c.creditor_id == creditor_id, inv.c.debtor_id == debtor_id, inv.c.currency == currency,
-                inv.c.status.in_(("open", "partially_paid")))
-         .order_by(inv.c.due_date, inv.c.id).with_for_update())
-    if invoice_ids is not None:
-        q = q.where(inv.c.id.in_(invoice_ids))
-    invoices = {r.id: r for r in db.session.execute(q)}
+    key = {"creditor_id": creditor_id, "debtor_id": debtor_id, "currency": currency}
+    if invoice_ids is None:
+        invoices = {r.id: r for r in conn.execute(_OPEN_INVOICES, key)}
+    else:
+        invoices = {r.id: r for r in conn.execute(_CHOSEN_INVOICES, {**key, "ids": list(invoice_ids)})}
     order = invoice_ids if invoice_ids is not None else list(invoices)
     # Explicit choice: allocate in the order given, so rank items by position, not by due date.
     items = [OpenItem(i, n if invoice_ids is not None else (invoices[i].due_date, n),
@@ -318,9 +316,9 @@ def record_payment(creditor_id: int, debtor_id: int, *, provider: str, reference
              for n, i in enumerate(order) if i in invoices]
     lines, _credit = allocate(amount, items)
     try:
-        payment_id = db.session.execute(insert(Payment.__table__).values(
-            creditor_id=creditor_id, debtor_id=debtor_id, provider=provider, reference=reference, amount=amount,
-            currency=currency, received_on=received_on).returning(Payment.__table__.c.id)).scalar_one()
+        payment_id = conn.execute(_NEW_PAYMENT, {
+            "creditor_id": creditor_id, "debtor_id": debtor_id, "provider": provider, "reference": reference,
+            "amount": amount, "currency": currency, "received_on": received_on}).scalar_one()
     except IntegrityError:
         db.session.rollback()
         existing = _find_payment(creditor_id, provider, reference)
@@ -334,12 +332,11 @@ def record_payment(creditor_id: int, debtor_id: int, *, provider: str, reference
                       "allocations": [{"invoice_id": i, "amount": a} for i, a in lines],
                       "unallocated": amount - sum(a for _, a in lines)}}]
     if lines:
-        db.session.execute(insert(PaymentAllocation.__table__),
-                           [{"payment_id": payment_id, "invoice_id": i, "amount": a} for i, a in lines])
+        conn.execute(_NEW_ALLOCATION, [{"payment_id": payment_id, "invoice_id": i, "amount": a} for i, a in lines])
         paid = {i: invoices[i].amount_paid + a for i, a in lines}
-        db.session.execute(_SET_PAID, [{"b_id": i, "b_paid": paid[i], "b_status": status_for(invoices[i].amount, paid[i])}
-                                       for i in paid])
-        _expire_loaded(Invoice, paid)
+        conn.execute(_SET_PAID, [{"b_id": i, "b_paid": paid[i], "b_status": status_for(invoices[i].amount, paid[i])}
+                                 for i in paid])
+        expire_loaded(Invoice, paid)
         rows += [{"type": "invoice.paid", "creditor_id": creditor_id, "debtor_id": debtor_id, "invoice_id": i,
                   "actor": "system", "data": {}} for i in paid if paid[i] >= invoices[i].amount]
     events.record_many(rows)
@@ -348,12 +345,23 @@ def record_payment(creditor_id: int, debtor_id: int, *, provider: str, reference
     return payment_id, True
 
 
-_SET_PAID = (update(Invoice.__table__).where(Invoice.__table__.c.id == bindparam("b_id"))
+_INV, _PAY = Invoice.__table__, Payment.__table__
+_OPEN_INVOICES = (select(_INV.c.id, _INV.c.amount, _INV.c.amount_paid, _INV.c.due_date)
+                  .where(_INV.c.creditor_id == bindparam("creditor_id"), _INV.c.debtor_id == bindparam("debtor_id"),
+                         _INV.c.currency == bindparam("currency"), _INV.c.status.in_(("open", "partially_paid")))
+                  .order_by(_INV.c.due_date, _INV.c.id).with_for_update())
+_CHOSEN_INVOICES = _OPEN_INVOICES.where(_INV.c.id.in_(bindparam("ids", expanding=True)))
+_NEW_PAYMENT = insert(_PAY).returning(_PAY.c.id)
+_NEW_ALLOCATION = insert(PaymentAllocation.__table__)
+_SET_PAID = (update(_INV).where(_INV.c.id == bindparam("b_id"))
              .values(amount_paid=bindparam("b_paid"), status=bindparam("b_status")))
+_FIND_PAYMENT = select(_PAY.c.id).where(_PAY.c.creditor_id == bindparam("c"), _PAY.c.provider == bindparam("p"),
+                                        _PAY.c.reference == bindparam("r"))
 
 
-def _expire_loaded(model, ids) -> None:
-    """Instances of `model` the session holds for these ids re-read their row when next used."""
+def expire_loaded(model, ids) -> None:
+    """Instances of `model` the session holds for these ids re-read their row when next used
+    (after a Core statement changed it behind the ORM's back)."""
     for i in ids:
         obj = db.session.identity_map.get(identity_key(model, i))
         if obj is not None:
@@ -361,8 +369,7 @@ def _expire_loaded(model, ids) -> None:
 
 
 def _find_payment(creditor_id: int, provider: str, reference: str) -> int | None:
-    return db.session.scalar(select(Payment.id).where(Payment.creditor_id == creditor_id,
-                                                      Payment.provider == provider, Payment.reference == reference))
+    return db.session.connection().execute(_FIND_PAYMENT, {"c": creditor_id, "p": provider, "r": reference}).scalar()
 
 
 def record_offline_payment(creditor: Creditor, number: str, data, actor: str = "api") -> tuple[Payment, bool]:

@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import bindparam, func, select, update
 
 from .. import gateways
 from ..extensions import db
@@ -235,15 +234,22 @@ def cancel_checkout(debtor_id: int, attempt_id: int) -> PaymentAttempt:
 def apply_payment_state(provider: str, state: PaymentState) -> str:
     """Bring our attempt (and the ledger) to the provider's current state, in the caller's
     transaction. Returns 'applied' or 'ignored' (not one of ours)."""
-    # One round trip for the attempt (locked), its lines and the creditor's zone.
-    row = db.session.execute(select(PaymentAttempt, Creditor.timezone)
-                             .join(Creditor, Creditor.id == PaymentAttempt.creditor_id)
-                             .options(joinedload(PaymentAttempt.lines))
-                             .where(PaymentAttempt.provider == provider, PaymentAttempt.provider_ref == state.ref)
-                             .with_for_update(of=PaymentAttempt)).unique().first()
+    conn = db.session.connection()
+    db.session.flush()  # the attempt is read and may be written below the ORM
+    row = conn.execute(_LOCK_ATTEMPT, {"provider": provider, "ref": state.ref}).first()
     if row is None:
         return "ignored"
-    attempt, timezone = row
+    if state.status == "succeeded" and row.payment_id is None and row.status != "succeeded" and not state.reversals:
+        # What nearly every webhook brings (a card payment confirmed), in statements built once.
+        payment_id, _ = ledger.record_payment(
+            row.creditor_id, row.debtor_id, provider=provider, reference=state.payment_ref or state.ref,
+            amount=state.amount, currency=state.currency, received_on=today_in(row.timezone),
+            invoice_ids=list(conn.execute(_ATTEMPT_INVOICES, {"attempt_id": row.id}).scalars()), actor="system",
+            commit=False)
+        conn.execute(_SUCCEEDED, {"attempt_id": row.id, "b_payment_id": payment_id})
+        ledger.expire_loaded(PaymentAttempt, [row.id])
+        return "applied"
+    attempt, timezone = db.session.get(PaymentAttempt, row.id), row.timezone  # locked above
     before = attempt.status
     if state.status == "succeeded" and attempt.payment_id is None:
         attempt.payment_id, _ = ledger.record_payment(
@@ -267,6 +273,17 @@ def apply_payment_state(provider: str, state: PaymentState) -> str:
         for r in state.reversals:
             _apply_reversal(payment, r)
     return "applied"
+
+
+_ATT, _LINE = PaymentAttempt.__table__, PaymentAttemptLine.__table__
+_LOCK_ATTEMPT = (select(_ATT.c.id, _ATT.c.status, _ATT.c.payment_id, _ATT.c.creditor_id, _ATT.c.debtor_id,
+                        Creditor.__table__.c.timezone)
+                 .join(Creditor.__table__, Creditor.__table__.c.id == _ATT.c.creditor_id)
+                 .where(_ATT.c.provider == bindparam("provider"), _ATT.c.provider_ref == bindparam("ref"))
+                 .with_for_update(of=_ATT))
+_ATTEMPT_INVOICES = select(_LINE.c.invoice_id).where(_LINE.c.attempt_id == bindparam("attempt_id")).order_by(_LINE.c.id)
+_SUCCEEDED = (update(_ATT).where(_ATT.c.id == bindparam("attempt_id"))
+              .values(status="succeeded", payment_id=bindparam("b_payment_id")))  # updated_at: its onupdate
 
 
 def apply_reversal_state(provider: str, state: ReversalState) -> str:

@@ -37,8 +37,9 @@ def receive(gateway, notifications: list[Notification]) -> dict[str, int]:
 
 def _claim(n: Notification) -> int | None:
     """Store the event (outcome 'applied' until said otherwise); None when it is already stored."""
-    return db.session.scalar(_CLAIM, {"provider": n.provider, "event_id": n.event_id[:255], "type": n.type[:100],
-                                      "received_at": utcnow(), "payload": n.raw})
+    return db.session.connection().execute(_CLAIM, {
+        "provider": n.provider, "event_id": n.event_id[:255], "type": n.type[:100], "received_at": utcnow(),
+        "payload": n.raw}).scalar()
 
 
 # Plain SQL that SQLite and PostgreSQL both take: SQLAlchemy caches its compiled form (the
