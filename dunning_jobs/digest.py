@@ -25,12 +25,14 @@ from portal.extensions import db
 from portal.models import Creditor, CreditorUser, Debtor, Event, Invoice, OutboxMessage, utcnow
 
 #: what a digest lists (payment.failed only for direct debits: a failed card attempt is the
-#: debtor's business, a failed direct debit is money the creditor was counting on)
+#: debtor's business, a failed direct debit is money the creditor was counting on; of the
+#: messages in a dispute, the debtor's)
 NOTICE_TYPES = ("dispute.opened", "promise.broken", "payment.charged_back", "payment.refunded", "payment.reversed")
 
 
 def _notice_filter():
     return or_(Event.type.in_(NOTICE_TYPES),
+               and_(Event.type == "dispute.replied", Event.actor == "debtor"),
                and_(Event.type == "payment.failed", Event.data["provider"].as_string() == "gocardless"))
 
 

@@ -20,7 +20,7 @@ from ..extensions import db
 from ..models import Creditor, CreditorUser, Debtor, OutboxMessage, utcnow
 
 #: what a notice can be about; the template words each one
-KINDS = ("refund", "chargeback", "failed", "dispute", "promise_broken")
+KINDS = ("refund", "chargeback", "failed", "dispute", "dispute_reply", "promise_broken")
 
 
 def notify(kind: str, *, creditor_id: int, debtor_id: int, numbers: list[str], amount: int | None = None,

@@ -252,6 +252,9 @@ def debtor_reply(debtor_id: int, dispute_id: int, *, body, upload: Upload | None
     events.record("dispute.replied", creditor_id=dispute.creditor_id, debtor_id=debtor_id,
                   invoice_id=dispute.invoice_id, actor="debtor", dispute_id=dispute.id, message_id=message.id,
                   attachment=_attachment_data(row))
+    number = db.session.scalar(select(Invoice.number).where(Invoice.id == dispute.invoice_id))
+    alerts.notify("dispute_reply", creditor_id=dispute.creditor_id, debtor_id=debtor_id, numbers=[number],
+                  detail=_excerpt(body))
     db.session.commit()
     return message
 

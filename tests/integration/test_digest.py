@@ -51,10 +51,10 @@ def _user(email):
                              .execution_options(populate_existing=True))
 
 
-def _notice(type_, creditor_id, debtor_id, invoice_id=None, **data):
+def _notice(type_, creditor_id, debtor_id, invoice_id=None, actor="system", **data):
     """What the dispute, promise and payment services write: an event in the log (and, for
     immediate users, an e-mail through alerts.notify — not what is tested here)."""
-    e = events.record(type_, creditor_id=creditor_id, debtor_id=debtor_id, invoice_id=invoice_id, actor="system",
+    e = events.record(type_, creditor_id=creditor_id, debtor_id=debtor_id, invoice_id=invoice_id, actor=actor,
                       **data)
     db.session.commit()
     return e
@@ -89,8 +89,10 @@ def test_digest_one_per_user_per_day_with_the_right_events(app, client, team):
         _notice("payment.refunded", info.id, d2, provider="stripe", amount=1500, currency="EUR"),
         _notice("payment.reversed", info.id, d1, provider="gocardless", amount=10000, currency="EUR"),
         _notice("payment.failed", info.id, d2, provider="gocardless", amount=10000, currency="EUR"),
+        _notice("dispute.replied", info.id, d1, inv1, actor="debtor", dispute_id=1, message_id=2),
     ]
     not_listed = [
+        _notice("dispute.replied", info.id, d1, inv1, actor="creditor", dispute_id=1, message_id=1),  # its own
         _notice("payment.failed", info.id, d1, provider="stripe", amount=100, currency="EUR"),  # a card attempt
         _notice("portal.opened", info.id, d1),
         _notice("payment.received", info.id, d1, provider="offline", amount=100, currency="EUR", reference="X"),
@@ -106,11 +108,11 @@ def test_digest_one_per_user_per_day_with_the_right_events(app, client, team):
         assert m.creditor_id == info.id and m.status == "pending" and m.channel == "email"
         assert m.debtor_id == d1  # the debtor of the first event listed
         assert m.daily_key == f"digest:{_user(m.to_addr).id}:{tomorrow.isoformat()}"
-        assert m.subject.startswith("Relance daily digest: 6 notices")
+        assert m.subject.startswith("Relance daily digest: 7 notices")
         body = m.text_body
         for words in ("Opened a dispute", "Broke the promise to pay", "Chargeback: €50.00 taken back",
                       "Refunded: €15.00", "Direct debit failed after confirmation: €100.00 taken back",
-                      "Direct debit failed: €100.00", "Delta GmbH (D1)", "Echo BV (D2)", "D1-INV",
+                      "Direct debit failed: €100.00", "New message in a dispute", "Delta GmbH (D1)", "Echo BV (D2)", "D1-INV",
                       "http://portal.test/app/debtors/D1", "http://portal.test/app/notifications"):
             assert words in body, words
         assert body.count("\n- ") == len(listed)

@@ -275,6 +275,11 @@ def test_thread_replies_are_emailed_with_a_portal_link(seeded, browser, app, cre
     assert [e.actor for e in events_of("dispute.replied")] == ["creditor", "debtor"]
     assert "awaiting your reply" in text(bo.get("/app/disputes?status=open"))
     assert "Thanks, but the amount is wrong too." in text(bo.get(f"/app/disputes/{dispute.id}"))
+    # ... and is told by e-mail (its default choice), with the message and the debtor's page.
+    alert = outbox_of("creditor_alert")[-1]
+    assert alert.to_addr == creditor.email and "New message from" in alert.subject
+    assert "F-3" in alert.text_body and "Thanks, but the amount is wrong too." in alert.text_body
+    assert "/app/debtors/" in alert.text_body
 
     # An empty reply is refused on both sides.
     assert fresh.post(f"/portal/disputes/{dispute.id}/messages", data={"body": " "}).status_code == 422
