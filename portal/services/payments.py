@@ -135,14 +135,16 @@ def _close_other_checkouts(gw, debtor_id: int, numbers) -> None:
     was paid meanwhile is recorded. Before the invoices are locked: the webhooks this sets off
     lock the attempt, then the invoice, and must not wait on us. (Two clicks in the same instant
     can still open two checkouts; a second payment would then stay as a credit.)"""
-    if not isinstance(numbers, (list, tuple)):
+    numbers = [n for n in numbers if isinstance(n, str) and ledger.REF.fullmatch(n)] \
+        if isinstance(numbers, (list, tuple)) else []
+    if not numbers:
         return  # select_invoices says what is wrong with the choice
     others = db.session.scalars(
         select(PaymentAttempt).join(PaymentAttemptLine, PaymentAttemptLine.attempt_id == PaymentAttempt.id)
         .join(Invoice, Invoice.id == PaymentAttemptLine.invoice_id)
         .where(PaymentAttempt.debtor_id == debtor_id, PaymentAttempt.provider == "stripe",
                PaymentAttempt.status == "created", PaymentAttempt.provider_ref.is_not(None),
-               Invoice.debtor_id == debtor_id, Invoice.number.in_([n for n in numbers if isinstance(n, str)]))
+               Invoice.debtor_id == debtor_id, Invoice.number.in_(numbers))
     ).unique().all()
     db.session.commit()
     for ref in [o.provider_ref for o in others]:
