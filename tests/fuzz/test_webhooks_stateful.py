@@ -92,18 +92,22 @@ class WebhookMachine(RuleBasedStateMachine):
         self.started.append(sid)
         return sid
 
-    @rule(sid=sessions)
-    def pay(self, sid):
+    @rule(sid=sessions, deliver_now=st.booleans())
+    def pay(self, sid, deliver_now):
         if self.fake_stripe.sessions.get(sid, {}).get("status") != "open":
             # A newer checkout for the same invoice expired this one: pay the newest still open.
             sid = next((s for s in reversed(self.started)
                         if self.fake_stripe.sessions.get(s, {}).get("status") == "open"), sid)
         if sid in self.fake_stripe.sessions and sid not in self.paid:
+            before = len(self.fake_stripe.events)
             try:
                 self.fake_stripe.pay(sid)
             except Exception:  # noqa: BLE001 - the fake refuses a session no longer open: fine
                 return
             self.paid.add(sid)
+            if deliver_now:  # as Stripe does at once; otherwise later, replayed or mangled by the rules below
+                for event in self.fake_stripe.events[before:]:
+                    self.stripe(_dump(event))
             pi = self.fake_stripe.sessions[sid].get("payment_intent")
             if pi:
                 self.intents.append(pi if isinstance(pi, str) else pi["id"])
