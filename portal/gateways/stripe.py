@@ -14,7 +14,6 @@ METADATA_VALUE_MAX = 500  # Stripe's limit per metadata value
 # Checkout events we act on; anything else is stored and ignored.
 CHECKOUT_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded",
                    "checkout.session.async_payment_failed", "checkout.session.expired")
-CHARGE_EVENTS = ("charge.refunded", "charge.dispute.created", "charge.dispute.closed")
 
 
 def invoice_metadata(numbers: list[str]) -> dict[str, str]:

@@ -241,8 +241,9 @@ def apply_payment_state(provider: str, state: PaymentState) -> str:
     row = conn.execute(_LOCK_ATTEMPT, {"provider": provider, "ref": state.ref}).first()
     if row is None:
         return "ignored"
-    if state.status == "succeeded" and row.payment_id is None and row.status != "succeeded" and not state.reversals:
-        # What nearly every webhook brings (a card payment confirmed), in statements built once.
+    if state.status == "succeeded" and row.payment_id is None:
+        # What nearly every webhook brings (a card payment confirmed), in statements built once;
+        # success needs no event of its own (payment.received tells it).
         payment_id, _ = ledger.record_payment(
             row.creditor_id, row.debtor_id, provider=provider, reference=state.payment_ref or state.ref,
             amount=state.amount, currency=state.currency, received_on=today_in(row.timezone),
@@ -250,15 +251,11 @@ def apply_payment_state(provider: str, state: PaymentState) -> str:
             commit=False)
         conn.execute(_SUCCEEDED, {"attempt_id": row.id, "b_payment_id": payment_id})
         ledger.expire_loaded(PaymentAttempt, [row.id])
-        return "applied"
-    attempt, timezone = db.session.get(PaymentAttempt, row.id), row.timezone  # locked above
+        if not state.reversals:
+            return "applied"
+    attempt = db.session.get(PaymentAttempt, row.id)  # locked above
     before = attempt.status
-    if state.status == "succeeded" and attempt.payment_id is None:
-        attempt.payment_id, _ = ledger.record_payment(
-            attempt.creditor_id, attempt.debtor_id, provider=provider, reference=state.payment_ref or state.ref,
-            amount=state.amount, currency=state.currency, received_on=today_in(timezone),
-            invoice_ids=[line.invoice_id for line in attempt.lines], actor="system", commit=False)
-    elif state.status == "failed" and before == "succeeded" and attempt.payment_id is not None:
+    if state.status == "failed" and before == "succeeded" and attempt.payment_id is not None:
         # A direct debit that fails after it was confirmed ("late failure"): the money goes back.
         _reverse(db.session.get(Payment, attempt.payment_id, with_for_update=True),
                  "failed", f"{state.ref}:failed", attempt.amount)
