@@ -27,17 +27,17 @@ from email.utils import parseaddr
 from urllib.parse import unquote, urlparse
 
 from flask import current_app
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import select, text, update
 
 from portal.extensions import db
-from portal.models import Creditor, Event, OutboxMessage, Reminder, utcnow
+from portal.models import Creditor, OutboxMessage, Reminder, utcnow
+from portal.services import events
 from portal.services.reminders import smtp_bytes, to_email  # noqa: F401 (to_email: what the benchmark sends raw)
 
 MAX_ATTEMPTS = 8
 BASE_BACKOFF = timedelta(minutes=1)
 
 OUTBOX = OutboxMessage.__table__
-EVENT = Event.__table__
 
 
 @dataclass
@@ -83,12 +83,10 @@ class Taken(Exception):
 
 
 def _record(c, msg, *rows) -> None:
-    """Events about `msg` in one INSERT, each (type, invoice id, data), as events.record writes them."""
-    now = utcnow()
-    c.execute(insert(EVENT), [
-        {"creditor_id": msg.creditor_id, "debtor_id": msg.debtor_id, "invoice_id": invoice_id, "type": type,
-         "actor": "system", "at": now, "data": {"message_id": msg.id, **data}}
-        for type, invoice_id, data in rows])
+    """Events about `msg` in one INSERT on the sender's connection, each (type, invoice id, data)."""
+    events.record_many([{"creditor_id": msg.creditor_id, "debtor_id": msg.debtor_id, "invoice_id": invoice_id,
+                         "type": type, "actor": "system", "data": {"message_id": msg.id, **data}}
+                        for type, invoice_id, data in rows], connection=c)
 
 
 # PostgreSQL: the guarded mark, its reminders and their events in one statement, one round trip

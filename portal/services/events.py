@@ -16,13 +16,14 @@ def record(type: str, *, creditor_id: int, actor: str, debtor_id: int | None = N
     return event
 
 
-def record_many(rows: list[dict]) -> None:
+def record_many(rows: list[dict], connection=None) -> None:
     """Events as dicts (type, creditor_id, actor, debtor_id, invoice_id, data) in one INSERT in
-    the current transaction, without ORM objects: for the hot paths (a webhook's payment)."""
+    the current transaction (of `connection`, else the session's), without ORM objects: for the
+    hot paths (a webhook's payment, the outbox's sends)."""
     if rows:
         now = utcnow()
-        db.session.connection().execute(_INSERT, [{"debtor_id": None, "invoice_id": None, "at": now, **r}
-                                                  for r in rows])
+        (connection or db.session.connection()).execute(
+            _INSERT, [{"debtor_id": None, "invoice_id": None, "at": now, **r} for r in rows])
 
 
 _INSERT = insert(Event.__table__)  # built once: SQLAlchemy then only looks up its compiled form
