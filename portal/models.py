@@ -629,6 +629,17 @@ class OutboxMessage(db.Model):
     )
 
 
+class OutboxHandover(db.Model):
+    """A message handed to the SMTP server, committed just before its final dot: the durable
+    "sent" that makes a crash lose nothing and send nothing twice, one small insert while the
+    server waits. The message itself (status, sent_at, its reminders and events) is recorded sent
+    right after, off the critical path, in the same transaction that deletes this row; a row left
+    by a crashed sender is recorded by the next run. Refused at the dot: the row is deleted."""
+    __tablename__ = "outbox_handover"
+    message_id: Mapped[int] = mapped_column(ForeignKey("outbox_message.id"), primary_key=True)
+    handed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class ReferenceRate(db.Model):
     """ECB main refinancing rate in force on 1 January / 1 July (L441-10): a dated table the
     creditor can extend; interest for a half-year uses the rate in force on its first day."""
