@@ -315,17 +315,20 @@ def child_planner(db_url: str, secret: str, creditor_id: int, day: date, mode: s
 
         def before(conn, cursor, statement, parameters, context, executemany):
             starts[id(cursor)] = time.perf_counter()
-            if mode == "explain" and statement.lstrip().upper().startswith("INSERT INTO REMINDER"):
+            if mode == "explain" and is_planner_write(statement):
                 cursor.execute("EXPLAIN (ANALYZE, BUFFERS, SETTINGS) " + statement, parameters)
                 plan = [r[0] for r in cursor.fetchall()]
                 statements.append({"sql": statement, "params": {k: str(v) for k, v in (parameters or {}).items()},
                                    "plan": plan})
+                if statement.lstrip().upper().startswith("CREATE TEMPORARY TABLE"):
+                    # EXPLAIN ANALYZE created it: drop it so that the statement itself runs as usual.
+                    cursor.execute("DROP TABLE planner_candidate")
 
         def after(conn, cursor, statement, parameters, context, executemany):
             if mode == "explain":
                 return
             dt = time.perf_counter() - starts.pop(id(cursor), time.perf_counter())
-            label = step_label(statement) if statement.lstrip().upper().startswith("INSERT INTO REMINDER") else None
+            label = step_label(statement) if is_planner_write(statement) else None
             statements.append({"sql": " ".join(statement.split())[:90], "label": label, "s": dt,
                                "rows": cursor.rowcount})
 
@@ -353,8 +356,20 @@ def child_planner(db_url: str, secret: str, creditor_id: int, day: date, mode: s
     print(json.dumps(out), flush=True)
 
 
+def is_planner_write(statement: str) -> bool:
+    """The planner's INSERT..SELECT statements, and on PostgreSQL the CREATE TEMPORARY TABLE ... AS
+    that selects the steps' candidates before they are inserted."""
+    head = statement.lstrip().upper()
+    return head.startswith("INSERT INTO REMINDER") or head.startswith("CREATE TEMPORARY TABLE PLANNER_CANDIDATE")
+
+
 def step_label(statement: str) -> str:
-    """Which planner INSERT this is: the steps of every plan (one statement) or the thank-yous."""
+    """Which planner statement this is: the steps of every plan (one statement, or on PostgreSQL
+    their selection into a temporary table, then its insert) or the thank-yous."""
+    if statement.lstrip().upper().startswith("CREATE TEMPORARY TABLE"):
+        return "steps select"
+    if "planner_candidate" in statement:
+        return "steps insert"
     return "steps" if "dunning_step" in statement else "thank_you"
 
 
@@ -369,7 +384,7 @@ def reset_planned(db_url: str, day: date) -> int:
 
 
 def planner_breakdown(statements: list[dict]) -> list[dict]:
-    ins = [s for s in statements if s.get("label") is not None or s["sql"].upper().startswith("INSERT INTO REMINDER")]
+    ins = [s for s in statements if s.get("label") is not None]
     return sorted(ins, key=lambda s: -s["s"])
 
 
@@ -658,7 +673,7 @@ def bench_size(args, size: int, secret: str, day: date, dbs: list, last: bool) -
         res["insert_statements"] = len(top)
         res["slowest_inserts"] = [{"step": s["label"], "s": round(s["s"], 4)} for s in top[:5]]
         log(f"  {len(timing['statements'])} SQL statements, {fmt_s(sql_total)} in the database driver; "
-            f"{len(top)} INSERT..SELECT, slowest: "
+            f"{len(top)} planner statements (INSERT..SELECT, CREATE TEMPORARY TABLE..AS), slowest: "
             + ", ".join(f"{s['label']} {fmt_s(s['s'])}" for s in top[:5]))
 
         # Memory: the same day again in a fresh process, under tracemalloc.
@@ -720,7 +735,7 @@ def explain_report(statements: list[dict], full: bool) -> list[dict]:
                       if line.startswith("Execution Time")), None)
         label = step_label(s["sql"])
         out.append({"step": label, "ms": total, "plan": s["plan"]})
-    log(f"EXPLAIN ANALYZE of the {len(out)} INSERT..SELECT statements (ms): "
+    log(f"EXPLAIN ANALYZE of the {len(out)} planner statements (ms): "
         + ", ".join(f"{o['step']} {o['ms']:.1f}" for o in out))
     worst = sorted(out, key=lambda o: -(o["ms"] or 0))
     for o in (out if full else worst[:1]):
@@ -744,7 +759,8 @@ def main() -> int:
                    help="no past reminders: a first run that plans every due invoice (catch-up)")
     p.add_argument("--extra-sql", action="append", default=[],
                    help="SQL run after loading, before ANALYZE (e.g. an index to try); repeatable")
-    p.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the planner's INSERT..SELECT statements")
+    p.add_argument("--explain", action="store_true",
+                   help="EXPLAIN ANALYZE the planner's INSERT..SELECT (and CREATE TEMPORARY TABLE..AS) statements")
     p.add_argument("--explain-full", action="store_true", help="print every plan, not only the slowest")
     p.add_argument("--keep", action="store_true", help="keep the databases (debugging)")
     p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),

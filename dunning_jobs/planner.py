@@ -8,14 +8,21 @@ calls for, and missed steps are never sent late. The cutoffs are constants compu
 CASE picks every invoice's step in a single read of the open invoices (a statement per plan step
 read them 20 times). The unique (invoice, step) constraint makes a second run, or a concurrent
 one, plan nothing twice.
+
+On PostgreSQL that one SELECT fills a temporary table (CREATE TEMPORARY TABLE ... AS, which
+PostgreSQL runs in parallel, unlike the SELECT of an INSERT) and the INSERT reads it: the same
+rows. Each reminder inserted costs one check of its composite key to its invoice, one to its
+step (models.Reminder).
 """
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import String, and_, case, cast, exists, func, insert, literal, null, select, text
+from sqlalchemy import String, and_, case, cast, column, exists, func, insert, literal, null, select, table, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from portal.extensions import db
 from portal.models import (Creditor, Debtor, DunningStep, Event, Invoice, PaymentAttempt, PaymentAttemptLine,
@@ -34,12 +41,47 @@ def _insert():
 
 
 def _insert_from(rows) -> int:
-    """INSERT ... SELECT ... ON CONFLICT DO NOTHING; the number of rows really inserted
-    (RETURNING, since psycopg reports no rowcount for this statement)."""
+    """INSERT ... SELECT ... ON CONFLICT DO NOTHING; the number of rows really inserted, from
+    the statement's row count (not RETURNING: 66k ids fetched into Python only to be counted)."""
     stmt = (_insert().from_select(COLUMNS, rows)
             .on_conflict_do_nothing(index_elements=["invoice_id", "step_code"])
-            .returning(Reminder.__table__.c.id))
-    return len(db.session.execute(stmt).all())
+            .execution_options(preserve_rowcount=True))
+    return db.session.execute(stmt).rowcount
+
+
+CANDIDATES = table("planner_candidate", *(column(c) for c in COLUMNS))
+
+
+def _insert_through_candidates(rows) -> int:
+    """PostgreSQL: the same rows, selected first into a temporary table, then inserted.
+
+    PostgreSQL never runs the SELECT of an INSERT ... SELECT in parallel, but it does run that
+    of a CREATE TABLE ... AS in parallel: reading and probing the open invoices (most of the
+    work before the writes) is then shared with the parallel workers
+    (max_parallel_workers_per_gather) when the table is large enough for PostgreSQL to choose
+    it. Same transaction; each statement sees the data committed when it starts (READ
+    COMMITTED), as the single statement did, and the unique (invoice, step) index still
+    decides. Every candidate is selected before the first is inserted, so the probes never walk
+    the rows being inserted; they are written in the order selected (invoice order: locality in
+    the unique index, the result does not depend on it). On an error the rollback drops the
+    temporary table with the rest."""
+    db.session.execute(_CreateTempAs(CANDIDATES.name, rows))
+    inserted = _insert_from(select(*(CANDIDATES.c[c] for c in COLUMNS)))
+    db.session.execute(text(f"DROP TABLE {CANDIDATES.name}"))
+    return inserted
+
+
+class _CreateTempAs(Executable, ClauseElement):
+    """CREATE TEMPORARY TABLE <name> ON COMMIT DROP AS <select>, bound parameters and all."""
+    inherit_cache = False
+
+    def __init__(self, name: str, query):
+        self.name, self.query = name, query
+
+
+@compiles(_CreateTempAs, "postgresql")
+def _compile_create_temp_as(element, compiler, **kw):
+    return f"CREATE TEMPORARY TABLE {element.name} ON COMMIT DROP AS {compiler.process(element.query, **kw)}"
 
 
 def lock_creditor(creditor_id: int) -> None:
@@ -98,28 +140,31 @@ def _plan_steps(creditor: Creditor, plans, day: date, now) -> int:
     if not steps:
         return 0
     own = [p.profile for p in plans if p.profile != "standard"]
-    # Most invoices already have the very step chosen today (steady state). That probe reads
-    # the unique (invoice_id, step_code) index alone, so the position check, which must read
-    # reminder rows, only sees the rest; a row it drops would conflict on that index anyway.
-    same = exists().where(Reminder.invoice_id == Invoice.id, Reminder.step_code == DunningStep.code)
+    # One probe per candidate, on the unique (invoice_id, step_code) index alone: on PostgreSQL
+    # it carries the position too (INCLUDE), so "a reminder at this position or beyond" reads no
+    # reminder row. A reminder of the chosen step is one of them (same position), unless the
+    # debtor changed plans since; then the insert conflicts on that index and drops the row.
     later = exists().where(Reminder.invoice_id == Invoice.id, Reminder.position >= DunningStep.position,
                            Reminder.step_code != "thank_you")
     status = case((DunningStep.requires_approval, "awaiting_approval"), else_="planned")
     # Not even the earliest step is due for invoices due after this: filtered before any join.
     earliest = day - timedelta(days=min(s.offset_days for s in steps))
-    rows = (select(Invoice.creditor_id, Invoice.debtor_id, Invoice.id, DunningStep.id, DunningStep.code,
-                   DunningStep.position, literal(day), status, literal(0), literal(0),
-                   literal(now, Reminder.created_at.type))
+    values = (Invoice.creditor_id, Invoice.debtor_id, Invoice.id, DunningStep.id, DunningStep.code,
+              DunningStep.position, literal(day), status, literal(0), literal(0),
+              literal(now, Reminder.created_at.type))
+    rows = (select(*(v.label(c) for v, c in zip(values, COLUMNS)))
             # Only debtors whose profile has a plan of its own, usually few: a small hash table
             # instead of every debtor (1M invoices: 0.2 s less). The others get the standard plan.
             .outerjoin(Debtor, and_(Debtor.id == Invoice.debtor_id, Debtor.profile.in_(own)))
             .join(DunningStep, DunningStep.id == _chosen_step(plans, day))
             .where(Invoice.creditor_id == creditor.id, Invoice.due_date <= earliest, remindable(day),
-                   ~same, ~later)
+                   ~later)
             # The sort reads every candidate before the first row is written, so the probes never
             # walk the rows this statement inserts: with an empty or unanalysed reminder table
             # PostgreSQL probes it by seq scan, quadratic without this (100k backlog: 66 s).
             .order_by(Invoice.id))
+    if db.session.get_bind().dialect.name == "postgresql":
+        return _insert_through_candidates(rows)
     return _insert_from(rows)
 
 

@@ -119,3 +119,37 @@ def test_cli_upgrade_then_check(empty_database):
         assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     finally:
         engine.dispose()
+
+
+def test_0007_aligns_reminders_with_their_invoice(empty_database):
+    """Before 0007 an invoice moved to another debtor left its reminders naming the old one; the
+    composite key (invoice_id, creditor_id, debtor_id) -> invoice needs them aligned, and the
+    migration aligns them on the invoice (the truth) instead of failing."""
+    from portal.services import ledger, tenants
+
+    app = create_app({**BASE_CONFIG, "DATABASE_URL": empty_database})
+    try:
+        with app.app_context():
+            upgrade(revision="0006")
+            creditor, _key = tenants.create_creditor(name="Mig", email="mig@example.com", password="correct horse battery",
+                                                     iban="FR7630006000011234567890189")
+            for ref in ("A", "B"):
+                ledger.upsert_debtor(creditor, ref, {"name": ref, "email": f"{ref.lower()}@example.com"})
+            invoice, _ = ledger.upsert_invoice(creditor, "M-1", {"debtor_ref": "B", "issue_date": "2026-05-01",
+                                                                 "due_date": "2026-05-31", "amount": "10.00",
+                                                                 "currency": "EUR"})
+            old = ledger.get_debtor(creditor.id, "A").id
+            new = invoice.debtor_id
+            with db.engine.begin() as conn:
+                conn.execute(text("INSERT INTO reminder (creditor_id, debtor_id, invoice_id, step_code, position, "
+                                  "dunning_date, status, interest, indemnity, created_at) VALUES "
+                                  "(:c, :d, :i, 'reminder_1', 1, '2026-06-01', 'sent', 0, 0, '2026-06-01 06:30:00')"),
+                             {"c": creditor.id, "d": old, "i": invoice.id})
+            db.session.remove()
+            upgrade()
+            with db.engine.connect() as conn:
+                assert conn.execute(text("SELECT debtor_id FROM reminder")).scalars().all() == [new]
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
