@@ -649,9 +649,12 @@ class OutboxHandover(db.Model):
     "sent" that makes a crash lose nothing and send nothing twice, one small insert while the
     server waits. The message itself (status, sent_at, its reminders and events) is recorded sent
     right after, off the critical path, in the same transaction that deletes this row; a row left
-    by a crashed sender is recorded by the next run. Refused at the dot: the row is deleted."""
+    by a crashed sender is recorded by the next run. Refused at the dot: the row is deleted.
+    No foreign key: its check would take a share lock on the message row, which the sender's
+    claim holds locked, making a multixact on every send; a row is only written, guarded, for a
+    claimed message, and messages are never deleted."""
     __tablename__ = "outbox_handover"
-    message_id: Mapped[int] = mapped_column(ForeignKey("outbox_message.id"), primary_key=True)
+    message_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     handed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

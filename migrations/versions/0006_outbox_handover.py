@@ -19,9 +19,8 @@ depends_on = None
 def upgrade():
     op.create_table(
         'outbox_handover',
-        sa.Column('message_id', sa.Integer(), nullable=False),
+        sa.Column('message_id', sa.Integer(), autoincrement=False, nullable=False),
         sa.Column('handed_at', sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(['message_id'], ['outbox_message.id'], name=op.f('fk_outbox_handover_message_id_outbox_message')),
         sa.PrimaryKeyConstraint('message_id', name=op.f('pk_outbox_handover')),
     )
 
