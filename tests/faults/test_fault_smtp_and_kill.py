@@ -1,7 +1,7 @@
 """SMTP refusing, then accepting; a dunning worker SIGKILLed while it plans (PostgreSQL, private
 server). Real `flask --app app dunning …` processes against a real SMTP server.
 
-- Refusals (4xx at RCPT TO, then 4xx at the final dot after the message was marked sent) defer
+- Refusals (4xx at RCPT TO, then 4xx at the final dot after the message was handed over) defer
   every message with backoff; a run before the next attempt time sends nothing; once the server
   accepts, each message goes out once and the event log says "sent" once per reminder.
 - A run killed inside its planning transaction leaves nothing planned; the next run plans and
@@ -21,7 +21,7 @@ from fakes.smtp_server import Handler, Received, SmtpServer
 from fault_support import (assert_dunning_exactly_once, backends, count, database_url, engine_name,  # noqa: F401
                            hold_planner_lock, private_pg, seed_dunning, wait_until, waiting_on_planner_lock)
 from portal.extensions import db
-from portal.models import Event, OutboxMessage, Reminder, utcnow
+from portal.models import Event, OutboxHandover, OutboxMessage, Reminder, utcnow
 
 D = date(2026, 3, 16)
 RUN_ZERO = {"date": D.isoformat(), "planned": 0, "sent": 0, "awaiting_approval": 0, "failed": 0}
@@ -90,7 +90,7 @@ def test_smtp_refusing_then_accepting_sends_everything_once(app, creditor, refus
     assert json_line(flask("dunning", "run", "--date", D.isoformat(), env=env)) == RUN_ZERO
     assert handler.messages == []
 
-    # 2. Refused at the final dot, after each was marked sent: put back to pending, backoff doubled.
+    # 2. Refused at the final dot, after each was handed over: taken back, backoff doubled.
     handler.mode = "data"
     due_now()
     assert json_line(flask("dunning", "send", env=env)) == {"sent": 0, "failed": 0, "deferred": debtors_due}
@@ -99,10 +99,9 @@ def test_smtp_refusing_then_accepting_sends_everything_once(app, creditor, refus
     assert all(timedelta(seconds=110) < m.next_attempt_at - utcnow() <= timedelta(minutes=2) for m in msgs)
     assert set(db.session.scalars(select(Reminder.status))) == {"planned"}
     assert handler.messages == []
-    # The "sent" events written before the dot are superseded by one "refused" per message.
-    refused = Counter(db.session.scalars(select(Event.data["message_id"].as_integer())
-                                         .where(Event.type == "message.refused")))
-    assert refused == Counter({m.id: 1 for m in msgs})
+    assert db.session.scalars(select(OutboxHandover)).all() == []  # taken back
+    # Nothing was recorded sent: a message is recorded once the server has answered 250.
+    assert db.session.scalars(select(Event).where(Event.type.in_(("reminder.sent", "message.sent")))).all() == []
 
     # 3. Accepting: everything sent once, on the third attempt.
     handler.mode = None
@@ -112,10 +111,9 @@ def test_smtp_refusing_then_accepting_sends_everything_once(app, creditor, refus
     assert {(m.status, m.attempts) for m in outbox()} == {("sent", 3)}
     assert_dunning_exactly_once(expected, handler.messages)
     assert len(handler.messages) == debtors_due
-    # Every reminder has its "sent" event (those of the attempt refused at the dot stay too, each
-    # followed by that message's "message.refused").
+    # Every reminder has its "sent" event, once.
     sent_events = Counter(db.session.scalars(select(Event.invoice_id).where(Event.type == "reminder.sent")))
-    assert len(sent_events) == len(expected)
+    assert len(sent_events) == len(expected) and set(sent_events.values()) == {1}
 
 
 def test_worker_killed_while_planning_loses_nothing(app, creditor, private_pg):

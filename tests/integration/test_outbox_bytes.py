@@ -1,7 +1,8 @@
 """The outbox sends the bytes built when the message was composed (OutboxMessage.raw), builds
 them at send time for a message without them, and marks a message sent with the same reminders
-and events on both engines (one statement on PostgreSQL, three on SQLite); the mark stays
-guarded against a message another sender marked first. Real SMTP server (aiosmtpd)."""
+and events on both engines (one statement on PostgreSQL, four a message on SQLite); the handover
+before the final dot stays guarded against a message another sender took first, and a handover
+left by a killed sender is recorded sent by the next run. Real SMTP server (aiosmtpd)."""
 from __future__ import annotations
 
 import uuid
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from dunning_jobs import day as dunning_day
 from dunning_jobs import outbox
 from portal.extensions import db
-from portal.models import Creditor, Debtor, Event, OutboxMessage, Reminder, utcnow
+from portal.models import Creditor, Debtor, Event, OutboxHandover, OutboxMessage, Reminder, utcnow
 from portal.services import ledger
 
 D = date(2026, 5, 4)
@@ -95,17 +96,47 @@ def test_sent_marks_reminders_and_writes_one_event_each(app, creditor, smtp_serv
     assert outbox.send_pending().sent == 0
 
 
-def test_mark_is_guarded_against_a_message_already_sent(app, creditor, engine_name):
+def test_handover_is_guarded_against_a_message_already_sent(app, creditor, engine_name):
     """What a sender that lost the race (SQLite: no row locks) sees: nothing written."""
     [message] = compose(creditor.id, debtors=1)
-    row = db.session.execute(select(OutboxMessage.__table__).where(OutboxMessage.id == message.id)).one()
     message.status = "sent"  # another sender got there first
     db.session.commit()
     events_before = len(db.session.scalars(select(Event.id)).all())
     with db.engine.connect() as c:
         with pytest.raises(outbox.Taken):
-            outbox._mark_sent(c, row)  # noqa: SLF001
-        c.rollback()
+            outbox._hand_over(c, message.id)  # noqa: SLF001
+    assert db.session.scalars(select(OutboxHandover)).all() == []
     assert len(db.session.scalars(select(Event.id)).all()) == events_before
     assert {r.status for r in db.session.scalars(select(Reminder).where(Reminder.message_id == message.id))} == \
         {"planned"}
+
+
+def test_handover_is_guarded_against_a_second_handover(app, creditor, engine_name):
+    """Two senders on one message (SQLite): the second handover finds the first and is refused."""
+    [message] = compose(creditor.id, debtors=1)
+    with db.engine.connect() as c:
+        outbox._hand_over(c, message.id)  # noqa: SLF001
+        with pytest.raises(outbox.Taken):
+            outbox._hand_over(c, message.id)  # noqa: SLF001
+    assert [h.message_id for h in db.session.scalars(select(OutboxHandover))] == [message.id]
+
+
+def test_a_handover_left_by_a_killed_sender_is_recorded_sent_by_the_next_run(app, creditor, engine_name,
+                                                                              smtp_server):
+    """Handed over (its final dot may have gone out), then the sender died before recording it:
+    the next run records it sent, once, without sending it again."""
+    [message] = compose(creditor.id, debtors=1)
+    with db.engine.connect() as c:
+        outbox._hand_over(c, message.id)  # noqa: SLF001
+    assert outbox.send_pending().sent == 0
+    assert smtp_server.handler.messages == []
+    db.session.expire_all()
+    assert (message.status, message.attempts) == ("sent", 1)
+    assert message.sent_at is not None
+    assert db.session.scalars(select(OutboxHandover)).all() == []
+    assert {r.status for r in db.session.scalars(select(Reminder).where(Reminder.message_id == message.id))} == \
+        {"sent"}
+    sent = db.session.scalars(select(Event).where(Event.type == "reminder.sent",
+                                                  Event.data["message_id"].as_integer() == message.id)).all()
+    assert len(sent) == len(db.session.scalars(select(Reminder.id).where(Reminder.message_id == message.id)).all())
+    assert outbox.send_pending().sent == 0
