@@ -22,12 +22,13 @@ from sqlalchemy import String, and_, case, cast, column, exists, func, insert, l
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from portal.extensions import db
-from portal.models import (Creditor, Debtor, DunningStep, Event, Invoice, PaymentAttempt, PaymentAttemptLine,
-                           PaymentPromise, Reminder, utcnow)
-from portal.services.plans import ensure_default_plans, plans_for
+from portal.models import (Creditor, Debtor, DunningPlan, Event, Invoice, PaymentAttempt,
+                           PaymentAttemptLine, PaymentPromise, Reminder, utcnow)
+from portal.services.plans import ensure_default_plans
 
 OPEN = ("open", "partially_paid")
 THANK_YOU_WINDOW_DAYS = 30
@@ -107,24 +108,31 @@ def plan_day(creditor: Creditor, day: date) -> tuple[int, int]:
     ensure_default_plans(creditor.id)
     lock_creditor(creditor.id)
     now = utcnow()
-    planned = _plan_steps(creditor, plans_for(creditor.id), day, now)
+    planned = _plan_steps(creditor, _plans_with_steps(creditor.id), day, now)
     planned += _plan_thank_yous(creditor, day, now)
     awaiting = _record_awaiting(creditor.id, now)
     db.session.commit()
     return planned, awaiting
 
 
-def _chosen_step(plans, day: date):
-    """The id of the step due for an invoice on `day`: per plan, a CASE over its steps' cutoffs
-    (due_date <= day - offset_days, constants from Python) from the highest position down picks
-    the most advanced step whose day has come; a CASE on the debtor's profile picks the plan.
-    Only debtors whose profile has a plan of its own are joined (see _plan_steps): the others
-    (NULL profile) fall to the standard plan. NULL when no step is due."""
+def _plans_with_steps(creditor_id: int) -> list[DunningPlan]:
+    """The creditor's plans (services.plans.plans_for) with their steps, in two queries instead
+    of one per plan."""
+    return list(db.session.scalars(select(DunningPlan).where(DunningPlan.creditor_id == creditor_id)
+                                   .order_by(DunningPlan.profile).options(selectinload(DunningPlan.steps))))
+
+
+def _chosen(plans, day: date, value):
+    """value(step) of the step due for an invoice on `day`: per plan, a CASE over its steps'
+    cutoffs (due_date <= day - offset_days, constants from Python) from the highest position
+    down picks the most advanced step whose day has come; a CASE on the debtor's profile picks
+    the plan. Only debtors whose profile has a plan of its own are joined (see _plan_steps): the
+    others (NULL profile) fall to the standard plan. NULL when no step is due."""
     def by_plan(plan):
         steps = sorted(plan.steps, key=lambda s: -s.position)
         if not steps:
             return null()
-        return case(*[(Invoice.due_date <= day - timedelta(days=s.offset_days), s.id) for s in steps])
+        return case(*[(Invoice.due_date <= day - timedelta(days=s.offset_days), value(s)) for s in steps])
 
     standard = next((p for p in plans if p.profile == "standard"), None)
     own = {p.profile: by_plan(p) for p in plans if p.profile != "standard"}
@@ -135,30 +143,37 @@ def _chosen_step(plans, day: date):
 def _plan_steps(creditor: Creditor, plans, day: date, now) -> int:
     """Every step due on `day`, all plans at once: one scan of the open invoices instead of one
     per (plan, step). An invoice gets its chosen step only when it has no reminder at that
-    position or beyond."""
+    position or beyond.
+
+    The chosen step's id and position are CASE expressions (constants from the plans loaded
+    here), and its code and status CASEs on that id: no join with dunning_step. So PostgreSQL
+    estimates the candidates right (a join on a CASE is guessed at 1/200 of them, which made it
+    probe the reminders once per candidate where a hash anti-join is cheaper: 1M open invoices,
+    0.9 -> 0.7 s on one CPU). The foreign key still checks every step id inserted."""
     steps = [s for p in plans for s in p.steps]
     if not steps:
         return 0
     own = [p.profile for p in plans if p.profile != "standard"]
-    # One probe per candidate, on the unique (invoice_id, step_code) index alone: on PostgreSQL
-    # it carries the position too (INCLUDE), so "a reminder at this position or beyond" reads no
-    # reminder row. A reminder of the chosen step is one of them (same position), unless the
-    # debtor changed plans since; then the insert conflicts on that index and drops the row.
-    later = exists().where(Reminder.invoice_id == Invoice.id, Reminder.position >= DunningStep.position,
+    step_id = _chosen(plans, day, lambda s: s.id)
+    position = _chosen(plans, day, lambda s: s.position)
+    code = case({s.id: s.code for s in steps}, value=step_id)
+    status = case({s.id: "awaiting_approval" if s.requires_approval else "planned" for s in steps}, value=step_id)
+    # A reminder at the chosen position or beyond: on PostgreSQL the unique (invoice_id,
+    # step_code) index carries the position too (INCLUDE), so this reads no reminder row. A
+    # reminder of the chosen step is one of them (same position), unless the debtor changed
+    # plans since; then the insert conflicts on that index and drops the row.
+    later = exists().where(Reminder.invoice_id == Invoice.id, Reminder.position >= position,
                            Reminder.step_code != "thank_you")
-    status = case((DunningStep.requires_approval, "awaiting_approval"), else_="planned")
     # Not even the earliest step is due for invoices due after this: filtered before any join.
     earliest = day - timedelta(days=min(s.offset_days for s in steps))
-    values = (Invoice.creditor_id, Invoice.debtor_id, Invoice.id, DunningStep.id, DunningStep.code,
-              DunningStep.position, literal(day), status, literal(0), literal(0),
-              literal(now, Reminder.created_at.type))
+    values = (Invoice.creditor_id, Invoice.debtor_id, Invoice.id, step_id, code, position, literal(day), status,
+              literal(0), literal(0), literal(now, Reminder.created_at.type))
     rows = (select(*(v.label(c) for v, c in zip(values, COLUMNS)))
             # Only debtors whose profile has a plan of its own, usually few: a small hash table
             # instead of every debtor (1M invoices: 0.2 s less). The others get the standard plan.
             .outerjoin(Debtor, and_(Debtor.id == Invoice.debtor_id, Debtor.profile.in_(own)))
-            .join(DunningStep, DunningStep.id == _chosen_step(plans, day))
-            .where(Invoice.creditor_id == creditor.id, Invoice.due_date <= earliest, remindable(day),
-                   ~later)
+            .where(Invoice.creditor_id == creditor.id, Invoice.due_date <= earliest, step_id.is_not(None),
+                   remindable(day), ~later)
             # The sort reads every candidate before the first row is written, so the probes never
             # walk the rows this statement inserts: with an empty or unanalysed reminder table
             # PostgreSQL probes it by seq scan, quadratic without this (100k backlog: 66 s).
