@@ -12,9 +12,9 @@ After the server's answer the message is recorded sent (its status, reminders an
 handover row deleted) in the claim's transaction; on PostgreSQL a thread does that while the next
 message goes out, so the server only ever waits for the one insert. A handover left by a killed
 sender is recorded sent by the next run (its messages are no longer locked: see _recover).
-The handover is guarded (message still pending, no handover yet): SQLite has no row locks, so
-there two senders can claim the same message, and the one that loses the guard drops its
-connection instead of sending the dot.
+The handover is guarded: on PostgreSQL by the claim's lock and its primary key, on SQLite, which
+has no row locks, by a check that the message is still pending; there two senders can claim the
+same message, and the one that loses the guard drops its connection instead of sending the dot.
 The e-mail's bytes are built when the message is composed (OutboxMessage.raw); a message without
 them is built here.
 Temporary failures (4xx) retry with exponential backoff; permanent ones (5xx) are recorded.
@@ -22,7 +22,6 @@ Without SMTP_URL the outbox is the mailbox: messages are marked delivered there.
 """
 from __future__ import annotations
 
-import functools
 import queue
 import smtplib
 import socket
@@ -107,6 +106,10 @@ HAND_OVER = text(
     "WHERE EXISTS (SELECT 1 FROM outbox_message WHERE id = :id AND status = 'pending') "
     "ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
 ).bindparams(bindparam("now", type_=UTCDateTime))
+# PostgreSQL's sender holds the message locked from its claim: nobody else can have recorded it
+# meanwhile, so the primary key alone guards the handover (a killed sender's leftover conflicts).
+HAND_OVER_LOCKED = ("INSERT INTO outbox_handover (message_id, handed_at) VALUES (%(id)s, %(now)s) "
+                    "ON CONFLICT (message_id) DO NOTHING RETURNING message_id")
 
 
 def _hand_over(h, message_id: int) -> None:
@@ -115,17 +118,12 @@ def _hand_over(h, message_id: int) -> None:
     straight to the driver (the server is waiting for the dot)."""
     params = {"id": message_id, "now": utcnow()}
     if _autocommit(h):
-        taken = h.connection.driver_connection.execute(_hand_over_sql(h.dialect), params).fetchone() is None
+        taken = h.connection.driver_connection.execute(HAND_OVER_LOCKED, params, prepare=True).fetchone() is None
     else:
         taken = h.execute(HAND_OVER, params).first() is None
         h.commit()
     if taken:
         raise Taken(message_id)
-
-
-@functools.cache
-def _hand_over_sql(dialect) -> str:
-    return str(HAND_OVER.compile(dialect=dialect))
 
 
 def _take_back(h, message_id: int) -> None:
