@@ -98,7 +98,8 @@ def _claim(c, n: int):
 
 
 class Taken(Exception):
-    """Another sender handed this message over first (possible on SQLite, which has no row locks)."""
+    """Another sender handed this message over first: on SQLite, which has no row locks, or a
+    sender killed during this run (PostgreSQL), whose leftover handover conflicts."""
 
 
 HAND_OVER = text(
