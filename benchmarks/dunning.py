@@ -545,8 +545,6 @@ def send_outbox(app, sink, n: int, patch_nodelay: bool = False) -> float:
 
 def outbox_bench(app, db_url: str, day: date, n_debtors: int, rng: random.Random, diagnose: bool,
                  rounds: int) -> dict:
-    from email.policy import SMTP as SMTP_POLICY
-
     from sqlalchemy import select
 
     from dunning_jobs import outbox, planner
@@ -576,7 +574,7 @@ def outbox_bench(app, db_url: str, day: date, n_debtors: int, rng: random.Random
             pending = db.session.scalars(select(OutboxMessage).where(OutboxMessage.status == "pending")
                                          .order_by(OutboxMessage.id)).all()
             sender = outbox._address(app.config["MAIL_FROM"])  # noqa: SLF001
-            payloads = [(m.to_addr, outbox.to_email(m, creditor).as_bytes(policy=SMTP_POLICY)) for m in pending]
+            payloads = [(m.to_addr, reminders.smtp_bytes(m, creditor)) for m in pending]
             db.session.commit()
         n = len(payloads)
         res["messages"] = n

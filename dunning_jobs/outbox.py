@@ -39,7 +39,7 @@ from sqlalchemy import bindparam, delete, select, text, update
 from portal.extensions import db
 from portal.models import Creditor, OutboxHandover, OutboxMessage, Reminder, UTCDateTime, utcnow
 from portal.services import events
-from portal.services.reminders import smtp_bytes, to_email  # noqa: F401 (to_email: what the benchmark sends raw)
+from portal.services.reminders import smtp_bytes
 
 MAX_ATTEMPTS = 8
 BASE_BACKOFF = timedelta(minutes=1)

@@ -22,14 +22,13 @@ from sqlalchemy import String, and_, case, cast, column, exists, func, insert, l
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.expression import ClauseElement, Executable
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from portal.extensions import db
-from portal.models import (Creditor, Debtor, DunningPlan, Event, Invoice, PaymentAttempt,
-                           PaymentAttemptLine, PaymentPromise, Reminder, utcnow)
-from portal.services.plans import ensure_default_plans
+from portal.models import (Creditor, Debtor, Event, Invoice, PaymentAttempt, PaymentAttemptLine, PaymentPromise,
+                           Reminder, utcnow)
+from portal.services.plans import ensure_default_plans, plans_for
 
 OPEN = ("open", "partially_paid")
 THANK_YOU_WINDOW_DAYS = 30
@@ -112,18 +111,11 @@ def plan_day(creditor: Creditor, day: date) -> tuple[int, int]:
     ensure_default_plans(creditor.id)
     lock_creditor(creditor.id)
     now = utcnow()
-    planned = _plan_steps(creditor, _plans_with_steps(creditor.id), day, now)
+    planned = _plan_steps(creditor, plans_for(creditor.id), day, now)
     planned += _plan_thank_yous(creditor, day, now)
     awaiting = _record_awaiting(creditor.id, now)
     db.session.commit()
     return planned, awaiting
-
-
-def _plans_with_steps(creditor_id: int) -> list[DunningPlan]:
-    """The creditor's plans (services.plans.plans_for) with their steps, in two queries instead
-    of one per plan."""
-    return list(db.session.scalars(select(DunningPlan).where(DunningPlan.creditor_id == creditor_id)
-                                   .order_by(DunningPlan.profile).options(selectinload(DunningPlan.steps))))
 
 
 def _chosen(plans, day: date, value):

@@ -5,6 +5,7 @@ from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import DunningPlan, DunningStep
@@ -130,8 +131,9 @@ def ensure_default_plans(creditor_id: int) -> None:
 
 
 def plans_for(creditor_id: int) -> list[DunningPlan]:
+    """The creditor's plans with their steps (every caller reads them): two queries, not one per plan."""
     return list(db.session.scalars(select(DunningPlan).where(DunningPlan.creditor_id == creditor_id)
-                                   .order_by(DunningPlan.profile)))
+                                   .order_by(DunningPlan.profile).options(selectinload(DunningPlan.steps))))
 
 
 def get_step(creditor_id: int, step_id: int) -> DunningStep:
