@@ -382,7 +382,7 @@ def step_label(statement: str) -> str:
         return "steps select"
     if "planner_candidate" in statement:
         return "steps insert"
-    return "steps" if "dunning_step" in statement else "thank_you"
+    return "steps" if "CASE" in statement else "thank_you"
 
 
 def reset_planned(db_url: str, day: date) -> int:

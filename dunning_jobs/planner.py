@@ -4,23 +4,27 @@ The rule (domain/schedule.py; tests/integration/test_planner_*.py hold this SQL 
 remindable invoice gets the step of its debtor's plan (the profile's own, else standard) with
 the highest position whose day has come (due_date <= day - offset_days), only if it has no
 reminder at that position or beyond. So a late-loaded invoice jumps straight to the step its age
-calls for, and missed steps are never sent late. The cutoffs are constants computed here, so one
-CASE picks every invoice's step in a single read of the open invoices (a statement per plan step
-read them 20 times). The unique (invoice, step) constraint makes a second run, or a concurrent
-one, plan nothing twice.
+calls for, and missed steps are never sent late. The cutoffs are computed here and bound as
+parameters, so one CASE picks every invoice's step in a single read of the open invoices (a
+statement per plan step read them 20 times). The unique (invoice, step) constraint makes a
+second run, or a concurrent one, plan nothing twice.
 
-On PostgreSQL that one SELECT fills a temporary table (CREATE TEMPORARY TABLE ... AS, which
-PostgreSQL runs in parallel, unlike the SELECT of an INSERT) and the INSERT reads it: the same
-rows. Each reminder inserted costs one check of its composite key to its invoice, one to its
-step (models.Reminder).
+The statement is built once per shape of plans (profiles and their number of steps: the same
+for every creditor on the default plans) and executed with this run's values: building and
+keying it for SQLAlchemy's cache cost more than a small creditor's planning in the database.
+
+On PostgreSQL, when its invoices are large enough to be read in parallel, that one SELECT fills
+a temporary table (CREATE TEMPORARY TABLE ... AS, which PostgreSQL runs in parallel, unlike the
+SELECT of an INSERT) and the INSERT reads it: the same rows. Each reminder inserted costs one
+check of its composite key to its invoice, one to its step (models.Reminder).
 """
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import lru_cache
 
-from sqlalchemy import String, and_, case, cast, column, exists, func, insert, literal, null, select, table, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import (Date, Integer, String, and_, bindparam, case, cast, column, exists, func, insert, literal,
+                        null, select, table, text)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ClauseElement, Executable
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -28,54 +32,35 @@ from sqlalchemy.sql.visitors import InternalTraversal
 from portal.extensions import db
 from portal.models import (Creditor, Debtor, Event, Invoice, PaymentAttempt, PaymentAttemptLine, PaymentPromise,
                            Reminder, utcnow)
-from portal.services.plans import ensure_default_plans, plans_for
+from portal.services.plans import PROFILE_OFFSETS, ensure_default_plans, plans_for
 
 OPEN = ("open", "partially_paid")
 THANK_YOU_WINDOW_DAYS = 30
 COLUMNS = ["creditor_id", "debtor_id", "invoice_id", "step_id", "step_code", "position", "dunning_date",
            "status", "interest", "indemnity", "created_at"]
-
-
-def _insert():
-    dialect = db.session.get_bind().dialect.name
-    return (pg_insert if dialect == "postgresql" else sqlite_insert)(Reminder.__table__)
-
-
-def _insert_from(rows) -> int:
-    """INSERT ... SELECT ... ON CONFLICT DO NOTHING; the number of rows really inserted, from
-    the statement's row count (not RETURNING: 66k ids fetched into Python only to be counted)."""
-    stmt = (_insert().from_select(COLUMNS, rows)
-            .on_conflict_do_nothing(index_elements=["invoice_id", "step_code"])
-            .execution_options(preserve_rowcount=True))
-    return db.session.execute(stmt).rowcount
-
-
 CANDIDATES = table("planner_candidate", *(column(c) for c in COLUMNS))
 
 
-def _insert_through_candidates(rows) -> int:
-    """PostgreSQL: the same rows, selected first into a temporary table, then inserted.
+class _InsertNew(Executable, ClauseElement):
+    """INSERT INTO reminder (COLUMNS) <select> ON CONFLICT (invoice_id, step_code) DO NOTHING, on
+    both engines. Cached like any statement (SQLAlchemy 2.0 compiles the dialects' own
+    on_conflict_do_nothing() inserts again on every execution: about 1 ms each)."""
+    inherit_cache = True
+    _traverse_internals = [("query", InternalTraversal.dp_clauseelement)]
+    _inline = False  # read by the compiler, which sees the INSERT inside as the statement
 
-    PostgreSQL never runs the SELECT of an INSERT ... SELECT in parallel, but it does run that
-    of a CREATE TABLE ... AS in parallel: reading and probing the open invoices (most of the
-    work before the writes) is then shared with the parallel workers
-    (max_parallel_workers_per_gather) when the table is large enough for PostgreSQL to choose
-    it. Same transaction; each statement sees the data committed when it starts (READ
-    COMMITTED), as the single statement did, and the unique (invoice, step) index still
-    decides. Every candidate is selected before the first is inserted, so the probes never walk
-    the rows being inserted; they are written in the order selected (invoice order: locality in
-    the unique index, the result does not depend on it). On an error the rollback drops the
-    temporary table with the rest."""
-    db.session.execute(_CreateTempAs(CANDIDATES.name, rows))
-    inserted = _insert_from(select(*(CANDIDATES.c[c] for c in COLUMNS)))
-    db.session.execute(text(f"DROP TABLE {CANDIDATES.name}"))
-    return inserted
+    def __init__(self, query):
+        self.query = query
+
+
+@compiles(_InsertNew)
+def _compile_insert_new(element, compiler, **kw):
+    statement = insert(Reminder.__table__).from_select(COLUMNS, element.query)
+    return f"{compiler.process(statement, **kw)} ON CONFLICT (invoice_id, step_code) DO NOTHING"
 
 
 class _CreateTempAs(Executable, ClauseElement):
-    """CREATE TEMPORARY TABLE <name> ON COMMIT DROP AS <select>, bound parameters and all.
-    Cached like any statement, keyed on its name and query (uncached, the SELECT was compiled
-    again on every run: about 8 ms, most of a small creditor's planning)."""
+    """CREATE TEMPORARY TABLE <name> ON COMMIT DROP AS <select>, bound parameters and all."""
     inherit_cache = True
     _traverse_internals = [("name", InternalTraversal.dp_string), ("query", InternalTraversal.dp_clauseelement)]
 
@@ -88,16 +73,30 @@ def _compile_create_temp_as(element, compiler, **kw):
     return f"CREATE TEMPORARY TABLE {element.name} ON COMMIT DROP AS {compiler.process(element.query, **kw)}"
 
 
+def _inserted(statement, params: dict) -> int:
+    """Rows really inserted, from the row count (not RETURNING: 66k ids fetched only to be counted)."""
+    return db.session.execute(statement, params, execution_options={"preserve_rowcount": True}).rowcount
+
+
+LOCK = "SELECT pg_advisory_xact_lock(7311, :c)"
+# The planner's lock, and whether PostgreSQL could read the invoices in parallel at all: their
+# table at least min_parallel_table_scan_size, workers allowed. Only then is the temporary table
+# (two statements more, its catalog rows) worth it.
+LOCK_AND_PARALLEL = text(
+    f"{LOCK}, pg_relation_size('invoice') >= pg_size_bytes(current_setting('min_parallel_table_scan_size')) "
+    "AND current_setting('max_parallel_workers_per_gather')::int > 0")
+
+
 def lock_creditor(creditor_id: int) -> None:
     """Serialise planners of one creditor (PostgreSQL); SQLite has a single writer anyway."""
     if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SELECT pg_advisory_xact_lock(7311, :c)"), {"c": creditor_id})
+        db.session.execute(text(LOCK), {"c": creditor_id})
 
 
-def remindable(day: date):
-    """Conditions under which an invoice may be reminded at all on `day`: open, not under
-    dispute, no payment in flight (a card payment settling, a direct debit submitted) and no
-    live promise to pay by `day` or later."""
+def remindable(day):
+    """Conditions under which an invoice may be reminded at all on `day` (a date or a bound
+    parameter): open, not under dispute, no payment in flight (a card payment settling, a direct
+    debit submitted) and no live promise to pay by `day` or later."""
     in_flight = (exists().where(PaymentAttemptLine.invoice_id == Invoice.id,
                                 PaymentAttempt.id == PaymentAttemptLine.attempt_id,
                                 PaymentAttempt.status == "processing"))
@@ -108,99 +107,164 @@ def remindable(day: date):
 
 def plan_day(creditor: Creditor, day: date) -> tuple[int, int]:
     """Plan every step due on `day`; returns (planned, awaiting approval) newly created."""
-    ensure_default_plans(creditor.id)
-    lock_creditor(creditor.id)
+    plans = plans_for(creditor.id)
+    if not PROFILE_OFFSETS.keys() <= {p.profile for p in plans}:
+        ensure_default_plans(creditor.id)  # commits: before the lock
+        plans = plans_for(creditor.id)
+    if db.session.get_bind().dialect.name == "postgresql":
+        parallel = db.session.execute(LOCK_AND_PARALLEL, {"c": creditor.id}).one()[1]
+    else:
+        parallel = False
     now = utcnow()
-    planned = _plan_steps(creditor, plans_for(creditor.id), day, now)
+    planned = _plan_steps(creditor, plans, day, now, parallel)
     planned += _plan_thank_yous(creditor, day, now)
     awaiting = _record_awaiting(creditor.id, now)
     db.session.commit()
     return planned, awaiting
 
 
-def _chosen(plans, day: date, value):
-    """value(step) of the step due for an invoice on `day`: per plan, a CASE over its steps'
-    cutoffs (due_date <= day - offset_days, constants from Python) from the highest position
-    down picks the most advanced step whose day has come; a CASE on the debtor's profile picks
-    the plan. Only debtors whose profile has a plan of its own are joined (see _plan_steps): the
-    others (NULL profile) fall to the standard plan. NULL when no step is due."""
-    def by_plan(plan):
-        steps = sorted(plan.steps, key=lambda s: -s.position)
-        if not steps:
-            return null()
-        return case(*[(Invoice.due_date <= day - timedelta(days=s.offset_days), value(s)) for s in steps])
-
-    standard = next((p for p in plans if p.profile == "standard"), None)
-    own = {p.profile: by_plan(p) for p in plans if p.profile != "standard"}
-    fallback = by_plan(standard) if standard else null()
-    return case(own, value=Debtor.profile, else_=fallback) if own else fallback
+def _ordered(plans):
+    """The plans in the order their statement binds them: standard last (the CASE's else), each
+    with its steps from the highest position down (the first due one wins)."""
+    ordered = sorted(plans, key=lambda p: (p.profile == "standard", p.profile))
+    return [(p.profile, sorted(p.steps, key=lambda s: -s.position)) for p in ordered]
 
 
-def _plan_steps(creditor: Creditor, plans, day: date, now) -> int:
+def _plan_steps(creditor: Creditor, plans, day: date, now, parallel: bool) -> int:
     """Every step due on `day`, all plans at once: one scan of the open invoices instead of one
     per (plan, step). An invoice gets its chosen step only when it has no reminder at that
-    position or beyond.
-
-    The chosen step's id and position are CASE expressions (constants from the plans loaded
-    here), and its code and status CASEs on that id: no join with dunning_step. So PostgreSQL
-    estimates the candidates right (a join on a CASE is guessed at 1/200 of them, which made it
-    probe the reminders once per candidate where a hash anti-join is cheaper: 1M open invoices,
-    0.9 -> 0.7 s on one CPU). The foreign key still checks every step id inserted."""
-    steps = [s for p in plans for s in p.steps]
+    position or beyond."""
+    ordered = _ordered(plans)
+    steps = [s for _profile, plan_steps in ordered for s in plan_steps]
     if not steps:
         return 0
-    own = [p.profile for p in plans if p.profile != "standard"]
-    step_id = _chosen(plans, day, lambda s: s.id)
-    position = _chosen(plans, day, lambda s: s.position)
-    code = case({s.id: s.code for s in steps}, value=step_id)
-    status = case({s.id: "awaiting_approval" if s.requires_approval else "planned" for s in steps}, value=step_id)
+    params = {"creditor": creditor.id, "day": day, "now": now,
+              "earliest": day - timedelta(days=min(s.offset_days for s in steps))}
+    for i, (_profile, plan_steps) in enumerate(ordered):
+        for j, s in enumerate(plan_steps):
+            params.update({f"cut_{i}_{j}": day - timedelta(days=s.offset_days), f"id_{i}_{j}": s.id,
+                           f"pos_{i}_{j}": s.position, f"code_{i}_{j}": s.code,
+                           f"status_{i}_{j}": "awaiting_approval" if s.requires_approval else "planned"})
+    shape = tuple((profile, len(plan_steps)) for profile, plan_steps in ordered)
+    if not parallel:
+        return _inserted(_steps_insert(shape), params)
+    db.session.execute(_steps_into_candidates(shape), params)
+    inserted = _inserted(_CANDIDATES_INSERT, {})
+    db.session.execute(text(f"DROP TABLE {CANDIDATES.name}"))
+    return inserted
+
+
+@lru_cache(maxsize=32)
+def _steps_select(shape: tuple[tuple[str, int], ...]):
+    """The candidates' SELECT for plans of this shape ((profile, number of steps), as _ordered
+    gives them), every value a parameter of _plan_steps.
+
+    The chosen step's id and position are CASE expressions over the steps' cutoffs, and its code
+    and status CASEs on that id: no join with dunning_step. So PostgreSQL estimates the
+    candidates right (a join on a CASE is guessed at 1/200 of them, which made it probe the
+    reminders once per candidate where a hash anti-join is cheaper: 1M open invoices, 0.9 ->
+    0.7 s on one CPU). The foreign key still checks every step id inserted."""
+    def chosen(value):
+        """value(i, j) of the step due: per plan, a CASE from its highest position down; a CASE on
+        the debtor's profile picks the plan. Only debtors whose profile has a plan of its own are
+        joined: the others (NULL profile) fall to the standard plan. NULL when no step is due."""
+        by_plan = [case(*[(Invoice.due_date <= bindparam(f"cut_{i}_{j}", type_=Date), value(i, j))
+                          for j in range(n)]) if n else null() for i, (_p, n) in enumerate(shape)]
+        own = {profile: by_plan[i] for i, (profile, _n) in enumerate(shape) if profile != "standard"}
+        fallback = by_plan[-1] if shape[-1][0] == "standard" else null()
+        return case(own, value=Debtor.profile, else_=fallback) if own else fallback
+
+    def param(name, type_):
+        return lambda i, j: bindparam(f"{name}_{i}_{j}", type_=type_)
+
+    each = [(i, j) for i, (_p, n) in enumerate(shape) for j in range(n)]
+    step_id = chosen(param("id", Integer))
+    position = chosen(param("pos", Integer))
+    code = case({bindparam(f"id_{i}_{j}", type_=Integer): bindparam(f"code_{i}_{j}", type_=String) for i, j in each},
+                value=step_id)
+    status = case({bindparam(f"id_{i}_{j}", type_=Integer): bindparam(f"status_{i}_{j}", type_=String)
+                   for i, j in each}, value=step_id)
+    day = bindparam("day", type_=Date)
     # A reminder at the chosen position or beyond: on PostgreSQL the unique (invoice_id,
     # step_code) index carries the position too (INCLUDE), so this reads no reminder row. A
     # reminder of the chosen step is one of them (same position), unless the debtor changed
     # plans since; then the insert conflicts on that index and drops the row.
     later = exists().where(Reminder.invoice_id == Invoice.id, Reminder.position >= position,
                            Reminder.step_code != "thank_you")
-    # Not even the earliest step is due for invoices due after this: filtered before any join.
-    earliest = day - timedelta(days=min(s.offset_days for s in steps))
-    values = (Invoice.creditor_id, Invoice.debtor_id, Invoice.id, step_id, code, position, literal(day), status,
-              literal(0), literal(0), literal(now, Reminder.created_at.type))
-    rows = (select(*(v.label(c) for v, c in zip(values, COLUMNS)))
+    values = (Invoice.creditor_id, Invoice.debtor_id, Invoice.id, step_id, code, position, day, status,
+              literal(0), literal(0), bindparam("now", type_=Reminder.created_at.type))
+    own = [profile for profile, _n in shape if profile != "standard"]
+    return (select(*(v.label(c) for v, c in zip(values, COLUMNS)))
             # Only debtors whose profile has a plan of its own, usually few: a small hash table
             # instead of every debtor (1M invoices: 0.2 s less). The others get the standard plan.
             .outerjoin(Debtor, and_(Debtor.id == Invoice.debtor_id, Debtor.profile.in_(own)))
-            .where(Invoice.creditor_id == creditor.id, Invoice.due_date <= earliest, step_id.is_not(None),
+            # Not even the earliest step is due for invoices due after `earliest`: filtered
+            # before any join.
+            .where(Invoice.creditor_id == bindparam("creditor", type_=Integer),
+                   Invoice.due_date <= bindparam("earliest", type_=Date), step_id.is_not(None),
                    remindable(day), ~later)
             # The sort reads every candidate before the first row is written, so the probes never
             # walk the rows this statement inserts: with an empty or unanalysed reminder table
             # PostgreSQL probes it by seq scan, quadratic without this (100k backlog: 66 s).
             .order_by(Invoice.id))
-    if db.session.get_bind().dialect.name == "postgresql":
-        return _insert_through_candidates(rows)
-    return _insert_from(rows)
+
+
+@lru_cache(maxsize=32)
+def _steps_insert(shape):
+    return _InsertNew(_steps_select(shape))
+
+
+@lru_cache(maxsize=32)
+def _steps_into_candidates(shape):
+    """PostgreSQL: the same rows, selected first into a temporary table, then inserted.
+
+    PostgreSQL never runs the SELECT of an INSERT ... SELECT in parallel, but it does run that
+    of a CREATE TABLE ... AS in parallel: reading and probing the open invoices (most of the
+    work before the writes) is then shared with the parallel workers
+    (max_parallel_workers_per_gather). Same transaction; each statement sees the data committed
+    when it starts (READ COMMITTED), as the single statement did, and the unique (invoice, step)
+    index still decides. Every candidate is selected before the first is inserted, so the probes
+    never walk the rows being inserted; they are written in the order selected (invoice order:
+    locality in the unique index, the result does not depend on it). On an error the rollback
+    drops the temporary table with the rest."""
+    return _CreateTempAs(CANDIDATES.name, _steps_select(shape))
+
+
+_CANDIDATES_INSERT = _InsertNew(select(*(CANDIDATES.c[c] for c in COLUMNS)))
 
 
 def _record_awaiting(creditor_id: int, now) -> int:
     """One event per reminder this run put in the approval list, written by the database in one
-    statement: a first run over a large backlog must not build an object per reminder."""
+    statement (a first run over a large backlog must not build an object per reminder); their
+    number is its row count."""
     dialect = db.session.get_bind().dialect.name
+    return db.session.execute(_awaiting_events(dialect), {"creditor": creditor_id, "now": now},
+                              execution_options={"preserve_rowcount": True}).rowcount
+
+
+@lru_cache(maxsize=2)
+def _awaiting_events(dialect: str):
     json_object = func.json_build_object if dialect == "postgresql" else func.json_object
-    new = (Reminder.creditor_id == creditor_id, Reminder.created_at == literal(now, Reminder.created_at.type),
-           Reminder.status == "awaiting_approval")
-    rows = select(Reminder.creditor_id, Reminder.debtor_id, Reminder.invoice_id, literal("reminder.awaiting_approval"),
-                  literal("system"), literal(now, Event.at.type),
-                  json_object("step", Reminder.step_code, "date", cast(Reminder.dunning_date, String))).where(*new)
-    db.session.execute(insert(Event).from_select(
-        ["creditor_id", "debtor_id", "invoice_id", "type", "actor", "at", "data"], rows))
-    return db.session.scalar(select(func.count()).select_from(Reminder).where(*new))
+    now = bindparam("now", type_=Reminder.created_at.type)
+    rows = (select(Reminder.creditor_id, Reminder.debtor_id, Reminder.invoice_id,
+                   literal("reminder.awaiting_approval"), literal("system"), now,
+                   json_object("step", Reminder.step_code, "date", cast(Reminder.dunning_date, String)))
+            .where(Reminder.creditor_id == bindparam("creditor", type_=Integer), Reminder.created_at == now,
+                   Reminder.status == "awaiting_approval"))
+    return insert(Event.__table__).from_select(["creditor_id", "debtor_id", "invoice_id", "type", "actor", "at", "data"],
+                                               rows)
 
 
 def _plan_thank_yous(creditor: Creditor, day: date, now) -> int:
     """Once per invoice whose balance reached zero recently, by any path."""
-    since = now - timedelta(days=THANK_YOU_WINDOW_DAYS)
-    done = exists().where(Reminder.invoice_id == Invoice.id, Reminder.step_code == "thank_you")
-    rows = (select(Invoice.creditor_id, Invoice.debtor_id, Invoice.id, null(), literal("thank_you"),
-                   literal(0), literal(day), literal("planned"), literal(0), literal(0),
-                   literal(now, Reminder.created_at.type))
-            .where(Invoice.creditor_id == creditor.id, Invoice.status == "paid", Invoice.updated_at >= since,
-                   ~done))
-    return _insert_from(rows)
+    return _inserted(_THANK_YOUS, {"creditor": creditor.id, "day": day, "now": now,
+                                   "since": now - timedelta(days=THANK_YOU_WINDOW_DAYS)})
+
+
+_THANK_YOUS = _InsertNew(
+    select(Invoice.creditor_id, Invoice.debtor_id, Invoice.id, null(), literal("thank_you"), literal(0),
+           bindparam("day", type_=Date), literal("planned"), literal(0), literal(0),
+           bindparam("now", type_=Reminder.created_at.type))
+    .where(Invoice.creditor_id == bindparam("creditor", type_=Integer), Invoice.status == "paid",
+           Invoice.updated_at >= bindparam("since", type_=Invoice.updated_at.type),
+           ~exists().where(Reminder.invoice_id == Invoice.id, Reminder.step_code == "thank_you")))
