@@ -33,7 +33,9 @@ from datetime import timedelta
 from email.utils import parseaddr
 from urllib.parse import unquote, urlparse
 
+import psycopg
 from flask import current_app
+from psycopg import pq
 from sqlalchemy import bindparam, delete, select, text, update
 
 from portal.extensions import db
@@ -109,22 +111,39 @@ HAND_OVER = text(
 ).bindparams(bindparam("now", type_=UTCDateTime))
 # PostgreSQL's sender holds the message locked from its claim: nobody else can have recorded it
 # meanwhile, so the primary key alone guards the handover (a killed sender's leftover conflicts).
-HAND_OVER_LOCKED = ("INSERT INTO outbox_handover (message_id, handed_at) VALUES (%(id)s, %(now)s) "
-                    "ON CONFLICT (message_id) DO NOTHING RETURNING message_id")
+HAND_OVER_LOCKED = (b"INSERT INTO outbox_handover (message_id, handed_at) VALUES ($1, $2) "
+                    b"ON CONFLICT (message_id) DO NOTHING RETURNING message_id")
+HAND_OVER_NAME = b"relance_hand_over"
+DUPLICATE_PREPARED_STATEMENT = b"42P05"
 
 
-def _hand_over(h, message_id: int) -> None:
+class _HandOver:
     """The durable "sent" before the final dot, guarded: only a pending message not yet handed
-    over. Committed when this returns: on PostgreSQL's autocommit connection, one round trip,
-    straight to the driver (the server is waiting for the dot)."""
-    params = {"id": message_id, "now": utcnow()}
-    if _autocommit(h):
-        taken = h.connection.driver_connection.execute(HAND_OVER_LOCKED, params, prepare=True).fetchone() is None
-    else:
-        taken = h.execute(HAND_OVER, params).first() is None
-        h.commit()
-    if taken:
-        raise Taken(message_id)
+    over. Committed when the call returns. On PostgreSQL, over the run's autocommit connection,
+    one round trip, prepared once and run straight through libpq (the server is waiting for
+    the dot, and the driver's cursor took more CPU than the insert: ~45 against ~15 µs)."""
+
+    def __init__(self, h):
+        self.h, self.pgconn = h, None
+        if _autocommit(h):
+            self.pgconn = h.connection.driver_connection.pgconn
+            res = self.pgconn.prepare(HAND_OVER_NAME, HAND_OVER_LOCKED)
+            # A pooled connection may have it from an earlier run: the same statement.
+            if (res.status != pq.ExecStatus.COMMAND_OK
+                    and res.error_field(pq.DiagnosticField.SQLSTATE) != DUPLICATE_PREPARED_STATEMENT):
+                raise psycopg.errors.error_from_result(res)
+
+    def __call__(self, message_id: int) -> None:
+        if self.pgconn is None:
+            taken = self.h.execute(HAND_OVER, {"id": message_id, "now": utcnow()}).first() is None
+            self.h.commit()
+        else:
+            res = self.pgconn.exec_prepared(HAND_OVER_NAME, [b"%d" % message_id, utcnow().isoformat().encode()])
+            if res.status != pq.ExecStatus.TUPLES_OK:
+                raise psycopg.errors.error_from_result(res)
+            taken = res.ntuples == 0
+        if taken:
+            raise Taken(message_id)
 
 
 def _take_back(h, message_id: int) -> None:
@@ -337,6 +356,7 @@ def send_pending(limit: int | None = None) -> Sent:
     h = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") if pg else batches.connections[0]
     conn = None
     try:
+        hand_over = _HandOver(h)
         _recover(batches.connections[0])
         size = BATCH if limit is None else min(BATCH, limit)
         batches.start(size)
@@ -356,7 +376,7 @@ def send_pending(limit: int | None = None) -> Sent:
                     break  # the rest goes back to the queue when this batch commits
                 if url is None:
                     try:
-                        _hand_over(h, msg.id)
+                        hand_over(msg.id)
                         ops.append(("sent", msg.id))
                         result.sent += 1
                     except Taken:
@@ -373,7 +393,7 @@ def send_pending(limit: int | None = None) -> Sent:
 
                 def before_final_dot():
                     nonlocal handed
-                    _hand_over(h, msg.id)
+                    hand_over(msg.id)
                     handed = True
 
                 try:

@@ -104,7 +104,7 @@ def test_handover_is_guarded_against_a_message_already_sent(app, creditor, engin
     events_before = len(db.session.scalars(select(Event.id)).all())
     with db.engine.connect() as c:
         with pytest.raises(outbox.Taken):
-            outbox._hand_over(c, message.id)  # noqa: SLF001
+            outbox._HandOver(c)(message.id)  # noqa: SLF001
     assert db.session.scalars(select(OutboxHandover)).all() == []
     assert len(db.session.scalars(select(Event.id)).all()) == events_before
     assert {r.status for r in db.session.scalars(select(Reminder).where(Reminder.message_id == message.id))} == \
@@ -115,10 +115,25 @@ def test_handover_is_guarded_against_a_second_handover(app, creditor, engine_nam
     """Two senders on one message (SQLite): the second handover finds the first and is refused."""
     [message] = compose(creditor.id, debtors=1)
     with db.engine.connect() as c:
-        outbox._hand_over(c, message.id)  # noqa: SLF001
+        outbox._HandOver(c)(message.id)  # noqa: SLF001
         with pytest.raises(outbox.Taken):
-            outbox._hand_over(c, message.id)  # noqa: SLF001
+            outbox._HandOver(c)(message.id)  # noqa: SLF001
     assert [h.message_id for h in db.session.scalars(select(OutboxHandover))] == [message.id]
+
+
+def test_prepared_handover_of_postgresql_refuses_a_second_one(app, creditor, engine_name):
+    """PostgreSQL's sender hands over on an autocommit connection through its prepared insert,
+    guarded by the primary key: a second handover (a killed sender's leftover) is refused, even
+    from a second run on the same pooled connection (its statement is prepared there already)."""
+    if engine_name != "postgresql":
+        pytest.skip("the prepared handover is PostgreSQL's")
+    [message] = compose(creditor.id, debtors=1)
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        outbox._HandOver(c)(message.id)  # noqa: SLF001
+        with pytest.raises(outbox.Taken):
+            outbox._HandOver(c)(message.id)  # noqa: SLF001
+    [handover] = db.session.scalars(select(OutboxHandover)).all()
+    assert handover.message_id == message.id and handover.handed_at is not None
 
 
 def test_a_handover_left_by_a_killed_sender_is_recorded_sent_by_the_next_run(app, creditor, engine_name,
@@ -127,7 +142,7 @@ def test_a_handover_left_by_a_killed_sender_is_recorded_sent_by_the_next_run(app
     the next run records it sent, once, without sending it again."""
     [message] = compose(creditor.id, debtors=1)
     with db.engine.connect() as c:
-        outbox._hand_over(c, message.id)  # noqa: SLF001
+        outbox._HandOver(c)(message.id)  # noqa: SLF001
     assert outbox.send_pending().sent == 0
     assert smtp_server.handler.messages == []
     db.session.expire_all()
