@@ -185,7 +185,8 @@ def test_concurrent_runs_write_one_digest_per_user(make_app, app, team, engine_n
         dashboard.set_notify(_user(email), "digest")
     _notice("dispute.opened", info.id, d1, reason="other")
     tomorrow = today_for(creditor) + timedelta(days=1)
-    barrier, errors, written = threading.Barrier(4), [], []
+    # A worker that fails before the barrier breaks it (timeout) instead of holding the others there.
+    barrier, errors, written = threading.Barrier(4, timeout=30), [], []
 
     def worker():
         worker_app = make_app()
@@ -196,6 +197,7 @@ def test_concurrent_runs_write_one_digest_per_user(make_app, app, team, engine_n
                 written.append(send_digests(c, tomorrow))
         except Exception as e:  # pragma: no cover - reported below
             errors.append(e)
+            barrier.abort()
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for t in threads:
