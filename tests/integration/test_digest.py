@@ -188,8 +188,10 @@ def test_concurrent_runs_write_one_digest_per_user(make_app, app, team, engine_n
     # A worker that fails before the barrier breaks it (timeout) instead of holding the others there.
     barrier, errors, written = threading.Barrier(4, timeout=30), [], []
 
-    def worker():
-        worker_app = make_app()
+    # One app per worker, built here: building apps is not what runs concurrently in production.
+    apps = [make_app() for _ in range(4)]
+
+    def worker(worker_app):
         try:
             with worker_app.app_context():
                 c = db.session.get(Creditor, info.id)
@@ -199,7 +201,7 @@ def test_concurrent_runs_write_one_digest_per_user(make_app, app, team, engine_n
             errors.append(e)
             barrier.abort()
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
+    threads = [threading.Thread(target=worker, args=(a,)) for a in apps]
     for t in threads:
         t.start()
     for t in threads:
