@@ -8,9 +8,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from .. import uploads
 from ..extensions import db
 from ..models import DISPUTE_RESOLUTIONS
-from ..services import Invalid, ServiceError, disputes
+from ..services import ServiceError, disputes
 from ..services.account import today_for
 from . import bp
 
@@ -39,13 +40,6 @@ def _error_text(e: ServiceError) -> str:
             "amount_below_paid": _("The corrected amount cannot be less than what was already paid."),
             "amount_same": _("This is the invoice's amount already."),
             }.get(e.code, _("Enter an amount like 120.50.") if e.field == "amount" else e.message)
-
-
-def _upload():
-    try:
-        return request.files.get("attachment"), None
-    except RequestEntityTooLarge:
-        return None, Invalid("request too large", "attachment", code="file_too_large")
 
 
 @bp.errorhandler(RequestEntityTooLarge)
@@ -88,7 +82,7 @@ def dispute_detail(dispute_id):
 @bp.post("/disputes/<int:dispute_id>/reply")
 @login_required
 def dispute_reply(dispute_id):
-    upload, too_large = _upload()
+    upload, too_large = uploads.attachment()
     try:
         if too_large:
             raise too_large

@@ -7,9 +7,10 @@ from flask import current_app, flash, g, redirect, render_template, request, ses
 from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from .. import uploads
 from ..extensions import db
 from ..models import DISPUTE_REASONS
-from ..services import Invalid, ServiceError, disputes
+from ..services import ServiceError, disputes
 from . import bp
 from .views import SESSION_KEY, portal_required
 
@@ -26,14 +27,6 @@ def _error_text(e: ServiceError) -> str:
             "already_open": _("This invoice already has an open dispute."),
             "not_open": _("Only an open invoice can be disputed."),
             "resolved": _("This dispute is resolved: you can no longer reply to it.")}.get(e.code, e.message)
-
-
-def _upload():
-    """The chosen file, or None; a request over the server's size limit reads as too large."""
-    try:
-        return request.files.get("attachment"), None
-    except RequestEntityTooLarge:
-        return None, Invalid("request too large", "attachment", code="file_too_large")
 
 
 @bp.errorhandler(RequestEntityTooLarge)
@@ -67,7 +60,7 @@ def dispute_form(number):
 @bp.post("/portal/invoices/<path:number>/dispute")
 @portal_required
 def dispute_create(number):
-    upload, too_large = _upload()
+    upload, too_large = uploads.attachment()
     try:
         if too_large:
             raise too_large
@@ -110,7 +103,7 @@ def dispute(dispute_id):
 @bp.post("/portal/disputes/<int:dispute_id>/messages")
 @portal_required
 def dispute_reply(dispute_id):
-    upload, too_large = _upload()
+    upload, too_large = uploads.attachment()
     try:
         if too_large:
             raise too_large
