@@ -37,18 +37,22 @@ def portal_required(view):
 @limiter.limit("30 per minute")
 def open_link(token):
     try:
-        link = links.open_token(token, ip=request.remote_addr)
+        opened = links.open_token(token, ip=request.remote_addr)
     except links.LinkRefused:
         session.pop(SESSION_KEY, None)
         return render_template("debtor/error.html", reason="link"), 404
+    link = opened.link
     # A fresh session: nothing from a previous debtor or creditor survives the switch.
     session.clear()
     session.permanent = True
     session[SESSION_KEY] = {"debtor": link.debtor_id, "link": link.id, "t": int(time.time()),
                             "lang": link.debtor.language, "select": link.invoice_numbers or []}
     generate_csrf()  # the session's CSRF secret is set now, so the session cookie stays stable
-    # The token leaves the address bar (and the browser history) here.
-    return redirect(url_for("debtor.home"), code=303)
+    # The token leaves the address bar (and the browser history) here. A link sent about a
+    # dispute lands on its thread (that view shows it to its own debtor only).
+    target = (url_for("debtor.dispute", dispute_id=opened.dispute_id) if opened.dispute_id is not None
+              else url_for("debtor.home"))
+    return redirect(target, code=303)
 
 
 pages = PageCache()

@@ -470,8 +470,11 @@ def _email_debtor(creditor: Creditor, debtor: Debtor, invoice: Invoice, dispute:
     if not debtor.email:
         return None
     still_open = invoice.status in OPEN
-    issued = links.issue(debtor, issued_by="dispute", commit=False,
-                         invoice_numbers=[invoice.number] if kind == "resolved" and still_open else None)
+    # A resolution that leaves something to pay lands on the portal with that invoice preselected;
+    # a reply, or a resolution that closed the invoice, on the dispute's thread.
+    pay = kind == "resolved" and still_open
+    issued = links.issue(debtor, issued_by="dispute", commit=False, invoice_numbers=[invoice.number] if pay else None,
+                         dispute_id=None if pay else dispute.id)
     ctx = dict(creditor=creditor, debtor=debtor, invoice=invoice, dispute=dispute, kind=kind, body=body,
                url=issued.url, with_attachment=with_attachment, still_open=still_open,
                balance=format_money(invoice.balance, invoice.currency, debtor.language),

@@ -34,14 +34,25 @@ class IssuedLink:
     url: str
 
 
+@dataclass
+class OpenedLink:
+    link: PortalLink
+    dispute_id: int | None  # the dispute thread the link was sent about: where it lands
+
+
 def issue(debtor: Debtor, *, issued_by: str, invoice_numbers: list[str] | None = None,
-          commit: bool = True) -> IssuedLink:
+          dispute_id: int | None = None, commit: bool = True) -> IssuedLink:
+    """A new link for `debtor`; it lands on the portal's home (with `invoice_numbers` preselected
+    for payment) or, given `dispute_id`, on that dispute's thread (signed into the token)."""
     link = PortalLink(creditor_id=debtor.creditor_id, debtor_id=debtor.id, nonce=secrets.token_hex(16),
                       invoice_numbers=invoice_numbers or None, issued_by=issued_by,
                       expires_at=utcnow() + max_age())
     db.session.add(link)
     db.session.flush()
-    token = _serializer().dumps({"l": link.id, "n": link.nonce})
+    payload = {"l": link.id, "n": link.nonce}
+    if dispute_id is not None:
+        payload["d"] = dispute_id
+    token = _serializer().dumps(payload)
     events.record("link.issued", creditor_id=debtor.creditor_id, debtor_id=debtor.id, actor=issued_by,
                   link_id=link.id, expires_at=link.expires_at.isoformat())
     if commit:
@@ -49,7 +60,7 @@ def issue(debtor: Debtor, *, issued_by: str, invoice_numbers: list[str] | None =
     return IssuedLink(link, f"{current_app.config['PORTAL_BASE_URL']}/l/{token}")
 
 
-def open_token(token: str, *, ip: str | None = None) -> PortalLink:
+def open_token(token: str, *, ip: str | None = None) -> OpenedLink:
     """Check a token and record the opening; raise LinkRefused for anything not exactly right."""
     if not token or len(token) > 500:
         raise LinkRefused()
@@ -57,7 +68,8 @@ def open_token(token: str, *, ip: str | None = None) -> PortalLink:
         payload = _serializer().loads(token, max_age=int(max_age().total_seconds()))
     except (SignatureExpired, BadSignature):
         raise LinkRefused() from None
-    if not isinstance(payload, dict) or not isinstance(payload.get("l"), int):
+    if (not isinstance(payload, dict) or not isinstance(payload.get("l"), int)
+            or not isinstance(payload.get("d", 0), int)):
         raise LinkRefused()
     link = db.session.get(PortalLink, payload["l"])
     if link is None or not secrets.compare_digest(link.nonce, str(payload.get("n", ""))):
@@ -71,7 +83,7 @@ def open_token(token: str, *, ip: str | None = None) -> PortalLink:
     events.record("portal.opened", creditor_id=link.creditor_id, debtor_id=link.debtor_id, actor="debtor",
                   link_id=link.id, first=link.open_count == 1)
     db.session.commit()
-    return link
+    return OpenedLink(link, payload.get("d"))
 
 
 def still_valid(link_id: int, debtor_id: int) -> bool:

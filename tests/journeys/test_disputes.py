@@ -262,8 +262,9 @@ def test_thread_replies_are_emailed_with_a_portal_link(seeded, browser, app, cre
     assert "F-3" in mail.subject and "Here is a copy." in mail.text() and "Here is a copy." in mail.html()
     link = re.search(r"http://portal\.test(/l/\S+)", mail.text()).group(1)
     fresh = browser()
-    assert fresh.get(link).status_code == 303
-    thread = text(fresh.get(f"/portal/disputes/{dispute.id}"))
+    r = fresh.get(link)  # lands on the thread the e-mail is about
+    assert r.status_code == 303 and r.headers["Location"].endswith(f"/portal/disputes/{dispute.id}")
+    thread = text(fresh.get(r.headers["Location"]))
     assert "Here is a copy." in thread and "F-3_copy.pdf" in thread and "We never got this invoice." in thread
     assert creditor.email not in thread  # the debtor sees the creditor's name, not its user's address
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from conftest import portal_login
 from portal.extensions import db
 from portal.models import Event, PortalLink, utcnow
-from portal.services import ledger, links
+from portal.services import disputes, ledger, links
 
 # Everything the seeded ledger could reveal about anyone: names, refs, invoices, e-mails.
 SECRETS = [b"Atelier Test", b"Alpha SARL", b"Beta Ltd", b"D1", b"D2", b"F-1", b"F-2", b"F-3", b"F-4",
@@ -108,6 +108,29 @@ def no_open_recorded(app, link_id):
         assert link.open_count == 0 and link.first_opened_at is None
         opened = db.session.scalars(select(Event).where(Event.type == "portal.opened")).all()
         assert opened == []
+
+
+def test_link_sent_about_a_dispute_lands_on_its_thread(client, app, seeded, creditor):
+    """The dispute's id is signed into the token: opening it lands on that thread, not home."""
+    with app.app_context():
+        debtor = ledger.get_debtor(creditor.id, "D1")
+        dispute = disputes.open_dispute(debtor.id, "F-1", reason="not_received", comment="Never got it.")
+        dispute_id = dispute.id
+    _, path, token = issue(app, creditor.id, "D1", dispute_id=dispute_id)
+    r = client.get(path)
+    assert r.status_code == 303 and r.headers["Location"] == f"/portal/disputes/{dispute_id}"
+    thread = client.get(r.headers["Location"])
+    assert thread.status_code == 200 and b"Never got it." in thread.data and token.encode() not in thread.data
+
+
+def test_signed_token_with_a_landing_that_is_not_an_id_refused(client, app, seeded, creditor):
+    link_id, _, _ = issue(app, creditor.id, "D1")
+    with app.app_context():
+        nonce = db.session.get(PortalLink, link_id).nonce
+    forged = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=links.SALT).dumps(
+        {"l": link_id, "n": nonce, "d": "../../app"})
+    refused(client, "/l/" + forged)
+    no_open_recorded(app, link_id)
 
 
 def test_token_structure_is_what_the_tamper_tests_assume(app, seeded, creditor):
