@@ -310,7 +310,9 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=10.0, help="measured duration per target (default 10)")
     p.add_argument("--warmup", type=float, default=2.0, help="unmeasured warm-up per target (default 2)")
     p.add_argument("--clients", type=int, default=8, help="concurrent keep-alive clients (default 8)")
-    p.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2)")
+    p.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads per worker: 1 = sync workers (default), more = gthread workers, for both targets")
     p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
                    help="maintenance database URL used to create and drop the bench database")
     p.add_argument("--show-queries", action="store_true", help="print the SQL of both pages even when the count is fine")
@@ -324,7 +326,8 @@ def main() -> int:
     from portal import create_app
     from portal.extensions import db
 
-    figures: dict = {"seconds": args.seconds, "clients": args.clients, "workers": args.workers}
+    figures: dict = {"seconds": args.seconds, "clients": args.clients, "workers": args.workers,
+                     "threads": args.threads}
     failures: list[str] = []
     servers: list[Gunicorn] = []
     db_name = app = None
@@ -363,9 +366,9 @@ def main() -> int:
         env = {**os.environ, "DATABASE_URL": db_url, "SECRET_KEY": secret, "RATELIMIT_ENABLED": "0",
                "PORTAL_BASE_URL": base_url}
         log(f"load: {args.clients} clients, {args.warmup:g}s warm-up + {args.seconds:g}s measured per target, "
-            f"gunicorn {args.workers} sync workers")
+            f"gunicorn {args.workers} " + ("sync workers" if args.threads == 1 else f"gthread workers x {args.threads} threads"))
 
-        server = Gunicorn("benchmarks.hello:app", args.workers, env, "/")
+        server = Gunicorn("benchmarks.hello:app", args.workers, env, "/", threads=args.threads)
         servers.append(server)
         hello = load(server.port, "/", {}, args.clients, args.seconds, args.warmup, expect="hello")
         server.stop()
@@ -374,7 +377,7 @@ def main() -> int:
         log(f"hello : {hello['rps']:8.1f} req/s  p50 {hello['p50_ms']:7.2f} ms  p95 {hello['p95_ms']:7.2f} ms  "
             f"({hello['requests']} ok, {hello['errors']} errors)")
 
-        server = Gunicorn("benchmarks.wsgi_app:app", args.workers, env, "/healthz")
+        server = Gunicorn("benchmarks.wsgi_app:app", args.workers, env, "/healthz", threads=args.threads)
         servers.append(server)
         cookie = session_cookie(server.port, issue_link_path(app, seeded[LARGE]["debtor_id"]))
         with app.app_context():
