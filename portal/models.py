@@ -133,6 +133,8 @@ class Debtor(db.Model):
 
 
 INVOICE_STATUSES = ("open", "partially_paid", "paid", "cancelled")
+#: an invoice that still has a balance to collect (Python and SQL: `Invoice.status.in_(OPEN_STATUSES)`)
+OPEN_STATUSES = ("open", "partially_paid")
 
 
 class Invoice(db.Model):
