@@ -1,0 +1,32 @@
+"""SQLAlchemy models, one module per area. Uniqueness constraints carry the idempotency (DESIGN: invariants).
+
+Amounts are integer minor units (BigInteger); times are UTC; dates are calendar dates.
+
+Each area imports only the areas below it (base < parties < invoices < payments, disputes, events,
+dunning), and every name is re-exported here, so `from portal.models import Invoice` is the one way
+in. The areas are imported in the order the tables were always declared, so the metadata lists them
+in the same order.
+"""
+from .base import UTCDateTime, utcnow
+from .parties import ApiKey, Creditor, CreditorUser, Debtor
+from .invoices import INVOICE_STATUSES, OPEN_STATUSES, Document, Invoice
+from .payments import (ATTEMPT_RANK, MANDATE_RANK, MANDATE_USABLE, Mandate, Payment, PaymentAllocation, PaymentAttempt,
+                       PaymentAttemptLine, PaymentReversal, WebhookEvent)
+from .disputes import (DISPUTE_REASONS, DISPUTE_RESOLUTIONS, PROMISE_STATUSES, Dispute, DisputeAttachment,
+                       DisputeMessage, PaymentPromise)
+from .events import Event, PortalLink
+from .dunning import (REMINDER_STATUSES, STEP_TONES, DunningDay, DunningPlan, DunningStep, OutboxHandover,
+                      OutboxMessage, ReferenceRate, Reminder)
+
+__all__ = [
+    "UTCDateTime", "utcnow",
+    "ApiKey", "Creditor", "CreditorUser", "Debtor",
+    "INVOICE_STATUSES", "OPEN_STATUSES", "Document", "Invoice",
+    "ATTEMPT_RANK", "MANDATE_RANK", "MANDATE_USABLE", "Mandate", "Payment", "PaymentAllocation", "PaymentAttempt",
+    "PaymentAttemptLine", "PaymentReversal", "WebhookEvent",
+    "DISPUTE_REASONS", "DISPUTE_RESOLUTIONS", "PROMISE_STATUSES", "Dispute", "DisputeAttachment", "DisputeMessage",
+    "PaymentPromise",
+    "Event", "PortalLink",
+    "REMINDER_STATUSES", "STEP_TONES", "DunningDay", "DunningPlan", "DunningStep", "OutboxHandover", "OutboxMessage",
+    "ReferenceRate", "Reminder",
+]
