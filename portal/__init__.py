@@ -37,6 +37,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from .creditor import bp as creditor_bp
     from .debtor import bp as debtor_bp
     from .webhooks import bp as webhooks_bp
+    from .errors import install as install_errors
     from .security import install as install_security
     from .cli import register as register_cli
     from .templating import install as install_templating
@@ -47,6 +48,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(webhooks_bp)
     csrf.exempt(api_bp)  # bearer-token API: no cookies, so no CSRF
     csrf.exempt(webhooks_bp)  # signed by the provider instead
+    install_errors(app)
     install_security(app)
     install_templating(app)
     register_cli(app)

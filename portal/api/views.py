@@ -1,33 +1,17 @@
-"""One route per resource action. Parsing and checking happen in the services."""
+"""One route per resource action. Parsing and checking happen in the services; errors take the
+JSON shape of portal/errors.py."""
 from __future__ import annotations
 
-from flask import current_app, g, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from flask import g, jsonify, request
 
 from ..domain.money import MoneyError, check_currency, to_decimal_string
-from ..extensions import db, limiter
+from ..errors import json_error
+from ..extensions import limiter
 from ..models import Invoice
-from ..services import Invalid, ServiceError, events, ledger, links, reminders, reports, tenants
+from ..services import Invalid, events, ledger, links, receivables, reminders, reports, tenants
 from ..services.account import today_for
 from . import bp
 from .openapi import document
-
-
-def error(status: int, code: str, message: str, field: str | None = None):
-    return jsonify({"error": {"code": code, "message": message, "field": field}}), status
-
-
-@bp.errorhandler(ServiceError)
-def service_error(e: ServiceError):
-    db.session.rollback()
-    return error(e.status, e.code, e.message, e.field)
-
-
-@bp.errorhandler(HTTPException)
-def http_error(e: HTTPException):
-    code = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
-            413: "too_large", 415: "unsupported_media_type", 429: "rate_limited"}.get(e.code, "error")
-    return error(e.code or 400, code, e.description or code)
 
 
 @bp.before_request
@@ -38,7 +22,7 @@ def authenticate():
     scheme, _, key = header.partition(" ")
     creditor = tenants.creditor_for_api_key(key.strip()) if scheme.lower() == "bearer" else None
     if creditor is None:
-        resp, status = error(401, "unauthorized", "a valid API key is required: Authorization: Bearer <api_key>")
+        resp, status = json_error(401, "unauthorized", "a valid API key is required: Authorization: Bearer <api_key>")
         resp.headers["WWW-Authenticate"] = 'Bearer realm="relance"'
         return resp, status
     g.creditor = creditor
@@ -80,20 +64,15 @@ def put_debtor(ref):
 @bp.get("/debtors/<path:ref>")
 def get_debtor(ref):
     debtor = ledger.get_debtor(g.creditor.id, ref)
-    open_invoices = db.session.scalars(
-        db.select(Invoice).where(Invoice.debtor_id == debtor.id, Invoice.status.in_(("open", "partially_paid")))
-        .order_by(Invoice.due_date, Invoice.id)).all()
-    balances: dict[str, int] = {}
-    for inv in open_invoices:
-        balances[inv.currency] = balances.get(inv.currency, 0) + inv.balance
+    items = receivables.open_items(debtor.id)
     cur = g.creditor.currency
     out = debtor_json(debtor)
-    out["balance"] = to_decimal_string(balances.get(cur, 0), cur)
+    out["balance"] = to_decimal_string(items.balances.get(cur, 0), cur)
     out["currency"] = cur
     # Invoices in other currencies are listed too; their totals stay apart.
-    out["balances"] = {c: to_decimal_string(v, c) for c, v in balances.items()}
-    last = reminders.last_sent([i.id for i in open_invoices])
-    out["open_invoices"] = [invoice_json(i, last.get(i.id)) for i in open_invoices]
+    out["balances"] = {c: to_decimal_string(v, c) for c, v in items.balances.items()}
+    last = reminders.last_sent([i.id for i in items.invoices])
+    out["open_invoices"] = [invoice_json(i, last.get(i.id)) for i in items.invoices]
     return jsonify(out), 200
 
 
@@ -118,12 +97,12 @@ def post_payment(number):
     payment, created = ledger.record_offline_payment(g.creditor, number, body())
     invoice = ledger.get_invoice(g.creditor.id, number)
     cur = payment.currency
-    allocated = sum(a.amount for a in payment.allocations)
+    allocated, unallocated = receivables.split(payment)
     return jsonify({
         "id": payment.id, "reference": payment.reference, "amount": to_decimal_string(payment.amount, cur),
         "currency": cur, "date": payment.received_on.isoformat(),
         "allocated": to_decimal_string(allocated, cur),
-        "unallocated": to_decimal_string(payment.amount - allocated, cur),
+        "unallocated": to_decimal_string(unallocated, cur),
         "invoice": one_invoice_json(invoice),
     }), 201 if created else 200
 
@@ -141,8 +120,7 @@ def get_events():
     limit = _int_arg("limit", 100, 1, 1000)
     out = [events.as_json(*row) for row in events.page(g.creditor.id, after=after, limit=limit)]
     ids = {a.get("invoice_id") for e in out for a in e["data"].get("allocations") or () if isinstance(a, dict)}
-    numbers = dict(db.session.execute(db.select(Invoice.id, Invoice.number).where(
-        Invoice.creditor_id == g.creditor.id, Invoice.id.in_(ids))).all()) if ids else {}
+    numbers = receivables.invoice_numbers(g.creditor.id, ids)
     for e in out:
         e["data"] = _event_data(e["data"], numbers)
     return jsonify({"events": out})
@@ -189,26 +167,3 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not low <= int(raw) <= high:
         raise Invalid(f"{name} must be an integer from {low} to {high}", name)
     return int(raw)
-
-
-@bp.app_errorhandler(HTTPException)
-def app_http_error(e: HTTPException):
-    # Unmatched URLs and oversize bodies never reach a blueprint: JSON under /api/, and a page in
-    # the visitor's language elsewhere (the portal's error page names no debtor).
-    if request.path.startswith("/api/"):
-        return http_error(e)
-    if e.code == 404:
-        return render_template("debtor/error.html", reason="not_found"), 404
-    return e
-
-
-@bp.app_errorhandler(Exception)
-def app_unexpected_error(e: Exception):
-    """Anything unforeseen: logged, rolled back, and under /api/ still the JSON error shape."""
-    if isinstance(e, HTTPException):
-        return app_http_error(e)
-    db.session.rollback()
-    current_app.logger.exception("unexpected error on %s %s", request.method, request.path)
-    if request.path.startswith("/api/"):
-        return error(500, "internal_error", "an unexpected error occurred; it has been logged")
-    return InternalServerError()

@@ -11,7 +11,6 @@ from flask_login import current_user, login_required
 
 from ..domain.ageing import BUCKETS
 from ..domain.money import to_decimal_string
-from ..extensions import db
 from ..services import Invalid, dashboard, ledger
 from ..services.account import today_for
 from . import bp
@@ -73,19 +72,15 @@ def _cell(text: str) -> str:
 def ageing_csv():
     as_of, _error = _as_of()
     cur = g.creditor.currency
-    rows = dashboard.ageing_by_debtor(g.creditor, as_of)
+    table = dashboard.aged_balance_table(g.creditor, as_of)
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(["as_of", "currency", "debtor_ref", "debtor_name", *BUCKETS, "total"])
-    totals = dict.fromkeys(BUCKETS, 0)
-    for ref, name, buckets in rows:
+    for ref, name, buckets, total in table.rows:
         w.writerow([as_of.isoformat(), cur, _cell(ref), _cell(name),
-                    *(to_decimal_string(buckets[b], cur) for b in BUCKETS),
-                    to_decimal_string(sum(buckets.values()), cur)])
-        for b in BUCKETS:
-            totals[b] += buckets[b]
-    w.writerow([as_of.isoformat(), cur, "", "TOTAL", *(to_decimal_string(totals[b], cur) for b in BUCKETS),
-                to_decimal_string(sum(totals.values()), cur)])
+                    *(to_decimal_string(buckets[b], cur) for b in BUCKETS), to_decimal_string(total, cur)])
+    w.writerow([as_of.isoformat(), cur, "", "TOTAL", *(to_decimal_string(table.totals[b], cur) for b in BUCKETS),
+                to_decimal_string(table.total, cur)])
     response = make_response(out.getvalue())
     response.mimetype = "text/csv"
     response.charset = "utf-8"
@@ -100,8 +95,7 @@ def notifications():
     if request.method == "POST":
         try:
             changed = dashboard.set_notify(current_user, request.form.get("notify", ""))
-        except Invalid:
-            db.session.rollback()
+        except Invalid:  # refused before anything was written
             return render_template("creditor/notifications.html", error=_("Choose one of the two options.")), 422
         if changed:
             flash(_("Saved: you will get a daily digest.") if current_user.notify == "digest"

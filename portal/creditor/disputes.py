@@ -9,7 +9,6 @@ from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import uploads
-from ..extensions import db
 from ..models import DISPUTE_RESOLUTIONS
 from ..services import ServiceError, disputes
 from ..services.account import today_for
@@ -89,7 +88,6 @@ def dispute_reply(dispute_id):
         disputes.creditor_reply(g.creditor.id, dispute_id, user=current_user.email, body=request.form.get("body"),
                                 upload=upload)
     except ServiceError as e:
-        db.session.rollback()
         if e.code == "not_found":
             raise
         field = "body" if e.field == "message" else ("attachment" if e.field == "attachment" else "form")
@@ -108,7 +106,6 @@ def dispute_resolve(dispute_id):
         d = disputes.resolve(g.creditor.id, dispute_id, user=current_user.email,
                              resolution=request.form.get("resolution"), amount=amount, note=request.form.get("note"))
     except ServiceError as e:
-        db.session.rollback()
         if e.code == "not_found":
             raise
         field = e.field if e.field in ("resolution", "amount", "note") else "form"

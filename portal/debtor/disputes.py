@@ -8,7 +8,6 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import uploads
-from ..extensions import db
 from ..models import DISPUTE_REASONS
 from ..services import ServiceError, disputes
 from . import bp
@@ -67,7 +66,6 @@ def dispute_create(number):
         dispute = disputes.open_dispute(g.debtor_id, number, reason=request.form.get("reason"),
                                         comment=request.form.get("comment"), upload=upload)
     except ServiceError as e:
-        db.session.rollback()
         if e.code == "not_found":
             raise
         if e.code == "already_open":
@@ -109,7 +107,6 @@ def dispute_reply(dispute_id):
             raise too_large
         disputes.debtor_reply(g.debtor_id, dispute_id, body=request.form.get("body"), upload=upload)
     except ServiceError as e:
-        db.session.rollback()
         if e.code == "not_found":
             raise
         field = "body" if e.field == "message" else ("attachment" if e.field == "attachment" else "form")

@@ -159,3 +159,23 @@ def set_notify(user: CreditorUser, choice: str) -> bool:
                       user=user.email, user_id=user.id, notify=choice, previous=previous)
     db.session.commit()
     return bool(changed)
+
+
+# --- the aged balance per debtor, with its totals (the CSV export) ---------------------------------
+
+@dataclass
+class AgedBalanceTable:
+    """ageing_by_debtor with each debtor's total and the column totals, in minor units."""
+    rows: list[tuple[str, str, dict[str, int], int]]  # (ref, name, {bucket: amount}, total)
+    totals: dict[str, int]
+    total: int
+
+
+def aged_balance_table(creditor: Creditor, as_of: date) -> AgedBalanceTable:
+    totals = dict.fromkeys(ageing.BUCKETS, 0)
+    rows = []
+    for ref, name, buckets in ageing_by_debtor(creditor, as_of):
+        rows.append((ref, name, buckets, sum(buckets.values())))
+        for bucket in ageing.BUCKETS:
+            totals[bucket] += buckets[bucket]
+    return AgedBalanceTable(rows, totals, sum(totals.values()))

@@ -32,6 +32,7 @@ from ..models import (DISPUTE_REASONS, DISPUTE_RESOLUTIONS, Creditor, Debtor, Di
                       DisputeMessage, Invoice, OutboxMessage, Reminder, utcnow)
 from . import Conflict, Invalid, NotFound, alerts, events, ledger, links, reminders
 from .account import today_for
+from .atomic import atomic
 from .ledger import REF, amount_of, status_for
 from .tenants import UNSTORABLE
 
@@ -187,6 +188,7 @@ def new_dispute_page(debtor_id: int, number) -> DebtorThread:
     return DebtorThread(debtor, creditor, invoice, dispute)
 
 
+@atomic
 def open_dispute(debtor_id: int, number, *, reason, comment, upload: Upload | None = None) -> Dispute:
     """The debtor disputes one of its open invoices: reminders pause for that invoice only, the
     creditor's users are told (each as they chose) in the same transaction."""
@@ -235,6 +237,7 @@ def debtor_thread(debtor_id: int, dispute_id: int) -> DebtorThread:
     return DebtorThread(debtor, creditor, dispute.invoice, dispute, list(dispute.messages))
 
 
+@atomic
 def debtor_reply(debtor_id: int, dispute_id: int, *, body, upload: Upload | None = None) -> DisputeMessage:
     body = check_body(body, "message")
     attachment = read_attachment(upload)
@@ -348,6 +351,7 @@ def _lock_for_creditor(creditor_id: int, dispute_id: int) -> tuple[Dispute, Invo
     return dispute, invoice, db.session.get(Debtor, dispute.debtor_id), db.session.get(Creditor, creditor_id)
 
 
+@atomic
 def creditor_reply(creditor_id: int, dispute_id: int, *, user: str, body, upload: Upload | None = None) -> DisputeMessage:
     """The creditor answers in the thread; the debtor gets it by e-mail with a fresh portal link."""
     body = check_body(body, "message")
@@ -367,6 +371,7 @@ def creditor_reply(creditor_id: int, dispute_id: int, *, user: str, body, upload
     return message
 
 
+@atomic
 def resolve(creditor_id: int, dispute_id: int, *, user: str, resolution, amount=None, note=None) -> Dispute:
     """Close the dispute. credit_note: `amount` (at most the balance) credited through the ledger,
     a full one settles the invoice; amount_corrected: `amount` is the invoice's right total (at

@@ -1,0 +1,57 @@
+"""Signing in and out of the back office, and the signed-in user's creditor and language for
+every back-office request."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from ..extensions import limiter, login_manager
+from ..services import creditor_users
+from . import bp
+from .forms import LoginForm
+
+
+@login_manager.user_loader
+def load_user(user_id: str):
+    return creditor_users.for_session(user_id)
+
+
+login_manager.login_view = "creditor.login"
+login_manager.session_protection = "strong"
+
+
+@bp.before_request
+def creditor_locale():
+    if current_user.is_authenticated:
+        g.creditor = current_user.creditor
+        g.locale = g.creditor.language
+
+
+def _safe_next(target: str | None) -> str:
+    # Only same-site paths: never an open redirect to another host.
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return url_for("creditor.debtors")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("10 per minute", methods=["POST"])
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = creditor_users.log_in(form.email.data, form.password.data)
+        if user is not None:
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")))
+        flash(_("Wrong e-mail or password."), "error")
+    return render_template("creditor/login.html", form=form), 200 if request.method == "GET" else 401
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    return redirect(url_for("creditor.login"))

@@ -1,0 +1,60 @@
+"""The debtors list and one debtor's page: its invoices, events, portal links, mandate and
+payment attempts; switching automatic collection, issuing and revoking portal links."""
+from __future__ import annotations
+
+from flask import flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+
+from .. import gateways
+from ..services import events, ledger, links, mandates, payments, receivables, reports
+from ..services.account import today_for
+from . import bp
+from .forms import ActionForm
+
+
+@bp.get("/")
+@login_required
+def debtors():
+    q = (request.args.get("q") or "").strip()[:100]
+    rows = reports.debtor_balances(g.creditor, today_for(g.creditor), q or None)
+    return render_template("creditor/debtors.html", rows=rows, q=q)
+
+
+@bp.get("/debtors/<path:ref>")
+@login_required
+def debtor(ref):
+    d = ledger.get_debtor(g.creditor.id, ref)
+    return render_template("creditor/debtor.html", debtor=d, invoices=receivables.debtor_invoices(d.id),
+                           today=today_for(g.creditor), events=events.latest(g.creditor.id, debtor_id=d.id),
+                           links=links.for_debtor(g.creditor.id, d.id), form=ActionForm(),
+                           new_link=request.args.get("new_link"), credit=ledger.debtor_credit(d.id),
+                           mandate=mandates.current(d.id), attempts=payments.recent_attempts(g.creditor.id, d.id, 20),
+                           dd_enabled=gateways.direct_debit() is not None)
+
+
+@bp.post("/debtors/<path:ref>/auto-collect")
+@login_required
+def set_auto_collect(ref):
+    d = ledger.get_debtor(g.creditor.id, ref)
+    enabled = request.form.get("enabled") == "1"
+    mandates.set_auto_collect(d, enabled, actor="creditor")
+    flash(_("Automatic collection on due dates is on.") if enabled else _("Automatic collection is off."))
+    return redirect(url_for("creditor.debtor", ref=d.ref))
+
+
+@bp.post("/debtors/<path:ref>/links")
+@login_required
+def create_link(ref):
+    d = ledger.get_debtor(g.creditor.id, ref)
+    issued = links.issue(d, issued_by="creditor")
+    flash(_("New portal link (copy it now): %(url)s", url=issued.url), "link")
+    return redirect(url_for("creditor.debtor", ref=d.ref))
+
+
+@bp.post("/links/<int:link_id>/revoke")
+@login_required
+def revoke_link(link_id):
+    link = links.revoke(g.creditor.id, link_id)
+    flash(_("Link revoked."))
+    return redirect(url_for("creditor.debtor", ref=link.debtor.ref))

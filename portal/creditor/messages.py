@@ -1,0 +1,36 @@
+"""The services' refusals, which speak English to API clients, said again in the creditor's
+language for the back office's forms."""
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
+
+from ..services import Conflict, Invalid
+
+SERVICE_MESSAGES = {
+    "offset_days must be a whole number of days": lazy_gettext("Enter a whole number of days."),
+    "offset_days must be between -90 and 365": lazy_gettext("Enter a number of days between -90 and 365."),
+    "steps must stay in order: each later than the one before": lazy_gettext(
+        "Steps must stay in order: each one later than the one before and earlier than the one after."),
+    "channel must be email or letter": lazy_gettext("Choose e-mail or letter."),
+    "subject is required (200 characters at most)": lazy_gettext(
+        "A subject is required (200 characters at most)."),
+    "text is required (5000 characters at most)": lazy_gettext("A text is required (5000 characters at most)."),
+    "a rate in percent is required, like 2.15": lazy_gettext("Enter a rate in percent, like 2.15."),
+    "a rate in percent between 0 and 100, two decimals at most": lazy_gettext(
+        "Enter a rate in percent between 0 and 100, with two decimals at most."),
+    "the rate in force on 1 January or 1 July applies to a half-year": lazy_gettext(
+        "Enter 1 January or 1 July: the rate in force on that day applies to the half-year."),
+    "that half-year already has its rate": lazy_gettext("That half-year already has its rate."),
+    "a whole number of days is required": lazy_gettext("Enter a whole number of days."),
+    "between 1 and 90 days": lazy_gettext("Enter between 1 and 90 days."),
+    "effective_from must be an ISO date (YYYY-MM-DD)": lazy_gettext("Enter a date."),
+}
+
+
+def message(e: Invalid | Conflict) -> str:
+    if e.message in SERVICE_MESSAGES:
+        return str(SERVICE_MESSAGES[e.message])
+    if e.message.startswith("template error: "):
+        return _("This text cannot be used: %(detail)s", detail=e.message.removeprefix("template error: "))
+    return e.message
