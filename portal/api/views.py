@@ -6,9 +6,9 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ..domain.money import MoneyError, check_currency, to_decimal_string
 from ..extensions import db, limiter
-from ..models import Invoice
+from ..models import OPEN_STATUSES, Invoice
 from ..services import Invalid, ServiceError, events, ledger, links, reminders, reports, tenants
-from ..services.account import today_for
+from ..domain.calendar import today_for
 from . import bp
 from .openapi import document
 
@@ -81,7 +81,7 @@ def put_debtor(ref):
 def get_debtor(ref):
     debtor = ledger.get_debtor(g.creditor.id, ref)
     open_invoices = db.session.scalars(
-        db.select(Invoice).where(Invoice.debtor_id == debtor.id, Invoice.status.in_(("open", "partially_paid")))
+        db.select(Invoice).where(Invoice.debtor_id == debtor.id, Invoice.status.in_(OPEN_STATUSES))
         .order_by(Invoice.due_date, Invoice.id)).all()
     balances: dict[str, int] = {}
     for inv in open_invoices:

@@ -13,7 +13,7 @@ from ..domain.ageing import BUCKETS
 from ..domain.money import to_decimal_string
 from ..extensions import db
 from ..services import Invalid, dashboard, ledger
-from ..services.account import today_for
+from ..domain.calendar import today_for
 from . import bp
 
 

@@ -12,7 +12,7 @@ from .. import uploads
 from ..extensions import db
 from ..models import DISPUTE_RESOLUTIONS
 from ..services import ServiceError, disputes
-from ..services.account import today_for
+from ..domain.calendar import today_for
 from . import bp
 
 

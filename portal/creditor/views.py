@@ -16,7 +16,7 @@ from ..extensions import db, limiter, login_manager
 from ..models import CreditorUser, Invoice, PaymentAllocation, Payment
 from ..services import (Conflict, Invalid, NotFound, events, ledger, links, mandates, outbox_view, payments, plans,
                         rates, reminders, reports, step_preview, tenants)
-from ..services.account import today_for
+from ..domain.calendar import today_for
 from . import bp
 from .forms import ActionForm, ApiKeyForm, LoginForm, PostponeForm
 
