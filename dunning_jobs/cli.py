@@ -7,6 +7,7 @@ from datetime import date
 import click
 
 from . import day as dunning_day
+from . import outbox
 
 
 def _date(_ctx, _param, value):
@@ -33,6 +34,5 @@ def run(day):
 @dunning.command("send")
 def send():
     """Send what is due in the outbox (retries included), print one JSON line."""
-    from . import outbox
     result = outbox.send_pending()
     click.echo(json.dumps({"sent": result.sent, "failed": result.failed, "deferred": result.deferred}))

@@ -3,17 +3,17 @@ in-process scheduler and the Celery tasks all call."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from portal.domain.calendar import today_for
 from portal.extensions import db
 from portal.models import Creditor, DunningDay
 from portal.services import reminders
 
-from . import collections, digest, outbox, planner, promises
+from . import auto_collect, digest, outbox, planner, promises
 
 
 @dataclass
@@ -26,10 +26,6 @@ class DayResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def local_today(creditor: Creditor) -> date:
-    return datetime.now(ZoneInfo(creditor.timezone)).date()
 
 
 def mark_day(creditor_id: int, day: date) -> bool:
@@ -49,7 +45,7 @@ def plan_creditor(creditor: Creditor, day: date, result: DayResult) -> None:
     mark_day(creditor.id, day)
     promises.settle(creditor, day)  # a promise broken yesterday lets dunning resume today
     # Collections first: an invoice collected today is in flight, so it is not reminded today.
-    collections.collect_due(creditor, day)
+    auto_collect.collect_due(creditor, day)
     planned, awaiting = planner.plan_day(creditor, day)
     result.planned += planned
     result.awaiting_approval += awaiting
@@ -63,7 +59,7 @@ def run(day: date | None = None, creditor_ids: list[int] | None = None) -> DayRe
     if creditor_ids is not None:
         q = q.where(Creditor.id.in_(creditor_ids))
     creditors = db.session.scalars(q).all()
-    dates = {c.id: day or local_today(c) for c in creditors}
+    dates = {c.id: day or today_for(c) for c in creditors}
     result = DayResult(date=(day or (dates[creditors[0].id] if creditors else date.today())).isoformat())
     for creditor in creditors:
         plan_creditor(creditor, dates[creditor.id], result)

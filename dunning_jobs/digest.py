@@ -12,15 +12,15 @@ moves to D in the same transaction as the message, by a conditional UPDATE, and 
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 from email.utils import parseaddr
-from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template
 from flask_babel import force_locale
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from portal.domain.calendar import day_start
 from portal.extensions import db
 from portal.models import Creditor, CreditorUser, Debtor, Event, Invoice, OutboxMessage, utcnow
 
@@ -34,11 +34,6 @@ def _notice_filter():
     return or_(Event.type.in_(NOTICE_TYPES),
                and_(Event.type == "dispute.replied", Event.actor == "debtor"),
                and_(Event.type == "payment.failed", Event.data["provider"].as_string() == "gocardless"))
-
-
-def day_start(day: date, tz: str) -> datetime:
-    """Midnight at the start of `day` in the creditor's time zone, as UTC."""
-    return datetime.combine(day, time(0), ZoneInfo(tz)).astimezone(timezone.utc)
 
 
 def _chose_digest_at(user: CreditorUser) -> datetime | None:

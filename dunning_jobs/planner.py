@@ -30,11 +30,10 @@ from sqlalchemy.sql.expression import ClauseElement, Executable
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from portal.extensions import db
-from portal.models import (Creditor, Debtor, Event, Invoice, PaymentAttempt, PaymentAttemptLine, PaymentPromise,
-                           Reminder, utcnow)
+from portal.models import (OPEN_STATUSES, Creditor, Debtor, Event, Invoice, PaymentAttempt, PaymentAttemptLine,
+                           PaymentPromise, Reminder, utcnow)
 from portal.services.plans import PROFILE_OFFSETS, ensure_default_plans, plans_for
 
-OPEN = ("open", "partially_paid")
 THANK_YOU_WINDOW_DAYS = 30
 COLUMNS = ["creditor_id", "debtor_id", "invoice_id", "step_id", "step_code", "position", "dunning_date",
            "status", "interest", "indemnity", "created_at"]
@@ -102,7 +101,7 @@ def remindable(day):
                                 PaymentAttempt.status == "processing"))
     promised = exists().where(PaymentPromise.invoice_id == Invoice.id, PaymentPromise.status == "live",
                               PaymentPromise.promised_date >= day)
-    return and_(Invoice.status.in_(OPEN), Invoice.disputed.is_(False), ~in_flight, ~promised)
+    return and_(Invoice.status.in_(OPEN_STATUSES), Invoice.disputed.is_(False), ~in_flight, ~promised)
 
 
 def plan_day(creditor: Creditor, day: date) -> tuple[int, int]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 import time
 from datetime import date, datetime, timezone
-from zoneinfo import ZoneInfo
 
 from flask import Flask
 from sqlalchemy import select
 
+from portal.domain.calendar import local_now
 from portal.extensions import db
 from portal.models import Creditor, DunningDay
 
@@ -21,7 +21,7 @@ def due_creditors(now: datetime) -> list[tuple[int, date]]:
     """(creditor id, local date) for every creditor past its dunning time whose day has not run."""
     out = []
     for creditor in db.session.scalars(select(Creditor)):
-        local = now.astimezone(ZoneInfo(creditor.timezone))
+        local = local_now(creditor.timezone, now)
         if local.strftime("%H:%M") < creditor.dunning_time:
             continue
         ran = db.session.scalar(select(DunningDay.id).where(DunningDay.creditor_id == creditor.id,

@@ -11,6 +11,10 @@ from datetime import date, datetime, timezone
 
 from celery import Celery
 
+from portal import create_app
+
+from . import outbox, scheduler
+
 celery = Celery("relance")
 celery.conf.update(
     broker_url=os.environ.get("CELERY_BROKER_URL"),
@@ -27,16 +31,14 @@ _app = None
 def flask_app():
     global _app
     if _app is None:
-        from portal import create_app
         _app = create_app()
     return _app
 
 
 @celery.task(name="dunning_jobs.tasks.tick")
 def tick() -> list[list]:
-    from .scheduler import due_creditors
     with flask_app().app_context():
-        due = due_creditors(datetime.now(timezone.utc))
+        due = scheduler.due_creditors(datetime.now(timezone.utc))
     for creditor_id, day in due:
         run_creditor_day.delay(creditor_id, day.isoformat())
     send_outbox.delay()
@@ -45,14 +47,12 @@ def tick() -> list[list]:
 
 @celery.task(name="dunning_jobs.tasks.run_creditor_day")
 def run_creditor_day(creditor_id: int, day: str) -> dict:
-    from .scheduler import run_creditor_day as run
     with flask_app().app_context():
-        return run(creditor_id, date.fromisoformat(day)).as_dict()
+        return scheduler.run_creditor_day(creditor_id, date.fromisoformat(day)).as_dict()
 
 
 @celery.task(name="dunning_jobs.tasks.send_outbox")
 def send_outbox() -> dict:
-    from . import outbox
     with flask_app().app_context():
         r = outbox.send_pending()
         return {"sent": r.sent, "failed": r.failed, "deferred": r.deferred}

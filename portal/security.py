@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from flask import Flask, request
 
+from . import gateways
+
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "object-src 'none'; base-uri 'none'; form-action 'self'{providers}; frame-ancestors 'none'")
 
@@ -16,7 +18,6 @@ def install(app: Flask) -> None:
         if not policy:
             # A form posted to us is redirected to the provider's hosted page: Chromium checks
             # that redirect against form-action, so the providers' origins must be named.
-            from . import gateways
             policy.append(CSP.format(providers="".join(f" {o}" for o in gateways.hosted_origins())))
         h.setdefault("Content-Security-Policy", policy[0])
         h.setdefault("X-Content-Type-Options", "nosniff")

@@ -8,8 +8,8 @@ from ..domain.money import MoneyError, check_currency, to_decimal_string
 from ..errors import json_error
 from ..extensions import limiter
 from ..models import Invoice
-from ..services import Invalid, events, ledger, links, receivables, reminders, reports, tenants
-from ..services.account import today_for
+from ..services import Invalid, checks, events, ledger, links, receivables, reminders, reports, tenants
+from ..domain.calendar import today_for
 from . import bp
 from .openapi import document
 
@@ -149,7 +149,7 @@ def _event_data(data: dict, numbers: dict[int, str]) -> dict:
 @bp.get("/reports/summary")
 def get_summary():
     raw = request.args.get("as_of")
-    as_of = ledger.check_date(raw, "as_of") if raw is not None else today_for(g.creditor)
+    as_of = checks.check_date(raw, "as_of") if raw is not None else today_for(g.creditor)
     return jsonify(reports.summary(g.creditor, as_of))
 
 

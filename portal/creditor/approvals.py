@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..services import NotFound, outbox_view, reminders
-from ..services.account import today_for
+from ..domain.calendar import today_for
 from . import bp
 from .forms import PostponeForm
 

@@ -11,8 +11,8 @@ from flask_login import current_user, login_required
 
 from ..domain.ageing import BUCKETS
 from ..domain.money import to_decimal_string
-from ..services import Invalid, dashboard, ledger
-from ..services.account import today_for
+from ..services import Invalid, checks, dashboard
+from ..domain.calendar import today_for
 from . import bp
 
 
@@ -22,7 +22,7 @@ def _as_of():
     if not raw:
         return today_for(g.creditor), None
     try:
-        return ledger.check_date(raw, "as_of"), None
+        return checks.check_date(raw, "as_of"), None
     except Invalid:
         return today_for(g.creditor), _("Enter a date: the figures below are as of today.")
 

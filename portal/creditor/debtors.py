@@ -8,7 +8,7 @@ from flask_login import login_required
 
 from .. import gateways
 from ..services import events, ledger, links, mandates, payments, receivables, reports
-from ..services.account import today_for
+from ..domain.calendar import today_for
 from . import bp
 from .forms import ActionForm
 

@@ -11,7 +11,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from .. import uploads
 from ..models import DISPUTE_RESOLUTIONS
 from ..services import ServiceError, disputes
-from ..services.account import today_for
+from ..domain.calendar import today_for
 from . import bp
 
 

@@ -5,7 +5,7 @@ from flask import g, render_template
 from flask_login import login_required
 
 from ..services import events, ledger, receivables
-from ..services.account import today_for
+from ..domain.calendar import today_for
 from . import bp
 
 

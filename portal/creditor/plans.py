@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from ..services import Invalid, plans, step_preview
-from ..services.account import today_for
+from ..domain.calendar import today_for
 from . import bp
 from .messages import message
 

@@ -6,7 +6,7 @@ from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from ..services import Conflict, Invalid, ledger, rates
+from ..services import Conflict, Invalid, checks, rates
 from . import bp
 from .forms import ActionForm
 from .messages import message
@@ -27,7 +27,7 @@ def late_payment_rates():
 @login_required
 def add_reference_rate():
     try:
-        day = ledger.check_date(request.form.get("effective_from", ""), "effective_from")
+        day = checks.check_date(request.form.get("effective_from", ""), "effective_from")
         rates.add_reference_rate(g.creditor.id, day, request.form.get("rate", ""), user=current_user.email)
     except (Invalid, Conflict) as e:  # refused before anything was written
         return _rates_page(422, {e.field: message(e)})

@@ -7,6 +7,7 @@ from flask import flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from .. import gateways
+from ..models import OPEN_STATUSES
 from ..services import Invalid, NotFound, ServiceError, account, mandates, payments
 from . import bp
 from .views import SESSION_KEY, portal_required
@@ -54,7 +55,7 @@ def pay_part(number):
     """Pay part of one invoice, where the creditor allows it."""
     acc = account.load(g.debtor_id)
     invoice = account.invoice_for(g.debtor_id, number)
-    if acc.creditor.partial_payment_min is None or gateways.card() is None or invoice.status not in account.OPEN:
+    if acc.creditor.partial_payment_min is None or gateways.card() is None or invoice.status not in OPEN_STATUSES:
         raise NotFound("no partial payment")
     return render_template("debtor/pay_part.html", acc=acc, inv=invoice,
                            minimum=min(acc.creditor.partial_payment_min, invoice.balance))

@@ -1,88 +1,20 @@
 """Payment providers behind one small interface: start a payment, start a mandate, collect,
 parse a webhook and say what its object looks like now.
 
-Gateways turn provider objects into the plain results below; they never touch models. A
-webhook is never trusted for state: `resolve` re-fetches the object it names, so an event that
-arrives late, twice or out of order yields the provider's current state, never an old one.
+Gateways turn provider objects into the plain results of results.py (named here too); they
+never touch models. A webhook is never trusted for state: `resolve` re-fetches the object it
+names, so an event that arrives late, twice or out of order yields the provider's current
+state, never an old one.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from flask import current_app
 
+from .results import (BadSignature, CheckoutLine, GatewayError, MandateState, Notification, PaymentState, Recovery,
+                      Redirect, Reversal, ReversalState)
 
-class GatewayError(Exception):
-    """The provider refused or could not be reached; the message is safe to log, not to show."""
-
-
-class BadSignature(Exception):
-    """A webhook that the provider did not sign (or not recently)."""
-
-
-@dataclass(frozen=True)
-class Redirect:
-    """A hosted page to send the debtor to, and the provider's id of what it is for."""
-    ref: str
-    url: str
-
-
-@dataclass(frozen=True)
-class Line:
-    label: str
-    amount: int  # minor units
-
-
-@dataclass(frozen=True)
-class Reversal:
-    """Money taken back: `total` so far under `key` (a refund total grows; a chargeback is whole)."""
-    kind: str  # refund | chargeback | failed
-    key: str
-    total: int
-
-
-@dataclass(frozen=True)
-class PaymentState:
-    """What the provider says of one of our attempts now."""
-    ref: str                 # the attempt's provider_ref: Checkout Session or GoCardless payment id
-    status: str              # created | processing | succeeded | failed | expired
-    payment_ref: str | None  # the provider's id of the money (PaymentIntent, GoCardless payment)
-    amount: int
-    currency: str
-    reversals: tuple[Reversal, ...] = ()
-
-
-@dataclass(frozen=True)
-class ReversalState:
-    """A refund or chargeback seen on its own object (Stripe charge or dispute)."""
-    payment_ref: str
-    reversal: Reversal
-
-
-@dataclass(frozen=True)
-class Recovery:
-    """Money taken back and then returned: a card chargeback the creditor won."""
-    payment_ref: str
-    reversal_key: str  # the reversal it undoes (the dispute's id)
-    amount: int
-
-
-@dataclass(frozen=True)
-class MandateState:
-    mandate_ref: str
-    status: str  # the provider's: pending_submission, submitted, active, cancelled, failed...
-    billing_request_ref: str | None = None
-    bank_name: str | None = None
-    account_ending: str | None = None
-
-
-@dataclass(frozen=True)
-class Notification:
-    """One provider event, signature checked; `resolve` says what its object is now."""
-    provider: str
-    event_id: str
-    type: str
-    raw: dict = field(repr=False)
+__all__ = ["BadSignature", "CheckoutLine", "GatewayError", "MandateState", "Notification", "PaymentState", "Recovery",
+           "Redirect", "Reversal", "ReversalState", "card", "direct_debit", "hosted_origins"]
 
 
 def card():
@@ -104,6 +36,8 @@ def _gateway(name: str):
     cache = current_app.extensions.setdefault("relance_gateways", {})
     if name not in cache:
         cfg = current_app.config
+        # Imported here, not above: a provider's SDK (gocardless_pro and its dependencies take
+        # about 0.1 s) loads when that provider is first used, not with this package.
         if name == "stripe":
             from .stripe import StripeGateway
             cache[name] = (StripeGateway(cfg["STRIPE_SECRET_KEY"], cfg["STRIPE_WEBHOOK_SECRET"], cfg["STRIPE_API_BASE"])

@@ -9,7 +9,7 @@ import json
 import gocardless_pro as sdk
 from gocardless_pro import errors
 
-from . import BadSignature, GatewayError, MandateState, Notification, PaymentState, Redirect, Reversal
+from .results import BadSignature, GatewayError, MandateState, Notification, PaymentState, Redirect, Reversal
 
 # GoCardless payment status -> ours. charged_back: the money came, then went back.
 PAYMENT_STATUS = {"pending_customer_approval": "processing", "pending_submission": "processing",

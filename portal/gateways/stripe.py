@@ -7,7 +7,8 @@ import urllib.parse
 import requests
 import stripe as sdk
 
-from . import BadSignature, GatewayError, Line, Notification, PaymentState, Recovery, Redirect, Reversal, ReversalState
+from .results import (BadSignature, CheckoutLine, GatewayError, Notification, PaymentState, Recovery, Redirect,
+                      Reversal, ReversalState)
 
 TOLERANCE_SECONDS = 300
 METADATA_VALUE_MAX = 500  # Stripe's limit per metadata value
@@ -45,7 +46,7 @@ class StripeGateway:
 
     # --- starting a payment --------------------------------------------------------------------
 
-    def start_payment(self, *, attempt_id: int, currency: str, lines: list[Line], email: str | None,
+    def start_payment(self, *, attempt_id: int, currency: str, lines: list[CheckoutLine], email: str | None,
                       locale: str, success_url: str, cancel_url: str, metadata: dict[str, str]) -> Redirect:
         params = {
             "mode": "payment",

@@ -30,3 +30,9 @@ class NotFound(ServiceError):
 class Conflict(ServiceError):
     status = 409
     code = "conflict"
+
+
+class Unavailable(ServiceError):
+    """The provider could not start the payment: try again later, or another way to pay."""
+    status = 503
+    code = "provider_unavailable"

@@ -2,31 +2,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from sqlalchemy import func, select
 
+from ..domain.calendar import today_for, today_in
 from ..extensions import db
-from ..models import (Creditor, Debtor, Dispute, Event, Invoice, Mandate, Payment, PaymentAttempt, PaymentAttemptLine,
-                      PaymentPromise)
-from . import NotFound
-from .ledger import REF, debtor_credit
-
-OPEN = ("open", "partially_paid")
-
-
-def today_for(creditor: Creditor) -> date:
-    return today_in(creditor.timezone)
-
-
-def today_in(timezone: str) -> date:
-    """Today's calendar date in a creditor's zone (dunning and payment dates are local)."""
-    return datetime.now(ZoneInfo(timezone)).date()
+from ..models import (OPEN_STATUSES, Creditor, Debtor, Dispute, Event, Invoice, Mandate, Payment, PaymentAttempt,
+                      PaymentAttemptLine, PaymentPromise)
+from . import NotFound, mandates
+from .checks import REF
+from .ledger import debtor_credit
 
 
 @dataclass
-class Line:
+class AccountLine:
+    """An invoice as a line of the debtor's account page: open item or settled."""
     invoice: Invoice
     days_overdue: int
 
@@ -36,8 +27,8 @@ class Account:
     debtor: Debtor
     creditor: Creditor
     today: date
-    open_items: list[Line]
-    settled: list[Line]
+    open_items: list[AccountLine]
+    settled: list[AccountLine]
     payments: list[Payment]
     history: list[tuple[Event, str | None]]
     credit: dict[str, int]
@@ -50,13 +41,13 @@ class Account:
     promises: dict[int, date] = field(default_factory=dict)
 
 
-def _lines(debtor_id: int, statuses, today: date, limit: int | None = None) -> list[Line]:
+def _lines(debtor_id: int, statuses, today: date, limit: int | None = None) -> list[AccountLine]:
     q = select(Invoice).where(Invoice.debtor_id == debtor_id, Invoice.status.in_(statuses))
     q = q.order_by(Invoice.due_date, Invoice.id) if limit is None else q.order_by(Invoice.updated_at.desc()).limit(limit)
-    return [Line(inv, max(0, (today - inv.due_date).days)) for inv in db.session.scalars(q)]
+    return [AccountLine(inv, max(0, (today - inv.due_date).days)) for inv in db.session.scalars(q)]
 
 
-def _open_items(debtor_id: int, today: date) -> tuple[list[Line], set[int], dict[int, int], dict[int, date]]:
+def _open_items(debtor_id: int, today: date) -> tuple[list[AccountLine], set[int], dict[int, int], dict[int, date]]:
     """The open invoices, oldest due first, with in the same query what each row shows beside
     them: a payment in flight, the open dispute's id, the live promise's date."""
     in_flight = (select(PaymentAttemptLine.id)
@@ -69,9 +60,9 @@ def _open_items(debtor_id: int, today: date) -> tuple[list[Line], set[int], dict
                .where(PaymentPromise.invoice_id == Invoice.id, PaymentPromise.status == "live")
                .limit(1).scalar_subquery())
     rows = db.session.execute(select(Invoice, in_flight, dispute, promise)
-                              .where(Invoice.debtor_id == debtor_id, Invoice.status.in_(OPEN))
+                              .where(Invoice.debtor_id == debtor_id, Invoice.status.in_(OPEN_STATUSES))
                               .order_by(Invoice.due_date, Invoice.id)).all()
-    lines = [Line(inv, max(0, (today - inv.due_date).days)) for inv, *_ in rows]
+    lines = [AccountLine(inv, max(0, (today - inv.due_date).days)) for inv, *_ in rows]
     return (lines, {inv.id for inv, busy, _, _ in rows if busy},
             {inv.id: d for inv, _, d, _ in rows if d is not None},
             {inv.id: p for inv, _, _, p in rows if p is not None})
@@ -89,7 +80,7 @@ def version(debtor_id: int) -> tuple[int, date]:
     if row is None:
         raise NotFound("no such debtor")
     tz, own, general = row
-    return max(own or 0, general or 0), datetime.now(ZoneInfo(tz)).date()
+    return max(own or 0, general or 0), today_in(tz)
 
 
 def load(debtor_id: int) -> Account:
@@ -109,7 +100,6 @@ def load(debtor_id: int) -> Account:
         .order_by(Event.id.desc()).limit(30)).all()
     account = Account(debtor, creditor, today, open_items, settled, payments, history, debtor_credit(debtor_id))
     account.in_flight, account.disputes, account.promises = in_flight, disputes, promises
-    from . import mandates  # it imports this module
     account.mandate = mandates.current(debtor_id)
     for line in open_items:
         t = account.totals.setdefault(line.invoice.currency, {"due": 0, "overdue": 0})

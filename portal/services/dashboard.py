@@ -9,10 +9,10 @@ from datetime import date
 from sqlalchemy import and_, case, distinct, func, or_, select, update
 
 from ..domain import ageing, charts
+from ..domain.calendar import today_for
 from ..extensions import db
 from ..models import Creditor, CreditorUser, Debtor, Event, Invoice, PaymentAttempt, PortalLink
 from . import Invalid, events, reports
-from .account import today_for
 
 # --- the activity feed ---------------------------------------------------------------------------
 

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from ..domain.calendar import today_for
 from ..domain.money import to_decimal_string
 from ..extensions import db
 from ..models import Creditor, CreditorUser
 from . import ledger, tenants
-from .account import today_for
 
 EMAIL = "demo@relance.test"
 PASSWORD = "relance-demo"

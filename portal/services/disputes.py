@@ -26,17 +26,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer, selectinload
 from werkzeug.utils import secure_filename
 
+from ..domain.calendar import today_for
 from ..domain.money import format_money
 from ..extensions import db
-from ..models import (DISPUTE_REASONS, DISPUTE_RESOLUTIONS, Creditor, Debtor, Dispute, DisputeAttachment,
-                      DisputeMessage, Invoice, OutboxMessage, Reminder, utcnow)
+from ..models import (DISPUTE_REASONS, DISPUTE_RESOLUTIONS, OPEN_STATUSES, Creditor, Debtor, Dispute,
+                      DisputeAttachment, DisputeMessage, Invoice, OutboxMessage, Reminder, utcnow)
 from . import Conflict, Invalid, NotFound, alerts, events, ledger, links, reminders
-from .account import today_for
 from .atomic import atomic
-from .ledger import REF, amount_of, status_for
-from .tenants import UNSTORABLE
+from .checks import REF, UNSTORABLE, amount_of
+from .ledger import status_for
 
-OPEN = ("open", "partially_paid")
 MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
 MAX_BODY_CHARS = 5000
 #: magic bytes -> (content type, extension): what the file is, whatever the browser says
@@ -183,7 +182,7 @@ def new_dispute_page(debtor_id: int, number) -> DebtorThread:
     invoice = _debtor_invoice(debtor_id, number)
     dispute = db.session.scalar(select(Dispute).where(Dispute.debtor_id == debtor_id, Dispute.invoice_id == invoice.id,
                                                       Dispute.status == "open"))
-    if dispute is None and invoice.status not in OPEN:
+    if dispute is None and invoice.status not in OPEN_STATUSES:
         raise NotFound("only an open invoice can be disputed")
     return DebtorThread(debtor, creditor, invoice, dispute)
 
@@ -197,7 +196,7 @@ def open_dispute(debtor_id: int, number, *, reason, comment, upload: Upload | No
     attachment = read_attachment(upload)
     debtor, creditor = _debtor_and_creditor(debtor_id)
     invoice = _debtor_invoice(debtor_id, number, lock=True)
-    if invoice.status not in OPEN:
+    if invoice.status not in OPEN_STATUSES:
         raise Conflict("only an open invoice can be disputed", "invoice", code="not_open")
     if db.session.scalar(select(Dispute.id).where(Dispute.invoice_id == invoice.id, Dispute.status == "open")):
         raise Conflict("this invoice already has an open dispute", "invoice", code="already_open")
@@ -394,7 +393,7 @@ def resolve(creditor_id: int, dispute_id: int, *, user: str, resolution, amount=
             raise Invalid("amount is required", "amount", code="amount_required")
         value = amount_of(amount.strip() if isinstance(amount, str) else amount, invoice.currency)
         if resolution == "credit_note":
-            if invoice.status not in OPEN or value > invoice.balance:
+            if invoice.status not in OPEN_STATUSES or value > invoice.balance:
                 raise Invalid("a credit note cannot exceed the invoice's balance", "amount", code="amount_over_balance")
             ledger.record_payment(creditor_id, debtor.id, provider="credit_note", reference=f"dispute-{dispute.id}",
                                   amount=value, currency=invoice.currency, received_on=today_for(creditor),
@@ -436,7 +435,7 @@ def resolve(creditor_id: int, dispute_id: int, *, user: str, resolution, amount=
     events.record("dispute.resolved", creditor_id=creditor_id, debtor_id=debtor.id, invoice_id=invoice.id,
                   actor="creditor", user=user, dispute_id=dispute.id, adjustment=adjustment,
                   invoice_amount=invoice.amount, balance=invoice.balance, status=invoice.status,
-                  dunning="ended" if invoice.status not in OPEN else "resumed", note=note is not None, **data)
+                  dunning="ended" if invoice.status not in OPEN_STATUSES else "resumed", note=note is not None, **data)
     _email_debtor(creditor, debtor, invoice, dispute, "resolved", body=note)
     db.session.commit()
     return dispute
@@ -474,7 +473,7 @@ def _email_debtor(creditor: Creditor, debtor: Debtor, invoice: Invoice, dispute:
     written in the caller's transaction, sent by the outbox after commit."""
     if not debtor.email:
         return None
-    still_open = invoice.status in OPEN
+    still_open = invoice.status in OPEN_STATUSES
     # A resolution that leaves something to pay lands on the portal with that invoice preselected;
     # a reply, or a resolution that closed the invoice, on the dispute's thread.
     pay = kind == "resolved" and still_open

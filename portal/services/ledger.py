@@ -8,74 +8,21 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from babel.core import get_global
-from babel.numbers import get_territory_currencies
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.util import identity_key
 
-from ..domain.money import MoneyError, OpenItem, allocate, check_currency, parse_amount
+from ..domain.money import OpenItem, allocate
 from ..extensions import db
-from ..models import Creditor, Debtor, Document, Invoice, Payment, PaymentAllocation, PaymentReversal
+from ..models import OPEN_STATUSES, Creditor, Debtor, Document, Invoice, Payment, PaymentAllocation, PaymentReversal
 from . import Conflict, Invalid, NotFound, events
-from .tenants import check_email, check_storable
+from .checks import REF, amount_of, check_date, check_email, check_ref, check_text, currency_of
 
-REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/\-]{0,63}$")
 PROFILES = ("standard", "key_account", "risky", "public_sector")
 MAX_PDF_BYTES = 10 * 1024 * 1024
-# Legal tender somewhere today. Babel knows more codes: XXX (no currency), XTS (testing), metals,
-# fund units and withdrawn currencies such as FRF, none of which an invoice can be issued in.
-CURRENCIES_IN_USE = frozenset(c for t in get_global("territory_currencies")
-                              for c in get_territory_currencies(t, start_date=date.today(), tender=True))
-
-
-def check_ref(value, field: str) -> str:
-    if not isinstance(value, str) or not REF.fullmatch(value):  # match() would let "A1\n" through
-        raise Invalid(f"{field} must be 1-64 letters, digits, '.', '_', '-' or '/', starting with a letter or digit", field)
-    return value
-
-
-def check_text(value, field: str, max_len: int, required: bool = True) -> str | None:
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise Invalid(f"{field} is required", field)
-    if len(value) > max_len:
-        raise Invalid(f"{field} is longer than {max_len} characters", field)
-    return check_storable(value.strip(), field)
-
-
-def check_date(value, field: str) -> date:
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise Invalid(f"{field} must be an ISO date (YYYY-MM-DD)", field)
-    try:
-        parsed = date.fromisoformat(value)
-    except ValueError:
-        raise Invalid(f"{field} is not a valid date", field) from None
-    if not date(1990, 1, 1) <= parsed <= date(2199, 12, 31):
-        raise Invalid(f"{field} is out of range", field)
-    return parsed
-
-
-def amount_of(value, currency: str, field: str = "amount") -> int:
-    try:
-        return parse_amount(value, currency)
-    except MoneyError as e:
-        raise Invalid(str(e), field) from None
-
-
-def currency_of(value, field: str = "currency") -> str:
-    try:
-        code = check_currency(value)
-    except MoneyError as e:
-        raise Invalid(str(e), field) from None
-    if code not in CURRENCIES_IN_USE:
-        raise Invalid(f"{code} is not a currency in use today", field)
-    return code
 
 
 def status_for(amount: int, paid: int, cancelled: bool = False) -> str:
@@ -348,7 +295,7 @@ def record_payment(creditor_id: int, debtor_id: int, *, provider: str, reference
 _INV, _PAY = Invoice.__table__, Payment.__table__
 _OPEN_INVOICES = (select(_INV.c.id, _INV.c.amount, _INV.c.amount_paid, _INV.c.due_date)
                   .where(_INV.c.creditor_id == bindparam("creditor_id"), _INV.c.debtor_id == bindparam("debtor_id"),
-                         _INV.c.currency == bindparam("currency"), _INV.c.status.in_(("open", "partially_paid")))
+                         _INV.c.currency == bindparam("currency"), _INV.c.status.in_(OPEN_STATUSES))
                   .order_by(_INV.c.due_date, _INV.c.id).with_for_update())
 _CHOSEN_INVOICES = _OPEN_INVOICES.where(_INV.c.id.in_(bindparam("ids", expanding=True)))
 _NEW_PAYMENT = insert(_PAY).returning(_PAY.c.id)

@@ -11,8 +11,7 @@ from .. import gateways
 from ..extensions import db
 from ..gateways import GatewayError, MandateState
 from ..models import MANDATE_RANK, MANDATE_USABLE, Debtor, Event, Mandate
-from . import Conflict, NotFound, events
-from .payments import Unavailable, usable_mandate
+from . import Conflict, NotFound, Unavailable, events
 
 
 def current(debtor_id: int) -> Mandate | None:
@@ -20,6 +19,13 @@ def current(debtor_id: int) -> Mandate | None:
     usable = case((Mandate.status.in_(MANDATE_USABLE), 0), else_=1)
     return db.session.scalar(select(Mandate).where(Mandate.debtor_id == debtor_id)
                              .order_by(usable, Mandate.id.desc()).limit(1))
+
+
+def usable_mandate(debtor_id: int) -> Mandate | None:
+    """The mandate direct debits go through: the newest one the provider accepts."""
+    return db.session.scalar(select(Mandate).where(
+        Mandate.debtor_id == debtor_id, Mandate.status.in_(MANDATE_USABLE))
+        .order_by(Mandate.id.desc()).limit(1))
 
 
 def start(debtor_id: int) -> str:

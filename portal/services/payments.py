@@ -13,21 +13,17 @@ from flask import current_app
 from sqlalchemy import bindparam, func, select, update
 
 from .. import gateways
+from ..domain.calendar import today_in
 from ..extensions import db
-from ..gateways import GatewayError, Line, PaymentState, Recovery, ReversalState
+from ..gateways import CheckoutLine, GatewayError, PaymentState, Recovery, ReversalState
 from ..gateways.stripe import invoice_metadata
-from ..models import (ATTEMPT_RANK, MANDATE_USABLE, Creditor, Debtor, Invoice, Mandate, Payment, PaymentAllocation,
+from ..models import (ATTEMPT_RANK, OPEN_STATUSES, Creditor, Debtor, Invoice, Payment, PaymentAllocation,
                       PaymentAttempt, PaymentAttemptLine, PaymentReversal)
-from . import Conflict, Invalid, NotFound, ServiceError, alerts, events, ledger
-from .account import OPEN, today_in
+from . import Conflict, Invalid, NotFound, Unavailable, alerts, events, ledger
+from .checks import REF, amount_of
+from .mandates import usable_mandate
 
 MAX_INVOICES = 100  # Stripe Checkout takes at most 100 line items
-
-
-class Unavailable(ServiceError):
-    """The provider could not start the payment: try again later, or another way to pay."""
-    status = 503
-    code = "provider_unavailable"
 
 
 @dataclass
@@ -54,7 +50,7 @@ def select_invoices(debtor_id: int, numbers, partial_amount: str | None = None) 
     for an empty or impossible choice. Rows are locked: two tabs cannot pay the same twice."""
     if not isinstance(numbers, (list, tuple)) or not numbers:
         raise Invalid("choose at least one invoice to pay", "invoice")
-    numbers = list(dict.fromkeys(n for n in numbers if isinstance(n, str) and ledger.REF.fullmatch(n)))
+    numbers = list(dict.fromkeys(n for n in numbers if isinstance(n, str) and REF.fullmatch(n)))
     if len(numbers) > MAX_INVOICES:
         raise Invalid(f"at most {MAX_INVOICES} invoices can be paid at once", "invoice")
     row = db.session.execute(select(Debtor, Creditor).join(Creditor, Creditor.id == Debtor.creditor_id)
@@ -63,7 +59,8 @@ def select_invoices(debtor_id: int, numbers, partial_amount: str | None = None) 
         raise NotFound("no such debtor")
     debtor, creditor = row
     invoices = list(db.session.scalars(
-        select(Invoice).where(Invoice.debtor_id == debtor_id, Invoice.number.in_(numbers), Invoice.status.in_(OPEN))
+        select(Invoice).where(Invoice.debtor_id == debtor_id, Invoice.number.in_(numbers),
+                              Invoice.status.in_(OPEN_STATUSES))
         .order_by(Invoice.due_date, Invoice.id).with_for_update()))
     busy = in_flight(debtor_id)
     invoices = [i for i in invoices if i.id not in busy]
@@ -75,7 +72,7 @@ def select_invoices(debtor_id: int, numbers, partial_amount: str | None = None) 
     if partial_amount not in (None, ""):
         if len(invoices) != 1 or creditor.partial_payment_min is None:
             raise Invalid("only one invoice can be paid in part, where the creditor allows it", "amount")
-        amount = ledger.amount_of(partial_amount, invoices[0].currency)
+        amount = amount_of(partial_amount, invoices[0].currency)
         floor = min(creditor.partial_payment_min, invoices[0].balance)
         if not floor <= amount <= invoices[0].balance:
             raise Invalid("the amount must be between the minimum and the balance", "amount")
@@ -113,7 +110,8 @@ def start_card_payment(debtor_id: int, numbers, partial_amount: str | None = Non
     _record("payment.started", attempt, "debtor", method="card")
     db.session.commit()
     base = current_app.config["PORTAL_BASE_URL"]
-    lines = [Line(_label(inv, amount, sel.debtor.language), amount) for inv, amount in zip(sel.invoices, sel.amounts)]
+    lines = [CheckoutLine(_label(inv, amount, sel.debtor.language), amount)
+             for inv, amount in zip(sel.invoices, sel.amounts)]
     metadata = {"relance_attempt": str(attempt.id), "debtor_ref": sel.debtor.ref,
                 **invoice_metadata([i.number for i in sel.invoices])}
     try:
@@ -135,7 +133,7 @@ def _close_other_checkouts(gw, debtor_id: int, numbers) -> None:
     was paid meanwhile is recorded. Before the invoices are locked: the webhooks this sets off
     lock the attempt, then the invoice, and must not wait on us. (Two clicks in the same instant
     can still open two checkouts; a second payment would then stay as a credit.)"""
-    numbers = [n for n in numbers if isinstance(n, str) and ledger.REF.fullmatch(n)] \
+    numbers = [n for n in numbers if isinstance(n, str) and REF.fullmatch(n)] \
         if isinstance(numbers, (list, tuple)) else []
     if not numbers:
         return  # select_invoices says what is wrong with the choice
@@ -199,12 +197,6 @@ def collect(debtor_id: int, numbers, initiated_by: str = "debtor") -> PaymentAtt
     apply_payment_state("gocardless", state)
     db.session.commit()
     return attempt
-
-
-def usable_mandate(debtor_id: int) -> Mandate | None:
-    return db.session.scalar(select(Mandate).where(
-        Mandate.debtor_id == debtor_id, Mandate.status.in_(MANDATE_USABLE))
-        .order_by(Mandate.id.desc()).limit(1))
 
 
 def attempt_for(debtor_id: int, attempt_id: int) -> PaymentAttempt:
@@ -342,7 +334,7 @@ def _reverse(payment: Payment, kind: str, reference: str, amount: int) -> None:
 def set_partial_minimum(creditor: Creditor, value, user: str) -> None:
     """Allow debtors to pay part of one invoice by card, from this amount (blank = whole invoices only)."""
     raw = str(value or "").strip().replace(",", ".")
-    minimum = None if raw == "" else ledger.amount_of(raw, creditor.currency, "partial_payment_min")
+    minimum = None if raw == "" else amount_of(raw, creditor.currency, "partial_payment_min")
     if minimum is not None and minimum <= 0:
         raise Invalid("the minimum must be positive", "partial_payment_min")
     creditor.partial_payment_min = minimum

@@ -95,7 +95,7 @@ SAMPLE_VALUES = {"debtor_name": "Exemple SARL", "creditor_name": "Exemple", "tot
                  "deadline": "01/01/2030"}
 
 
-def check_text(template: str, field: str) -> str:
+def check_template(template: str, field: str) -> str:
     """The text parses and renders: one that fails at render time (``{{ total.x.y }}``,
     ``{{ 1 / 0 }}``) would otherwise break the dunning run that meets it."""
     try:
@@ -169,8 +169,8 @@ def update_step(creditor_id: int, step_id: int, data: dict) -> DunningStep:
             raise Invalid("subject is required (200 characters at most)", f"subject_{lang}")
         if not body or len(body) > 5000:
             raise Invalid("text is required (5000 characters at most)", f"body_{lang}")
-        texts[f"subject_{lang}"] = check_text(subject, f"subject_{lang}")
-        texts[f"body_{lang}"] = check_text(body, f"body_{lang}")
+        texts[f"subject_{lang}"] = check_template(subject, f"subject_{lang}")
+        texts[f"body_{lang}"] = check_template(body, f"body_{lang}")
     for name, value in texts.items():
         setattr(step, name, value)
     step.offset_days, step.channel = offset, channel

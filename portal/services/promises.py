@@ -13,8 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..models import Creditor, Debtor, Dispute, Invoice, PaymentPromise
-from . import Conflict, Invalid, account, events, ledger
+from ..domain.calendar import today_for
+from ..models import OPEN_STATUSES, Creditor, Debtor, Dispute, Invoice, PaymentPromise
+from . import Conflict, Invalid, account, events
+from .checks import amount_of, check_date
 
 MAX_DAYS_RANGE = (1, 180)
 
@@ -35,14 +37,14 @@ def offer(debtor_id: int, number: str) -> Offer:
     invoice = account.invoice_for(debtor_id, number)
     debtor = invoice.debtor
     creditor = db.session.get(Creditor, invoice.creditor_id)
-    if invoice.status not in account.OPEN:
+    if invoice.status not in OPEN_STATUSES:
         raise Conflict("the invoice is not open", "invoice", code="not_open")
     if invoice.disputed or db.session.scalar(select(Dispute.id).where(
             Dispute.invoice_id == invoice.id, Dispute.debtor_id == debtor_id, Dispute.status == "open")):
         raise Conflict("the invoice is under dispute", "invoice", code="disputed")
     if live_promise(debtor_id, invoice.id) is not None:
         raise Conflict("a promise is already live for this invoice", "invoice", code="already_promised")
-    today = account.today_for(creditor)
+    today = today_for(creditor)
     return Offer(debtor, creditor, invoice, today, today + timedelta(days=creditor.promise_max_days))
 
 
@@ -56,11 +58,11 @@ def make(debtor_id: int, number: str, promised_date, amount=None) -> PaymentProm
     """Record the debtor's promise to pay `number` by `promised_date` (ISO string), and `amount`
     (decimal string, a comma accepted; blank = the whole balance). One transaction."""
     o = offer(debtor_id, number)
-    day = ledger.check_date(promised_date.strip() if isinstance(promised_date, str) else promised_date, "date")
+    day = check_date(promised_date.strip() if isinstance(promised_date, str) else promised_date, "date")
     if not o.earliest <= day <= o.latest:
         raise Invalid(f"the date must be between {o.earliest.isoformat()} and {o.latest.isoformat()}", "date")
     raw = str(amount or "").strip().replace(",", ".")
-    minor = None if raw == "" else ledger.amount_of(raw, o.invoice.currency, "amount")
+    minor = None if raw == "" else amount_of(raw, o.invoice.currency, "amount")
     if minor is not None and not 0 < minor <= o.invoice.balance:
         raise Invalid("the amount must be positive and at most the balance", "amount")
     promise = PaymentPromise(creditor_id=o.creditor.id, debtor_id=debtor_id, invoice_id=o.invoice.id,

@@ -21,11 +21,11 @@ from sqlalchemy.exc import IntegrityError
 from ..domain.charges import MissingReferenceRate, late_charges
 from ..domain.money import format_money
 from ..extensions import db
-from ..models import Creditor, Debtor, DunningStep, Invoice, OutboxMessage, ReferenceRate, Reminder, utcnow
+from ..models import (OPEN_STATUSES, Creditor, Debtor, DunningStep, Invoice, OutboxMessage, ReferenceRate, Reminder,
+                      utcnow)
 from . import NotFound, events, links
 from .plans import render_text
 
-OPEN = ("open", "partially_paid")
 
 
 @dataclass
@@ -96,7 +96,7 @@ def _compose_debtor(creditor: Creditor, debtor_id: int, day: date) -> int:
     for reminder, invoice in rows:
         if reminder.step_code == "thank_you":
             thanks.append((reminder, invoice))
-        elif invoice.status in OPEN and not invoice.disputed:
+        elif invoice.status in OPEN_STATUSES and not invoice.disputed:
             dunning.append((reminder, invoice))
         else:  # paid or disputed since it was planned: nothing to chase
             reminder.status = "cancelled"
@@ -138,7 +138,7 @@ def build_message(creditor: Creditor, debtor: Debtor, kind: str, items: list[Ite
                   day: date, channel: str, daily_key: str | None) -> OutboxMessage:
     """Render and store one message with a fresh portal link preselecting its invoices."""
     issued = links.issue(debtor, issued_by="reminder", commit=False,
-                         invoice_numbers=[i.invoice.number for i in items if i.invoice.status in OPEN] or None)
+                         invoice_numbers=[i.invoice.number for i in items if i.invoice.status in OPEN_STATUSES] or None)
     deadline = day + timedelta(days=creditor.formal_notice_days)
     subject, text_body, html_body = render_message(creditor, debtor, kind, items, step, issued.url, day, deadline)
     attachment = name = None
@@ -214,7 +214,7 @@ def render_message(creditor, debtor, kind, items, step, url, day, deadline) -> t
 
 
 def letter_pdf(creditor, debtor, kind, items, step, url, day, deadline) -> bytes:
-    from weasyprint import HTML
+    from weasyprint import HTML  # imported late: it loads Pango, which only PDF letters need
 
     ctx = _context(creditor, debtor, kind, items, step, url, day, deadline)
     with force_locale(debtor.language):
@@ -251,7 +251,7 @@ def approve(creditor: Creditor, debtor_id: int, day: date, user: str) -> OutboxM
     if not rows:
         raise NotFound("nothing awaits approval for this debtor")
     debtor = db.session.get(Debtor, debtor_id)
-    live = [(r, i) for r, i in rows if i.status in OPEN and not i.disputed]
+    live = [(r, i) for r, i in rows if i.status in OPEN_STATUSES and not i.disputed]
     for reminder, invoice in rows:
         reminder.decided_at = utcnow()
         if (reminder, invoice) not in live:

@@ -8,7 +8,7 @@ from sqlalchemy import and_, case, func, select
 from ..domain import ageing
 from ..domain.money import to_decimal_string
 from ..extensions import db
-from ..models import Creditor, Invoice, Payment, PaymentAllocation
+from ..models import OPEN_STATUSES, Creditor, Debtor, Invoice, Payment, PaymentAllocation
 
 
 def _paid_by(as_of: date):
@@ -70,9 +70,7 @@ def summary(creditor: Creditor, as_of: date) -> dict:
 
 def debtor_balances(creditor: Creditor, today: date, search: str | None = None, limit: int = 500):
     """Debtors with open balance and overdue part (creditor currency), largest first."""
-    from ..models import Debtor
-
-    open_ = Invoice.status.in_(("open", "partially_paid"))
+    open_ = Invoice.status.in_(OPEN_STATUSES)
     due = Invoice.amount - Invoice.amount_paid
     balance = func.coalesce(func.sum(case((and_(open_, Invoice.currency == creditor.currency), due), else_=0)), 0)
     overdue = func.coalesce(func.sum(case((and_(open_, Invoice.currency == creditor.currency,

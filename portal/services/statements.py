@@ -17,15 +17,14 @@ from sqlalchemy import func, or_, select
 
 from ..domain import statement as rules
 from ..domain.ageing import BUCKETS, months_back
+from ..domain.calendar import today_for
 from ..extensions import db
-from ..models import Creditor, Debtor, Invoice, Payment, PaymentAllocation, PaymentReversal
+from ..models import OPEN_STATUSES, Creditor, Debtor, Invoice, Payment, PaymentAllocation, PaymentReversal
 from . import Invalid, NotFound, events
-from .account import today_for
+from .checks import ISO_DATE
 
 DEFAULT_MONTHS = 3
 MAX_YEARS = 5
-ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-OPEN = ("open", "partially_paid")
 
 
 @dataclass
@@ -92,11 +91,11 @@ def period(debtor_id: int, raw_from, raw_to, today: date) -> tuple[date, date]:
 
 def _oldest_open_item(debtor_id: int, end: date) -> date | None:
     invoice = db.session.scalar(
-        select(Invoice.issue_date).where(Invoice.debtor_id == debtor_id, Invoice.status.in_(OPEN),
+        select(Invoice.issue_date).where(Invoice.debtor_id == debtor_id, Invoice.status.in_(OPEN_STATUSES),
                                          Invoice.issue_date <= end)
         .order_by(Invoice.issue_date).limit(1))
     allocated = (select(PaymentAllocation.id).join(Invoice, Invoice.id == PaymentAllocation.invoice_id)
-                 .where(PaymentAllocation.payment_id == Payment.id, Invoice.status.in_(OPEN)).exists())
+                 .where(PaymentAllocation.payment_id == Payment.id, Invoice.status.in_(OPEN_STATUSES)).exists())
     still_allocated = (select(func.coalesce(func.sum(PaymentAllocation.amount - PaymentAllocation.reversed_amount), 0))
                        .where(PaymentAllocation.payment_id == Payment.id).scalar_subquery())
     credit_left = Payment.amount - Payment.reversed_amount - still_allocated > 0

@@ -11,7 +11,7 @@ from flask import current_app
 
 from ..domain.charges import ChargesError, late_charges
 from ..models import Creditor, DunningStep
-from .plans import check_text
+from .plans import check_template
 from .reminders import Item, reference_rates, render_message
 
 LANGUAGES = ("fr", "en")
@@ -32,10 +32,10 @@ def texts(step: DunningStep, data) -> dict[str, str]:
 
 
 def check_renders(values: dict[str, str]) -> None:
-    """Each given text parses and renders (plans.check_text), field by field."""
+    """Each given text parses and renders (plans.check_template), field by field."""
     for field in TEXT_FIELDS:
         if field in values:
-            check_text(values[field], field)
+            check_template(values[field], field)
 
 
 def sample_messages(creditor: Creditor, step: DunningStep, data: dict, today: date) -> list[Sample]:

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from schwifty import BIC, IBAN
 from sqlalchemy import select
@@ -14,42 +12,16 @@ from ..extensions import db
 from ..models import ApiKey, Creditor, CreditorUser, utcnow
 from . import Conflict, Invalid
 from . import events
+from .checks import UNSTORABLE, check_email, check_storable, check_timezone, currency_of
 
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s.]{2,}$")
-# Characters no column can store: PostgreSQL text refuses NUL, and neither database takes the
-# lone surrogates a JSON "\ud800" escape decodes to. Other control characters have no place in text fields.
-UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 API_KEY_PREFIX = "rl_live_"
 # A dummy hash to spend the same time on unknown e-mails as on wrong passwords.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
 
-def check_email(value, field="email") -> str:
-    if (not isinstance(value, str) or not EMAIL.match(value.strip()) or len(value) > 254
-            or UNSTORABLE.search(value)):
-        raise Invalid("a valid e-mail address is required", field)
-    return value.strip()
-
-
-def check_storable(value: str, field: str) -> str:
-    if UNSTORABLE.search(value):
-        raise Invalid(f"{field} contains control characters or invalid Unicode", field)
-    return value
-
-
-def check_timezone(value) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise Invalid(f"unknown time zone {value!r}", "timezone") from None
-    return value
-
-
 def create_creditor(*, name: str, email: str, password: str, currency: str = "EUR",
                     timezone: str = "Europe/Paris", language: str = "fr", **details) -> tuple[Creditor, str]:
     """A creditor, its first user (same e-mail) and an API key, returned in clear once."""
-    from .ledger import currency_of  # the ledger imports this module
-
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise Invalid("name is required (200 characters at most)", "name")
     name = check_storable(name.strip(), "name")

@@ -76,7 +76,7 @@ class Env:
 
     def today(self):
         from portal.models import Creditor as CreditorRow
-        from portal.services.account import today_for
+        from portal.domain.calendar import today_for
         from portal.extensions import db
         with self.app.app_context():
             return today_for(db.session.get(CreditorRow, self.creditor.id))

@@ -17,14 +17,14 @@ from sqlalchemy import select
 
 from conftest import buttons, flashes, portal_login, portal_text as page
 from dunning_jobs import day as dunning_day
+from portal.domain.calendar import today_for
 from portal.extensions import db
 from portal.models import Creditor, Dispute, Event, Invoice, OutboxMessage, PaymentPromise, Reminder
-from portal.services import account
 
 
 @pytest.fixture
 def today(app, creditor) -> date:
-    return account.today_for(db.session.get(Creditor, creditor.id))
+    return today_for(db.session.get(Creditor, creditor.id))
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import select
 
 from dunning_jobs import day as dunning_day
+from portal.domain.calendar import today_for
 from portal.extensions import db
 from portal.models import Creditor, DunningPlan, DunningStep, OutboxMessage, Reminder
 from portal.services import ledger, plans, reminders
-from portal.services.account import today_for
 from test_security import InlineFinder, assert_security_headers
 
 PAGES = ["/app/plans", "/app/approvals", "/app/outbox", "/app/outbox/1", "/app/outbox/1/html",

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import select
 
 from conftest import Api, portal_login
+from portal.domain.calendar import today_for
 from portal.extensions import db
 from portal.models import Creditor, Event, Payment
 from portal.services import ledger, statements
-from portal.services.account import today_for
 
 PERIOD = {"from": "2026-10-01", "to": "2026-11-30"}
 B_MARKERS = ["Beta Ltd", "F-3", "F-4", "D2", "99.99", "5,000.00", "BETA-PAY"]

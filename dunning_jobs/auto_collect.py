@@ -10,10 +10,9 @@ from sqlalchemy import exists, select
 
 from portal import gateways
 from portal.extensions import db
-from portal.models import MANDATE_USABLE, Creditor, Debtor, Invoice, Mandate, PaymentAttempt, PaymentAttemptLine
+from portal.models import (MANDATE_USABLE, OPEN_STATUSES, Creditor, Debtor, Invoice, Mandate, PaymentAttempt,
+                           PaymentAttemptLine)
 from portal.services import ServiceError, payments
-
-OPEN = ("open", "partially_paid")
 
 
 def collect_due(creditor: Creditor, day: date) -> int:
@@ -28,7 +27,7 @@ def collect_due(creditor: Creditor, day: date) -> int:
     rows = db.session.execute(
         select(Invoice.debtor_id, Invoice.number).join(Debtor, Debtor.id == Invoice.debtor_id)
         .where(Invoice.creditor_id == creditor.id, Debtor.auto_collect.is_(True), has_mandate,
-               Invoice.status.in_(OPEN), Invoice.disputed.is_(False), Invoice.currency == "EUR",
+               Invoice.status.in_(OPEN_STATUSES), Invoice.disputed.is_(False), Invoice.currency == "EUR",
                Invoice.due_date <= day, ~tried)
         .order_by(Invoice.debtor_id, Invoice.due_date, Invoice.id)).all()
     db.session.commit()

@@ -1,0 +1,91 @@
+"""The ground floor of services: input checks that the API, the back-office forms and the CSV
+imports share. Each returns the clean value or raises Invalid naming the field. Nothing here
+touches the database or imports another service."""
+from __future__ import annotations
+
+import re
+from datetime import date
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel.core import get_global
+from babel.numbers import get_territory_currencies
+
+from ..domain.money import MoneyError, check_currency, parse_amount
+from . import Invalid
+
+REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/\-]{0,63}$")
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s.]{2,}$")
+# Characters no column can store: PostgreSQL text refuses NUL, and neither database takes the
+# lone surrogates a JSON "\ud800" escape decodes to. Other control characters have no place in text fields.
+UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# Legal tender somewhere today. Babel knows more codes: XXX (no currency), XTS (testing), metals,
+# fund units and withdrawn currencies such as FRF, none of which an invoice can be issued in.
+CURRENCIES_IN_USE = frozenset(c for t in get_global("territory_currencies")
+                              for c in get_territory_currencies(t, start_date=date.today(), tender=True))
+
+
+def check_ref(value, field: str) -> str:
+    if not isinstance(value, str) or not REF.fullmatch(value):  # match() would let "A1\n" through
+        raise Invalid(f"{field} must be 1-64 letters, digits, '.', '_', '-' or '/', starting with a letter or digit", field)
+    return value
+
+
+def check_storable(value: str, field: str) -> str:
+    if UNSTORABLE.search(value):
+        raise Invalid(f"{field} contains control characters or invalid Unicode", field)
+    return value
+
+
+def check_text(value, field: str, max_len: int, required: bool = True) -> str | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid(f"{field} is required", field)
+    if len(value) > max_len:
+        raise Invalid(f"{field} is longer than {max_len} characters", field)
+    return check_storable(value.strip(), field)
+
+
+def check_date(value, field: str) -> date:
+    if not isinstance(value, str) or not ISO_DATE.fullmatch(value):
+        raise Invalid(f"{field} must be an ISO date (YYYY-MM-DD)", field)
+    try:
+        parsed = date.fromisoformat(value)
+    except ValueError:
+        raise Invalid(f"{field} is not a valid date", field) from None
+    if not date(1990, 1, 1) <= parsed <= date(2199, 12, 31):
+        raise Invalid(f"{field} is out of range", field)
+    return parsed
+
+
+def amount_of(value, currency: str, field: str = "amount") -> int:
+    try:
+        return parse_amount(value, currency)
+    except MoneyError as e:
+        raise Invalid(str(e), field) from None
+
+
+def currency_of(value, field: str = "currency") -> str:
+    try:
+        code = check_currency(value)
+    except MoneyError as e:
+        raise Invalid(str(e), field) from None
+    if code not in CURRENCIES_IN_USE:
+        raise Invalid(f"{code} is not a currency in use today", field)
+    return code
+
+
+def check_email(value, field="email") -> str:
+    if (not isinstance(value, str) or not EMAIL.match(value.strip()) or len(value) > 254
+            or UNSTORABLE.search(value)):
+        raise Invalid("a valid e-mail address is required", field)
+    return value.strip()
+
+
+def check_timezone(value) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise Invalid(f"unknown time zone {value!r}", "timezone") from None
+    return value
