@@ -1,4 +1,13 @@
-"""Entry point for `flask --app app`: the application object and nothing else."""
+"""The entry points, the top floor: `app` for `flask --app app` and gunicorn, `main` for the
+`relance` command, `celery` for `celery -A app:celery worker|beat`."""
+from flask.cli import FlaskGroup
+
+from dunning_jobs.tasks import bind
 from portal import create_app
 
 app = create_app()
+celery = bind(app)
+
+
+def main() -> None:
+    FlaskGroup(create_app=lambda: app).main()

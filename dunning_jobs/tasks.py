@@ -1,8 +1,11 @@
 """Celery scale-out (CELERY_BROKER_URL): beat ticks every minute, each due creditor's day is
 fanned out as its own task, and every task calls the same functions as the CLI.
 
-    celery -A dunning_jobs.tasks worker --loglevel=info
-    celery -A dunning_jobs.tasks beat
+    celery -A app:celery worker --loglevel=info
+    celery -A app:celery beat
+
+The tasks run in the Flask app that the entry point (app.py) binds here: this floor never builds
+the app itself.
 """
 from __future__ import annotations
 
@@ -10,8 +13,6 @@ import os
 from datetime import date, datetime, timezone
 
 from celery import Celery
-
-from portal import create_app
 
 from . import outbox, scheduler
 
@@ -28,10 +29,16 @@ celery.conf.update(
 _app = None
 
 
-def flask_app():
+def bind(flask_app):
+    """Run the tasks in `flask_app`'s context; returns the Celery app for the entry point."""
     global _app
+    _app = flask_app
+    return celery
+
+
+def flask_app():
     if _app is None:
-        _app = create_app()
+        raise RuntimeError("no Flask app bound to the Celery tasks: start the worker with `celery -A app:celery worker`")
     return _app
 
 

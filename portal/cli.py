@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 from flask import Flask
-from flask.cli import FlaskGroup
 
 from .extensions import db
 from .models import Creditor, Debtor
@@ -113,9 +112,3 @@ def register(app: Flask) -> None:
 
     for command in (creditor_group, link_group, import_group, demo_command, dunning, serve):
         app.cli.add_command(command)
-
-
-def main() -> None:
-    from . import create_app
-
-    FlaskGroup(create_app=lambda: create_app()).main()

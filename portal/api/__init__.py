@@ -1,6 +1,4 @@
 """REST API v1 for creditors (CONTRACT §4): JSON in, JSON out, bearer API keys."""
-from flask import Blueprint
+from .blueprint import bp  # noqa: F401  (registered by the app factory)
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
-
-from . import views  # noqa: E402,F401
+from . import views  # noqa: F401  (each screen adds its routes to bp)

@@ -10,7 +10,7 @@ from ..extensions import limiter
 from ..models import Invoice
 from ..services import Invalid, checks, events, ledger, links, receivables, reminders, reports, tenants
 from ..domain.calendar import today_for
-from . import bp
+from .blueprint import bp
 from .openapi import document
 
 

@@ -1,7 +1,6 @@
 """The creditor's back office (flask-login): one blueprint, one module per screen."""
-from flask import Blueprint
+from .blueprint import bp  # noqa: F401  (registered by the app factory)
 
-bp = Blueprint("creditor", __name__, url_prefix="/app")
-
-from . import (activity, api_keys, approvals, auth, dashboard, debtors, disputes, invoices, outbox, payments,  # noqa: E402,F401
-               plans, rates, statements)
+# Each screen adds its routes to bp when imported.
+from . import (activity, api_keys, approvals, auth, dashboard, debtors, disputes, invoices,  # noqa: F401
+               outbox, payments, plans, rates, statements)

@@ -5,7 +5,7 @@ from flask import g, render_template
 from flask_login import login_required
 
 from ..services import events
-from . import bp
+from .blueprint import bp
 
 
 @bp.get("/activity")

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from ..services import tenants
-from . import bp
+from .blueprint import bp
 from .forms import ActionForm, ApiKeyForm
 
 

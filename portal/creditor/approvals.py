@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 
 from ..services import NotFound, outbox_view, reminders
 from ..domain.calendar import today_for
-from . import bp
+from .blueprint import bp
 from .forms import PostponeForm
 
 

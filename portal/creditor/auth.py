@@ -10,7 +10,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from ..extensions import limiter, login_manager
 from ..services import creditor_users
-from . import bp
+from .blueprint import bp
 from .forms import LoginForm
 
 

@@ -13,7 +13,7 @@ from ..domain.ageing import BUCKETS
 from ..domain.money import to_decimal_string
 from ..services import Invalid, checks, dashboard
 from ..domain.calendar import today_for
-from . import bp
+from .blueprint import bp
 
 
 def _as_of():

@@ -9,7 +9,7 @@ from flask_login import login_required
 from .. import gateways
 from ..services import events, ledger, links, mandates, payments, receivables, reports
 from ..domain.calendar import today_for
-from . import bp
+from .blueprint import bp
 from .forms import ActionForm
 
 

@@ -10,9 +10,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import uploads
 from ..models import DISPUTE_RESOLUTIONS
-from ..services import ServiceError, disputes
+from ..services import ServiceError, dispute_files, dispute_mail, disputes
 from ..domain.calendar import today_for
-from . import bp
+from .blueprint import bp
 
 
 @bp.context_processor
@@ -59,17 +59,17 @@ def dispute_queue():
     status = request.args.get("status")
     status = status if status in ("open", "resolved") else None
     return render_template("creditor/disputes.html", rows=disputes.queue(g.creditor.id, status), status=status,
-                           reasons=disputes.REASON_LABELS, resolutions=disputes.RESOLUTION_LABELS)
+                           reasons=dispute_mail.REASON_LABELS, resolutions=dispute_mail.RESOLUTION_LABELS)
 
 
 def _detail_page(dispute_id, status=200, *, reply_errors=None, resolve_errors=None, values=None):
     detail = disputes.creditor_detail(g.creditor.id, dispute_id)
     return render_template("creditor/dispute.html", detail=detail, d=detail.dispute, inv=detail.invoice,
                            debtor=detail.debtor, events=detail.events, today=today_for(g.creditor),
-                           reasons=disputes.REASON_LABELS, resolutions=disputes.RESOLUTION_LABELS,
+                           reasons=dispute_mail.REASON_LABELS, resolutions=dispute_mail.RESOLUTION_LABELS,
                            resolution_codes=DISPUTE_RESOLUTIONS, reply_errors=reply_errors or {},
                            resolve_errors=resolve_errors or {}, values=values or {},
-                           max_mb=disputes.MAX_ATTACHMENT_BYTES // (1024 * 1024)), status
+                           max_mb=dispute_files.MAX_ATTACHMENT_BYTES // (1024 * 1024)), status
 
 
 @bp.get("/disputes/<int:dispute_id>")
@@ -112,7 +112,7 @@ def dispute_resolve(dispute_id):
         return _detail_page(dispute_id, 422, resolve_errors={field: _error_text(e)},
                             values={"resolution": request.form.get("resolution"),
                                     "amount": request.form.get("amount") or "", "note": request.form.get("note") or ""})
-    flash(_("Dispute resolved: %(resolution)s.", resolution=disputes.RESOLUTION_LABELS[d.resolution]))
+    flash(_("Dispute resolved: %(resolution)s.", resolution=dispute_mail.RESOLUTION_LABELS[d.resolution]))
     return redirect(url_for("creditor.dispute_detail", dispute_id=dispute_id), code=303)
 
 

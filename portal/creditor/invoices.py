@@ -6,7 +6,7 @@ from flask_login import login_required
 
 from ..services import events, ledger, receivables
 from ..domain.calendar import today_for
-from . import bp
+from .blueprint import bp
 
 
 @bp.get("/invoices/<path:number>")

@@ -7,7 +7,7 @@ from flask import abort, g, make_response, render_template, request, send_file
 from flask_login import login_required
 
 from ..services import outbox_view
-from . import bp
+from .blueprint import bp
 
 #: the e-mail as sent: its own inline styles, nothing else (no script, no request, no form)
 MESSAGE_HTML_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"

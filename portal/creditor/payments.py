@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 
 from .. import gateways
 from ..services import Invalid, payments, promises
-from . import bp
+from .blueprint import bp
 from .messages import message
 
 

@@ -8,7 +8,7 @@ from flask_login import login_required
 
 from ..services import Invalid, plans, step_preview
 from ..domain.calendar import today_for
-from . import bp
+from .blueprint import bp
 from .messages import message
 
 STEP_FIELDS = ("offset_days", "channel", *step_preview.TEXT_FIELDS)

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..services import Conflict, Invalid, checks, rates
-from . import bp
+from .blueprint import bp
 from .forms import ActionForm
 from .messages import message
 

@@ -5,7 +5,7 @@ from flask import current_app, flash, g, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from ..services import ledger, statements
-from . import bp
+from .blueprint import bp
 
 
 @bp.get("/debtors/<path:ref>/statement.pdf")

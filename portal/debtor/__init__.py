@@ -1,6 +1,4 @@
 """The debtor's portal, reached only through a signed link."""
-from flask import Blueprint
+from .blueprint import bp  # noqa: F401  (registered by the app factory)
 
-bp = Blueprint("debtor", __name__)
-
-from . import disputes, payments, promises, views  # noqa: E402,F401
+from . import disputes, payments, promises, views  # noqa: F401  (each screen adds its routes to bp)

@@ -9,9 +9,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import uploads
 from ..models import DISPUTE_REASONS
-from ..services import ServiceError, disputes
-from . import bp
-from .views import SESSION_KEY, portal_required
+from ..services import ServiceError, dispute_files, dispute_mail, disputes
+from .blueprint import bp
+from .session import SESSION_KEY, portal_required
 
 
 def _error_text(e: ServiceError) -> str:
@@ -52,8 +52,8 @@ def dispute_form(number):
     if page.dispute is not None:  # one open dispute per invoice: show it
         return redirect(url_for("debtor.dispute", dispute_id=page.dispute.id), code=303)
     return render_template("debtor/dispute_form.html", acc=page, inv=page.invoice, reasons=DISPUTE_REASONS,
-                           labels=disputes.REASON_LABELS, values={}, errors={},
-                           max_mb=disputes.MAX_ATTACHMENT_BYTES // (1024 * 1024))
+                           labels=dispute_mail.REASON_LABELS, values={}, errors={},
+                           max_mb=dispute_files.MAX_ATTACHMENT_BYTES // (1024 * 1024))
 
 
 @bp.post("/portal/invoices/<path:number>/dispute")
@@ -76,10 +76,10 @@ def dispute_create(number):
         page = disputes.new_dispute_page(g.debtor_id, number)
         field = e.field if e.field in ("reason", "comment", "attachment") else "form"
         return render_template("debtor/dispute_form.html", acc=page, inv=page.invoice, reasons=DISPUTE_REASONS,
-                               labels=disputes.REASON_LABELS, errors={field: _error_text(e)},
+                               labels=dispute_mail.REASON_LABELS, errors={field: _error_text(e)},
                                values={"reason": request.form.get("reason"),
                                        "comment": request.form.get("comment") or ""},
-                               max_mb=disputes.MAX_ATTACHMENT_BYTES // (1024 * 1024)), 422
+                               max_mb=dispute_files.MAX_ATTACHMENT_BYTES // (1024 * 1024)), 422
     flash(_("Your dispute is recorded. Reminders for this invoice are paused until it is resolved."), "info")
     return redirect(url_for("debtor.dispute", dispute_id=dispute.id), code=303)
 
@@ -87,9 +87,9 @@ def dispute_create(number):
 def _thread_page(dispute_id, status=200, errors=None, body=""):
     thread = disputes.debtor_thread(g.debtor_id, dispute_id)
     return render_template("debtor/dispute.html", acc=thread, thread=thread, d=thread.dispute, inv=thread.invoice,
-                           reasons=disputes.REASON_LABELS, resolutions=disputes.RESOLUTION_LABELS,
+                           reasons=dispute_mail.REASON_LABELS, resolutions=dispute_mail.RESOLUTION_LABELS,
                            errors=errors or {}, body=body,
-                           max_mb=disputes.MAX_ATTACHMENT_BYTES // (1024 * 1024)), status
+                           max_mb=dispute_files.MAX_ATTACHMENT_BYTES // (1024 * 1024)), status
 
 
 @bp.get("/portal/disputes/<int:dispute_id>")

@@ -9,8 +9,8 @@ from flask_babel import gettext as _
 from .. import gateways
 from ..models import OPEN_STATUSES
 from ..services import Invalid, NotFound, ServiceError, account, mandates, payments
-from . import bp
-from .views import SESSION_KEY, portal_required
+from .blueprint import bp
+from .session import SESSION_KEY, portal_required
 
 
 def _back_home(message: str, category: str = "error"):

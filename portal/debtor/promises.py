@@ -7,8 +7,8 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 
 from ..services import Conflict, Invalid, promises
-from . import bp
-from .views import portal_required
+from .blueprint import bp
+from .session import portal_required
 
 
 def _refused(e: Conflict) -> str:

@@ -3,7 +3,6 @@ service call passes that id, so no query can reach another debtor's rows."""
 from __future__ import annotations
 
 import time
-from functools import wraps
 
 from flask import current_app, g, redirect, render_template, request, session, url_for
 
@@ -12,26 +11,9 @@ from flask_wtf.csrf import generate_csrf
 from .. import gateways
 from ..extensions import limiter
 from ..services import NotFound, account, documents, links, statements
-from . import bp
+from .blueprint import bp
 from .page_cache import PageCache
-
-SESSION_KEY = "portal"
-
-
-def portal_required(view):
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        state = session.get(SESSION_KEY)
-        lifetime = current_app.config["PERMANENT_SESSION_LIFETIME"]
-        if (not isinstance(state, dict) or time.time() - state.get("t", 0) > lifetime
-                or not links.still_valid(state.get("link"), state.get("debtor"))):
-            session.pop(SESSION_KEY, None)
-            return render_template("debtor/error.html", reason="session"), 401
-        g.debtor_id = state["debtor"]
-        g.locale = state.get("lang", "fr")
-        return view(*args, **kwargs)
-    return wrapper
-
+from .session import SESSION_KEY, portal_required
 
 @bp.get("/l/<path:token>")
 @limiter.limit("30 per minute")

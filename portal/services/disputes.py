@@ -14,59 +14,25 @@ creditor's id: a dispute, message or attachment of anyone else reads as not foun
 from __future__ import annotations
 
 import hashlib
-import uuid
 from dataclasses import dataclass, field
-from email.utils import parseaddr
-from typing import Protocol
 
-from flask import current_app, render_template
-from flask_babel import force_locale, lazy_gettext
+from flask_babel import force_locale
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer, selectinload
-from werkzeug.utils import secure_filename
 
 from ..domain.calendar import today_for
-from ..domain.money import format_money
 from ..extensions import db
 from ..models import (DISPUTE_REASONS, DISPUTE_RESOLUTIONS, OPEN_STATUSES, Creditor, Debtor, Dispute,
-                      DisputeAttachment, DisputeMessage, Invoice, OutboxMessage, Reminder, utcnow)
-from . import Conflict, Invalid, NotFound, alerts, events, ledger, links, reminders
+                      DisputeAttachment, DisputeMessage, Invoice, Reminder, utcnow)
+from . import Conflict, Invalid, NotFound, alerts, events, ledger, reminders
 from .atomic import atomic
 from .checks import REF, UNSTORABLE, amount_of
+from .dispute_files import Attachment, Upload, read_attachment
+from .dispute_mail import REASON_LABELS, email_debtor
 from .ledger import status_for
 
-MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
 MAX_BODY_CHARS = 5000
-#: magic bytes -> (content type, extension): what the file is, whatever the browser says
-SIGNATURES = ((b"%PDF-", "application/pdf", "pdf"),
-              (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
-              (b"\xff\xd8\xff", "image/jpeg", "jpg"))
-EXTENSIONS = {"application/pdf": ("pdf",), "image/png": ("png",), "image/jpeg": ("jpg", "jpeg")}
-
-#: names of the codes, in the reader's language (pages and e-mails)
-REASON_LABELS = {"not_received": lazy_gettext("Invoice not received"),
-                 "wrong_amount": lazy_gettext("Wrong amount"),
-                 "goods_or_service": lazy_gettext("Problem with the goods or service"),
-                 "already_paid": lazy_gettext("Already paid"),
-                 "other": lazy_gettext("Other")}
-RESOLUTION_LABELS = {"credit_note": lazy_gettext("Accepted: credit note"),
-                     "amount_corrected": lazy_gettext("Accepted: amount corrected"),
-                     "rejected": lazy_gettext("Rejected")}
-
-
-class Upload(Protocol):
-    """What a view hands over for a file: werkzeug's FileStorage fits."""
-    filename: str | None
-
-    def read(self, size: int = -1) -> bytes: ...
-
-
-@dataclass
-class Attachment:
-    filename: str
-    content_type: str
-    content: bytes
 
 
 # --- checks --------------------------------------------------------------------------------------
@@ -86,39 +52,6 @@ def check_body(value, field_name: str = "comment") -> str:
     if UNSTORABLE.search(value):
         raise Invalid(f"{field_name} contains control characters or invalid Unicode", field_name, code="body_invalid")
     return value
-
-
-def safe_filename(raw: str | None, extension: str, content_type: str) -> str:
-    """A name for Content-Disposition only: the content lives in the database, never on a path
-    a name could choose. A name carrying a path (a separator, '..') or control characters is
-    refused outright: browsers send a bare name, so such a name is a trick. The rest is reduced
-    by secure_filename and ends with the extension of what the content really is."""
-    raw = raw or ""
-    if "/" in raw or "\\" in raw or ".." in raw or UNSTORABLE.search(raw):
-        raise Invalid("the file name must be a plain name, without a path", "attachment", code="file_name")
-    name = secure_filename(raw)
-    stem, dot, ext = name.rpartition(".")
-    if not dot:
-        stem, ext = name, ""
-    ext = ext.lower() if ext.lower() in EXTENSIONS[content_type] else extension
-    stem = stem.strip("._")[:100]
-    return f"{stem}.{ext}" if stem else f"attachment.{extension}"
-
-
-def read_attachment(upload: Upload | None) -> Attachment | None:
-    """None when no file was chosen; else the checked file. Reads at most limit + 1 bytes."""
-    if upload is None:
-        return None
-    content = upload.read(MAX_ATTACHMENT_BYTES + 1)
-    if not content and not upload.filename:  # an untouched file input
-        return None
-    if len(content) > MAX_ATTACHMENT_BYTES:
-        raise Invalid(f"the file is larger than {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB", "attachment",
-                      code="file_too_large")
-    for magic, content_type, extension in SIGNATURES:
-        if content.startswith(magic):
-            return Attachment(safe_filename(upload.filename, extension, content_type), content_type, content)
-    raise Invalid("only PDF, PNG or JPEG files are accepted", "attachment", code="file_type")
 
 
 def _add_attachment(message: DisputeMessage, dispute: Dispute, attachment: Attachment | None) -> DisputeAttachment | None:
@@ -365,7 +298,7 @@ def creditor_reply(creditor_id: int, dispute_id: int, *, user: str, body, upload
     events.record("dispute.replied", creditor_id=creditor_id, debtor_id=debtor.id, invoice_id=invoice.id,
                   actor="creditor", user=user, dispute_id=dispute.id, message_id=message.id,
                   attachment=_attachment_data(row))
-    _email_debtor(creditor, debtor, invoice, dispute, "reply", body=body, with_attachment=row is not None)
+    email_debtor(creditor, debtor, invoice, dispute, "reply", body=body, with_attachment=row is not None)
     db.session.commit()
     return message
 
@@ -436,7 +369,7 @@ def resolve(creditor_id: int, dispute_id: int, *, user: str, resolution, amount=
                   actor="creditor", user=user, dispute_id=dispute.id, adjustment=adjustment,
                   invoice_amount=invoice.amount, balance=invoice.balance, status=invoice.status,
                   dunning="ended" if invoice.status not in OPEN_STATUSES else "resumed", note=note is not None, **data)
-    _email_debtor(creditor, debtor, invoice, dispute, "resolved", body=note)
+    email_debtor(creditor, debtor, invoice, dispute, "resolved", body=note)
     db.session.commit()
     return dispute
 
@@ -465,39 +398,3 @@ def _downloaded(row: DisputeAttachment, dispute_id: int, actor: str) -> None:
                   invoice_id=invoice_id, actor=actor, dispute_id=dispute_id, attachment_id=row.id,
                   filename=row.filename)
     db.session.commit()
-
-
-def _email_debtor(creditor: Creditor, debtor: Debtor, invoice: Invoice, dispute: Dispute, kind: str, *,
-                  body: str | None, with_attachment: bool = False) -> OutboxMessage | None:
-    """A reply or the resolution, to the debtor in its language, with a fresh portal link;
-    written in the caller's transaction, sent by the outbox after commit."""
-    if not debtor.email:
-        return None
-    still_open = invoice.status in OPEN_STATUSES
-    # A resolution that leaves something to pay lands on the portal with that invoice preselected;
-    # a reply, or a resolution that closed the invoice, on the dispute's thread.
-    pay = kind == "resolved" and still_open
-    issued = links.issue(debtor, issued_by="dispute", commit=False, invoice_numbers=[invoice.number] if pay else None,
-                         dispute_id=None if pay else dispute.id)
-    ctx = dict(creditor=creditor, debtor=debtor, invoice=invoice, dispute=dispute, kind=kind, body=body,
-               url=issued.url, with_attachment=with_attachment, still_open=still_open,
-               balance=format_money(invoice.balance, invoice.currency, debtor.language),
-               adjustment=(format_money(abs(dispute.adjustment), invoice.currency, debtor.language)
-                           if dispute.adjustment is not None else None))
-    with force_locale(debtor.language):
-        ctx["reason"] = str(REASON_LABELS[dispute.reason])
-        ctx["resolution"] = str(RESOLUTION_LABELS[dispute.resolution]) if dispute.resolution else None
-        text_body = render_template("email/dispute_reply.txt", **ctx)
-        html_body = render_template("email/dispute_reply.html", **ctx)
-    domain = parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "relance.local"
-    message = OutboxMessage(creditor_id=creditor.id, debtor_id=debtor.id, kind="dispute_reply", channel="email",
-                            to_addr=debtor.email, subject=" ".join(text_body.splitlines()[0].split())[:300],
-                            text_body=text_body, html_body=html_body,
-                            message_id_header=f"<{uuid.uuid4().hex}@{domain}>", status="pending",
-                            next_attempt_at=utcnow())
-    db.session.add(message)
-    db.session.flush()
-    events.record("message.planned", creditor_id=creditor.id, debtor_id=debtor.id, invoice_id=invoice.id,
-                  actor="system", message_id=message.id, kind="dispute_reply", channel="email",
-                  dispute_id=dispute.id, invoices=[invoice.number])
-    return message

@@ -1,6 +1,4 @@
 """Provider endpoints: signature first, then the webhook ledger applies each event once."""
-from flask import Blueprint
+from .blueprint import bp  # noqa: F401  (registered by the app factory)
 
-bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
-
-from . import views  # noqa: E402,F401
+from . import views  # noqa: F401  (each screen adds its routes to bp)

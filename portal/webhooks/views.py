@@ -14,7 +14,7 @@ from .. import gateways
 from ..extensions import limiter
 from ..gateways import BadSignature, GatewayError
 from ..services import webhooks
-from . import bp
+from .blueprint import bp
 
 UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
