@@ -1,30 +1,26 @@
 """Shared fixtures: the app on SQLite always, and on PostgreSQL when TEST_DATABASE_URL is set.
+The plain helpers the tests import are in support.py; this module holds fixtures and hooks only.
 
 Each pytest run gets its own PostgreSQL database (created from TEST_DATABASE_URL's server and
 dropped at the end), so several runs on one machine never share rows.
 """
 from __future__ import annotations
 
-import html
 import os
 import re
 import uuid
-from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from portal import create_app
 from portal.extensions import db
+from support import BASE_CONFIG, IBAN, Api, CreditorInfo, migrate
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
-REDIS_URL = os.environ.get("TEST_REDIS_URL")
 ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
     not PG_URL, reason="PostgreSQL tests need TEST_DATABASE_URL (see .ci/run)"))]
-BASE_CONFIG = {"SECRET_KEY": "test-secret-key", "TESTING": True, "WTF_CSRF_ENABLED": False,
-               "RATELIMIT_ENABLED": False, "PORTAL_BASE_URL": "http://portal.test",
-               "RATELIMIT_STORAGE_URI": "memory://"}
 
 
 def _psycopg(url: str) -> str:
@@ -48,16 +44,10 @@ def pg_database():
     admin.dispose()
 
 
-def _migrate(app):
-    from flask_migrate import upgrade
-    with app.app_context():
-        upgrade()
-
-
 @pytest.fixture(scope="session")
 def _pg_migrated(pg_database):
     app = create_app({**BASE_CONFIG, "DATABASE_URL": pg_database})
-    _migrate(app)
+    migrate(app)
     return pg_database
 
 
@@ -93,7 +83,7 @@ def make_app(database_url, engine_name):
 
     first = make()
     if engine_name == "sqlite":
-        _migrate(first)
+        migrate(first)
     else:
         _truncate(first)
     yield make
@@ -123,18 +113,6 @@ def client(app, make_app, app_config):
     return make_app(**app_config).test_client()
 
 
-@dataclass
-class CreditorInfo:
-    id: int
-    email: str
-    password: str
-    api_key: str
-
-    @property
-    def headers(self):
-        return {"Authorization": f"Bearer {self.api_key}"}
-
-
 @pytest.fixture
 def new_creditor(app):
     """Create creditors: new_creditor(name='B') -> CreditorInfo."""
@@ -146,7 +124,7 @@ def new_creditor(app):
         email = kwargs.pop("email", f"owner{count[0]}@creditor{count[0]}.test")
         password = "correct horse battery"
         creditor, key = tenants.create_creditor(name=name or f"Creditor {count[0]}", email=email,
-                                                password=password, iban="FR7630006000011234567890189", **kwargs)
+                                                password=password, iban=IBAN, **kwargs)
         return CreditorInfo(creditor.id, email, password, key)
 
     return make
@@ -155,18 +133,6 @@ def new_creditor(app):
 @pytest.fixture
 def creditor(new_creditor):
     return new_creditor("Atelier Test")
-
-
-class Api:
-    """The creditor REST API through the test client, with a bearer key."""
-
-    def __init__(self, client, creditor: CreditorInfo):
-        self.client, self.headers = client, creditor.headers
-
-    def __getattr__(self, method):
-        def call(path, **kwargs):
-            return getattr(self.client, method)("/api/v1" + path, headers=self.headers, **kwargs)
-        return call
 
 
 @pytest.fixture
@@ -187,17 +153,6 @@ def seeded(api):
                                                  "amount": amount, "currency": "EUR"})
         assert r.status_code == 201, r.json
     return api
-
-
-def portal_login(client, app, debtor_ref: str, creditor_id: int, **issue_kwargs):
-    """Open a fresh portal link for a debtor in this client; return the link's URL."""
-    from portal.services import ledger, links
-    with app.app_context():
-        debtor = ledger.get_debtor(creditor_id, debtor_ref)
-        url = links.issue(debtor, issued_by="creditor", **issue_kwargs).url
-    r = client.get(url.replace("http://portal.test", ""))
-    assert r.status_code == 303, r.data
-    return url
 
 
 @pytest.fixture
@@ -244,53 +199,3 @@ def live_app(make_app, providers_config, fake_stripe, fake_gocardless):
     yield server
     server.stop()
 
-
-# --- helpers the journey and fault tests share ---------------------------------------------------
-
-def count(model, *where) -> int:
-    """Rows of `model` matching `where`, read afresh (the test's session may hold stale objects)."""
-    db.session.expire_all()
-    return db.session.scalar(select(func.count()).select_from(model).where(*where))
-
-
-def portal_text(client, path="/portal/") -> str:
-    """A page as text, character references resolved."""
-    return html.unescape(client.get(path).get_data(as_text=True))
-
-
-def flashes(text: str) -> list[str]:
-    return re.findall(r'<p class="flash [^"]*" role="(?:status|alert)">([^<]*)</p>', text)
-
-
-def buttons(text: str) -> list[str]:
-    """Accessible names of the page's buttons: aria-label, else the text content."""
-    names = []
-    for attrs, inner in re.findall(r"<button([^>]*)>(.*?)</button>", text, re.S):
-        label = re.search(r'aria-label="([^"]*)"', attrs)
-        names.append(label.group(1) if label else " ".join(re.sub(r"<[^>]+>", " ", inner).split()))
-    return names
-
-
-def post_webhook(url: str, body: bytes, headers: dict):
-    import requests
-    return requests.post(url, data=body, headers={"Content-Type": "application/json", **headers}, timeout=30)
-
-
-def deliver_ten_times(url: str, body: bytes, headers: dict) -> list[int]:
-    """The same webhook five times at once (released together), then five times in a row; the
-    status codes answered."""
-    import threading
-    answers: list[int] = []
-    barrier = threading.Barrier(5)
-
-    def deliver():
-        barrier.wait()
-        answers.append(post_webhook(url, body, headers).status_code)
-    threads = [threading.Thread(target=deliver) for _ in range(5)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    for _ in range(5):
-        answers.append(post_webhook(url, body, headers).status_code)
-    return answers

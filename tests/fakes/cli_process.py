@@ -1,4 +1,4 @@
-"""The project's own commands (`flask --app app …`, `celery -A dunning_jobs.tasks …`) run as real
+"""The project's own commands (`flask --app app …`, `celery -A app:celery …`) run as real
 subprocesses, configured through the environment exactly as an operator would."""
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,3 +50,22 @@ def stop(proc: subprocess.Popen, grace: float = 10) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(grace)
+
+
+@contextmanager
+def celery_worker(env: dict[str, str], log_path: Path):
+    """A real `celery -A app:celery worker`, solo (one task at a time, in order), for the
+    `with` block; on the way out it is stopped and the end of its log printed (pytest shows it
+    when the test failed)."""
+    log = open(log_path, "w+")
+    proc = subprocess.Popen(
+        [str(BIN / "celery"), "-A", "app:celery", "worker", "--pool=solo", "--concurrency=1",
+         "--loglevel=info", "--without-heartbeat", "--without-mingle", "--without-gossip"],
+        cwd=ROOT, env=env, stdout=log, stderr=log)
+    try:
+        yield proc
+    finally:
+        stop(proc)
+        log.seek(0)
+        print(log.read()[-6000:])
+        log.close()

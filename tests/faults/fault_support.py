@@ -1,7 +1,7 @@
 """What the fault tests share: a private PostgreSQL (tests/fakes/private_servers.py) that a test
 may restart, migrated once per module and wired into the suite's usual fixtures (`app`,
-`creditor`, `live_app`…) by overriding `database_url` and `engine_name`; seeding; and the
-exactly-once checks every fault test ends with.
+`creditor`, `live_app`…) by overriding `database_url` and `engine_name`; an SMTP server a test
+can hold (`slow_smtp`); seeding; and the exactly-once checks every fault test ends with.
 
 Test modules import the fixtures by name: `from fault_support import private_pg, database_url, …`.
 """
@@ -15,13 +15,14 @@ import psycopg
 import pytest
 from sqlalchemy import select
 
-from conftest import BASE_CONFIG, _migrate, count  # noqa: F401 (count: for the fault tests)
 from fakes.private_servers import PrivatePostgres
+from fakes.slow_smtp import SlowSmtpServer
 from portal import create_app
 from portal.extensions import db
 from portal.models import Creditor, Debtor, Invoice, OutboxMessage, Reminder
 from portal.services import ledger
 from portal.services.plans import DEFAULT_STEPS, PROFILE_OFFSETS
+from support import BASE_CONFIG, count, migrate  # noqa: F401 (count: for the fault tests)
 
 #: the planner's advisory lock key (dunning_jobs/planner.py lock_creditor)
 PLANNER_LOCK = 7311
@@ -35,12 +36,22 @@ def private_pg():
     pg = PrivatePostgres().start()
     try:
         app = create_app({**BASE_CONFIG, "DATABASE_URL": pg.url})
-        _migrate(app)
+        migrate(app)
         with app.app_context():
             db.engine.dispose()
         yield pg
     finally:
         pg.cleanup()
+
+
+@pytest.fixture
+def slow_smtp():
+    """An SMTP server that a test can hold at a given step (tests/fakes/slow_smtp.py)."""
+    server = SlowSmtpServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The Redis broker restarted under a busy Celery worker (`celery -A dunning_jobs.tasks worker`,
+"""The Redis broker restarted under a busy Celery worker (`celery -A app:celery worker`,
 private Redis without persistence, private PostgreSQL): the task it was running finishes, the
 task queued behind it is lost with the broker's memory, and once the broker is back the beat
 task `tick` finds that creditor's day not run and fans it out again. Each creditor's day
@@ -6,7 +6,6 @@ completes once: every reminder planned once, every message received once.
 """
 from __future__ import annotations
 
-import subprocess
 import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -14,10 +13,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from fakes.cli_process import BIN, ROOT, app_env, stop
+from fakes.cli_process import app_env, celery_worker
 from fakes.private_servers import PrivateRedis
-from fakes.slow_smtp import SlowSmtpServer
-from fault_support import assert_dunning_exactly_once, database_url, engine_name, private_pg, seed_dunning  # noqa: F401
+from fault_support import (assert_dunning_exactly_once, database_url, engine_name, private_pg, seed_dunning,  # noqa: F401
+                           slow_smtp)
 from portal.extensions import db
 from portal.models import Creditor, DunningDay
 
@@ -33,15 +32,6 @@ def redis_server():
 
 
 @pytest.fixture
-def slow_smtp():
-    server = SlowSmtpServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
 def celery_app(redis_server):
     from fakes.celery_app import celery_on
     with celery_on(redis_server.url) as celery:
@@ -50,20 +40,10 @@ def celery_app(redis_server):
 
 @pytest.fixture
 def worker(private_pg, slow_smtp, redis_server, celery_app, tmp_path):
-    log = open(tmp_path / "worker.log", "w+")
     env = app_env(private_pg.url, slow_smtp.url, CELERY_BROKER_URL=redis_server.url,
                   CELERY_RESULT_BACKEND=redis_server.url)
-    proc = subprocess.Popen(
-        [str(BIN / "celery"), "-A", "dunning_jobs.tasks", "worker", "--pool=solo", "--concurrency=1",
-         "--loglevel=info", "--without-heartbeat", "--without-mingle", "--without-gossip"],
-        cwd=ROOT, env=env, stdout=log, stderr=log)
-    try:
+    with celery_worker(env, tmp_path / "worker.log") as proc:
         yield proc
-    finally:
-        stop(proc)
-        log.seek(0)
-        print(log.read()[-6000:])  # shown by pytest when the test failed
-        log.close()
 
 
 def call(task, *args, timeout: float = 60):

@@ -17,23 +17,14 @@ import requests
 from sqlalchemy import select
 
 from fakes.cli_process import app_env, flask, json_line
-from fakes.slow_smtp import SlowSmtpServer
 from fault_support import (assert_dunning_exactly_once, backends, connect, count, database_url, engine_name,  # noqa: F401
-                           hold_planner_lock, private_pg, seed_dunning, wait_until, waiting_on_planner_lock)
+                           hold_planner_lock, private_pg, seed_dunning, slow_smtp, wait_until,
+                           waiting_on_planner_lock)
 from portal.extensions import db
 from portal.models import Creditor, Invoice, Payment, PaymentAllocation, PaymentAttempt, WebhookEvent
 from portal.services import ledger, payments
 
 D = date(2026, 6, 15)
-
-
-@pytest.fixture
-def slow_smtp():
-    server = SlowSmtpServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def finished(proc, timeout: float = 30) -> tuple[int, str, str]:

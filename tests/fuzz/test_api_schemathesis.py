@@ -18,7 +18,7 @@ from schemathesis.checks import (content_type_conformance, not_a_server_error, r
                                  status_code_conformance)
 from schemathesis.generation import GenerationMode
 
-from conftest import Api
+from support import Api
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 import collections

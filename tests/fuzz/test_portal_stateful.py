@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 from sqlalchemy import select
 
-from conftest import Api
 from portal.extensions import db
 from portal.models import Dispute, PaymentAttempt
+from support import Api
 
 import collections
 SEEN = collections.Counter()

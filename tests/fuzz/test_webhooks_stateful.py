@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 from sqlalchemy import func, select
 
-from conftest import portal_login
 from portal.extensions import db
 from portal.models import Event, Invoice, Payment, PaymentAllocation, WebhookEvent
+from support import portal_login
 
 STEPS = int(os.environ.get("FUZZ_STEPS", "40"))
 EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "40"))

@@ -4,7 +4,6 @@ fans each due creditor's day out as its own task."""
 from __future__ import annotations
 
 import os
-import subprocess
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -12,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from fakes.cli_process import BIN, ROOT, app_env, stop
+from fakes.cli_process import app_env, celery_worker
 from portal.extensions import db
 from portal.models import Creditor, DunningDay, OutboxMessage
 from portal.services import ledger
@@ -52,20 +51,10 @@ def celery_app(broker_url):
 
 @pytest.fixture
 def worker(database_url, smtp_server, broker_url, celery_app, tmp_path):
-    log = open(tmp_path / "worker.log", "w+")
     env = app_env(database_url, smtp_server.url, CELERY_BROKER_URL=broker_url, CELERY_RESULT_BACKEND=broker_url,
                   MAIL_FROM="Atelier Test <relances@atelier.test>")
-    proc = subprocess.Popen(
-        [str(BIN / "celery"), "-A", "dunning_jobs.tasks", "worker", "--pool=solo", "--concurrency=1",
-         "--loglevel=info", "--without-heartbeat", "--without-mingle", "--without-gossip"],
-        cwd=ROOT, env=env, stdout=log, stderr=log)
-    try:
+    with celery_worker(env, tmp_path / "worker.log") as proc:
         yield proc
-    finally:
-        stop(proc)
-        log.seek(0)
-        print(log.read()[-5000:])  # shown by pytest when the test failed
-        log.close()
 
 
 def seed(creditor_id: int, today):

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from conftest import Api, CreditorInfo
 from portal.extensions import db
 from portal.models import Creditor, CreditorUser, Debtor, Invoice, Payment
 from portal.services import demo
+from support import Api, CreditorInfo
 
 ROOT = Path(__file__).resolve().parents[2]
 FLASK = str(Path(sys.executable).with_name("flask"))

@@ -7,13 +7,13 @@ import pytest
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
-from conftest import Api
 from dunning_jobs import day as dunning_day
 from dunning_jobs.digest import send_digests
 from portal.domain.calendar import today_for
 from portal.extensions import db
 from portal.models import Creditor, CreditorUser, Debtor, Event, Invoice, OutboxMessage
 from portal.services import dashboard, events
+from support import Api
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from conftest import BASE_CONFIG
 from portal import create_app
 from portal.extensions import db
+from support import BASE_CONFIG
 
 ROOT = Path(__file__).resolve().parents[2]
 

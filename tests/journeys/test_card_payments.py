@@ -8,11 +8,11 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from conftest import count, portal_login
 from dunning_jobs import day as dunning_day
 from fakes.stripe_server import CARD_DECLINED, CardDeclined
 from portal.extensions import db
 from portal.models import Creditor, Event, Invoice, OutboxMessage, Payment, PaymentAttempt, Reminder
+from support import count, portal_login
 
 RUN_DAY = date(2026, 10, 2)  # F-1 (due 2026-10-01) is due its first reminder; F-2, F-5 nothing yet
 

@@ -10,14 +10,14 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from conftest import buttons, count, flashes, portal_login, portal_text as page
 from dunning_jobs import day as dunning_day
 from portal.extensions import db
 from portal.models import Debtor, Event, Invoice, Mandate, OutboxMessage, Payment, PaymentAttempt, Reminder
+from support import (IBAN, buttons, count, flashes, mandate_row, portal_login, portal_text as page, set_up_mandate,
+                     start_mandate_flow)
 
 # D2's invoices: F-3 99.99 due 2026-11-14, F-4 5000.00 due 2026-12-31. On RUN_DAY both are past due.
 RUN_DAY = date(2027, 1, 2)
-IBAN = "FR7630006000011234567890189"
 
 
 @pytest.fixture
@@ -38,11 +38,6 @@ def event_types(api) -> list[str]:
 
 def invoice(api, number: str) -> dict:
     return api.get(f"/invoices/{number}").json
-
-
-def mandate_row() -> Mandate:
-    db.session.expire_all()
-    return db.session.scalars(select(Mandate).order_by(Mandate.id.desc())).first()
 
 
 def attempts() -> list[PaymentAttempt]:
@@ -68,27 +63,6 @@ def thanked(number: str) -> bool:
                              .where(Invoice.number == number, Reminder.step_code == "thank_you")) == 1
 
 
-def start_flow(client, fake) -> str:
-    r = client.post("/portal/mandate")
-    assert r.status_code == 303, r.data
-    location = r.headers["Location"]
-    assert location.startswith(f"{fake.url}/flow/"), location
-    return location.rsplit("/", 1)[1]
-
-
-def set_up_mandate(client, fake, activate=True) -> str:
-    """The hosted flow, end to end; returns the GoCardless mandate id."""
-    flow_id = start_flow(client, fake)
-    redirect_uri = fake.authorise(flow_id, iban=IBAN, account_holder_name="Beta Ltd")
-    assert client.get(redirect_uri.replace("http://portal.test", "")).status_code == 303
-    mandate_id = mandate_row().mandate_ref
-    assert mandate_id in fake.mandates
-    if activate:
-        fake.activate_mandate(mandate_id)
-        assert mandate_row().status == "active"
-    return mandate_id
-
-
 def pay_by_direct_debit(client, *numbers) -> PaymentAttempt:
     r = client.post("/portal/pay", data={"method": "direct_debit", "invoice": list(numbers)})
     assert r.status_code == 303, r.data
@@ -104,7 +78,7 @@ def test_mandate_set_up(d2, client, fake_gocardless, app, creditor):
     assert "Pay selected invoices by Direct Debit" not in buttons(home)  # no mandate yet
 
     fake_gocardless.auto_deliver = False  # the return, not the webhook, brings the mandate first
-    flow_id = start_flow(client, fake_gocardless)
+    flow_id = start_mandate_flow(client, fake_gocardless)
     flow = fake_gocardless.billing_request_flows[flow_id]
     assert flow["redirect_uri"] == "http://portal.test/portal/mandate/return"
     assert flow["exit_uri"] == "http://portal.test/portal/"

@@ -11,7 +11,6 @@ D2 (en) F-3 99.99 due 2026-11-14, F-4 5000.00 due 2026-12-31. Standard plan: D-7
 D+1 reminder_1, D+8 reminder_2, D+15 firm, D+30 formal notice (awaiting approval)."""
 from __future__ import annotations
 
-import html
 import io
 import re
 from datetime import date
@@ -19,12 +18,12 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from conftest import flashes, portal_login
 from dunning_jobs import day as dunning_day
 from dunning_jobs import outbox
 from portal.extensions import db
 from portal.models import (Dispute, DisputeAttachment, DisputeMessage, Event, Invoice, OutboxMessage, Payment,
                            Reminder)
+from support import back_office_login, flashes, portal_login, response_text
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 32
@@ -62,17 +61,7 @@ def d1(seeded, client, app, creditor):
 
 @pytest.fixture
 def back_office(seeded, browser, creditor):
-    return login(browser(), creditor)
-
-
-def login(client, who):
-    r = client.post("/app/login", data={"email": who.email, "password": who.password})
-    assert r.status_code == 302, r.get_data(as_text=True)[:300]
-    return client
-
-
-def text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
+    return back_office_login(browser(), creditor)
 
 
 def look():
@@ -165,9 +154,9 @@ def test_dispute_before_due_date_pauses_that_invoice_only(d1, app, creditor, smt
     assert "F-1" in alert.text_body and "The amount is not what we agreed." in alert.text_body
 
     # The portal shows the dispute instead of the Dispute button, and the thread.
-    home = text(d1.get("/portal/"))
+    home = response_text(d1.get("/portal/"))
     assert f"/portal/disputes/{dispute.id}" in home
-    thread = text(d1.get(f"/portal/disputes/{dispute.id}"))
+    thread = response_text(d1.get(f"/portal/disputes/{dispute.id}"))
     assert "The amount is not what we agreed." in thread and "bon-de-livraison.pdf" in thread
 
     assert outbox.send_pending().sent == 1
@@ -204,11 +193,11 @@ def test_refused_forms_say_why_and_record_nothing(d1, app, creditor):
                         ({"reason": "other", "comment": "x" * 5001}, "comment")]:
         r = d1.post("/portal/invoices/F-1/dispute", data=data)
         assert r.status_code == 422, data
-        assert 'aria-invalid="true"' in text(r) and f'id="{where}-error"' in text(r)
+        assert 'aria-invalid="true"' in response_text(r) and f'id="{where}-error"' in response_text(r)
     assert count(Dispute) == 0 and not invoice("F-1").disputed and outbox_of("creditor_alert") == []
     # What the debtor typed is kept.
     r = d1.post("/portal/invoices/F-1/dispute", data={"reason": "bogus", "comment": "Keep me"})
-    assert "Keep me</textarea>" in text(r)
+    assert "Keep me</textarea>" in response_text(r)
 
     # Another debtor's invoice, an unknown one, a paid one: not found.
     assert d1.get("/portal/invoices/F-3/dispute").status_code == 404
@@ -236,8 +225,8 @@ def test_thread_replies_are_emailed_with_a_portal_link(seeded, browser, app, cre
     assert outbox.send_pending().sent == 1  # the creditor's alert
     smtp_server.handler.take()
 
-    bo = login(browser(), creditor)
-    queue = text(bo.get("/app/disputes"))
+    bo = back_office_login(browser(), creditor)
+    queue = response_text(bo.get("/app/disputes"))
     assert "Beta Ltd" in queue and "F-3" in queue and "awaiting your reply" in queue
     nav = re.search(r'href="/app/disputes">Disputes <span class="badge warn">(\d+)</span>', queue)
     assert nav and nav.group(1) == "1"
@@ -264,7 +253,7 @@ def test_thread_replies_are_emailed_with_a_portal_link(seeded, browser, app, cre
     fresh = browser()
     r = fresh.get(link)  # lands on the thread the e-mail is about
     assert r.status_code == 303 and r.headers["Location"].endswith(f"/portal/disputes/{dispute.id}")
-    thread = text(fresh.get(r.headers["Location"]))
+    thread = response_text(fresh.get(r.headers["Location"]))
     assert "Here is a copy." in thread and "F-3_copy.pdf" in thread and "We never got this invoice." in thread
     assert creditor.email not in thread  # the debtor sees the creditor's name, not its user's address
 
@@ -274,8 +263,8 @@ def test_thread_replies_are_emailed_with_a_portal_link(seeded, browser, app, cre
     look()
     assert [m.author for m in db.session.get(Dispute, dispute.id).messages] == ["debtor", "creditor", "debtor"]
     assert [e.actor for e in events_of("dispute.replied")] == ["creditor", "debtor"]
-    assert "awaiting your reply" in text(bo.get("/app/disputes?status=open"))
-    assert "Thanks, but the amount is wrong too." in text(bo.get(f"/app/disputes/{dispute.id}"))
+    assert "awaiting your reply" in response_text(bo.get("/app/disputes?status=open"))
+    assert "Thanks, but the amount is wrong too." in response_text(bo.get(f"/app/disputes/{dispute.id}"))
     # ... and is told by e-mail (its default choice), with the message and the debtor's page.
     alert = outbox_of("creditor_alert")[-1]
     assert alert.to_addr == creditor.email and "New message from" in alert.subject
@@ -336,7 +325,7 @@ def test_credit_note_partial_resumes_on_the_rest_full_ends_dunning(d1, back_offi
     for amount in ("1200.01", "12.345", "", "-5"):
         r = back_office.post(f"/app/disputes/{f1.id}/resolve", data={"resolution": "credit_note", "amount": amount})
         assert r.status_code == 422, amount
-        assert 'id="amount-error"' in text(r)
+        assert 'id="amount-error"' in response_text(r)
     assert count(Payment) == 0 and disputes_of("F-1")[0].status == "open"
 
     # A partial credit note (French decimal comma accepted): through the one ledger.
@@ -428,7 +417,7 @@ def test_resolution_form_refuses_bad_input(d1, back_office, app, creditor):
 def test_bad_attachments_are_refused(d1, app, creditor, name, content, why):
     r = raise_dispute(d1, "F-1", file=(name, content))
     assert r.status_code == 422
-    body = text(r)
+    body = response_text(r)
     assert 'id="attachment-error"' in body
     assert {"type": "Only PDF, PNG or JPEG", "size": "5 MB at most", "name": "file name cannot be used"}[why] in body
     assert count(Dispute) == 0 and count(DisputeAttachment) == 0 and not invoice("F-1").disputed
@@ -441,7 +430,7 @@ def test_a_request_over_the_server_limit_says_the_file_is_too_large(seeded, make
     portal_login(client, app, "D1", creditor.id)
     r = raise_dispute(client, "F-1", file=("big.pdf", PDF + b"0" * (2 * MB)))
     assert r.status_code == 303 and r.headers["Location"].endswith("/portal/invoices/F-1/dispute")
-    assert "The file is too large: 5 MB at most." in flashes(text(client.get(r.headers["Location"])))
+    assert "The file is too large: 5 MB at most." in flashes(response_text(client.get(r.headers["Location"])))
     assert count(Dispute) == 0
 
 
@@ -489,14 +478,14 @@ def test_attachments_reach_that_debtor_and_that_creditor_only(d1, seeded, browse
     assert browser().get(url).status_code == 401
 
     # Its creditor can; another creditor cannot, not even knowing the ids.
-    bo = login(browser(), creditor)
+    bo = back_office_login(browser(), creditor)
     r = bo.get(f"/app/disputes/{d.id}/attachments/{att.id}")
     assert r.status_code == 200 and r.data == PNG and r.headers["Content-Disposition"].startswith("attachment;")
-    other = login(browser(), new_creditor("Other Ltd"))
+    other = back_office_login(browser(), new_creditor("Other Ltd"))
     for path in (f"/app/disputes/{d.id}/attachments/{att.id}", f"/app/disputes/{d.id}"):
         r = other.get(path)
         assert r.status_code == 404 and PNG not in r.data, path
-    assert "Alpha SARL" not in text(other.get("/app/disputes"))
+    assert "Alpha SARL" not in response_text(other.get("/app/disputes"))
     for action in ("reply", "resolve"):
         assert other.post(f"/app/disputes/{d.id}/{action}", data={"body": "x", "resolution": "rejected"}).status_code == 404
     look()
@@ -511,15 +500,15 @@ def test_back_office_pages(d1, back_office, app, creditor):
     raise_dispute(d1, "F-2", reason="other", comment="Second one")
     [f1], [f2] = disputes_of("F-1"), disputes_of("F-2")
     back_office.post(f"/app/disputes/{f2.id}/resolve", data={"resolution": "rejected"})
-    everything = text(back_office.get("/app/disputes"))
+    everything = response_text(back_office.get("/app/disputes"))
     assert everything.index(f"/app/disputes/{f1.id}\"") < everything.index(f"/app/disputes/{f2.id}\"")  # open first
-    only_open = text(back_office.get("/app/disputes?status=open"))
+    only_open = response_text(back_office.get("/app/disputes?status=open"))
     assert f"/app/disputes/{f1.id}\"" in only_open and f"/app/disputes/{f2.id}\"" not in only_open
-    only_resolved = text(back_office.get("/app/disputes?status=resolved"))
+    only_resolved = response_text(back_office.get("/app/disputes?status=resolved"))
     assert f"/app/disputes/{f2.id}\"" in only_resolved and f"/app/disputes/{f1.id}\"" not in only_resolved
-    detail = text(back_office.get(f"/app/disputes/{f1.id}"))
+    detail = response_text(back_office.get(f"/app/disputes/{f1.id}"))
     assert "Paid by transfer" in detail and "Already paid" in detail and 'name="resolution"' in detail
     assert "dispute.opened" in detail  # the invoice's activity
-    resolved_page = text(back_office.get(f"/app/disputes/{f2.id}"))
+    resolved_page = response_text(back_office.get(f"/app/disputes/{f2.id}"))
     assert 'name="resolution"' not in resolved_page and "Rejected" in resolved_page
     assert back_office.get("/app/disputes/999999").status_code == 404

@@ -15,11 +15,11 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from conftest import buttons, flashes, portal_login, portal_text as page
 from dunning_jobs import day as dunning_day
 from portal.domain.calendar import today_for
 from portal.extensions import db
 from portal.models import Creditor, Dispute, Event, Invoice, OutboxMessage, PaymentPromise, Reminder
+from support import back_office_login, buttons, flashes, portal_login, portal_text as page
 
 
 @pytest.fixture
@@ -80,11 +80,6 @@ def alerts() -> list[OutboxMessage]:
     db.session.expire_all()
     return list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "creditor_alert")
                                    .order_by(OutboxMessage.id)))
-
-
-def login(client, who):
-    r = client.post("/app/login", data={"email": who.email, "password": who.password})
-    assert r.status_code == 302, r.get_data(as_text=True)[:300]
 
 
 def run(day: date):
@@ -300,7 +295,7 @@ def test_promise_on_a_later_disputed_invoice_is_not_broken_while_the_dispute_is_
 
 def test_creditor_sets_how_far_ahead_debtors_may_promise(client, app, creditor, ledger_, make_app, today):
     bo = make_app().test_client()
-    login(bo, creditor)
+    back_office_login(bo, creditor)
     page_ = html.unescape(bo.get("/app/payments").get_data(as_text=True))
     assert 'name="promise_max_days"' in page_ and 'value="30"' in page_
     for bad in ("0", "181", "abc", "", "1.5", "-3", "²"):

@@ -12,14 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from conftest import count, deliver_ten_times, portal_login, post_webhook
 from portal.extensions import db
 from portal.gateways import MandateState, PaymentState
 from portal.models import (ATTEMPT_RANK, MANDATE_RANK, Event, Mandate, Payment, PaymentAttempt, PaymentReversal,
                            WebhookEvent)
 from portal.services import mandates, payments
-
-IBAN = "FR7630006000011234567890189"
+from support import IBAN, count, deliver_ten_times, mandate_row, portal_login, post_webhook, set_up_mandate
 
 
 @pytest.fixture
@@ -42,25 +40,9 @@ def post(live_app, body: bytes, headers: dict) -> requests.Response:
     return post_webhook(live_app.url + "/webhooks/gocardless", body, headers)
 
 
-def mandate_row() -> Mandate:
-    db.session.expire_all()
-    return db.session.scalars(select(Mandate).order_by(Mandate.id.desc())).first()
-
-
 def attempt_row() -> PaymentAttempt:
     db.session.expire_all()
     return db.session.scalars(select(PaymentAttempt).order_by(PaymentAttempt.id.desc())).first()
-
-
-def set_up_mandate(client, fake) -> str:
-    r = client.post("/portal/mandate")
-    assert r.status_code == 303, r.data
-    redirect_uri = fake.authorise(r.headers["Location"].rsplit("/", 1)[1], iban=IBAN, account_holder_name="Beta Ltd")
-    assert client.get(redirect_uri.replace("http://portal.test", "")).status_code == 303
-    mandate_id = mandate_row().mandate_ref
-    fake.activate_mandate(mandate_id)
-    assert mandate_row().status == "active"
-    return mandate_id
 
 
 def collect(client, *numbers) -> PaymentAttempt:

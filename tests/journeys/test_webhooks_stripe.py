@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from conftest import count, deliver_ten_times, portal_login, post_webhook
 from portal.extensions import db
 from portal.models import Event, Invoice, Payment, PaymentAttempt, PaymentReversal, WebhookEvent
+from support import count, deliver_ten_times, portal_login, post_webhook
 
 
 @pytest.fixture

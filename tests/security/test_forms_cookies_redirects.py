@@ -1,16 +1,16 @@
 """CSRF on every state-changing form route, cookie flags, HSTS and redirect parameters — found
 from the URL map, so routes added later are covered without editing this file.
-(tests/web/test_security.py holds the header, CSP and login-`next` checks; not repeated here.)"""
+(test_headers_csrf_login.py holds the header, CSP and login-`next` checks; not repeated here.)"""
 from __future__ import annotations
 
 import re
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 from sqlalchemy import func, select
 
-from conftest import portal_login
 from portal.extensions import db
+from support import browser_destination, csrf_token_in, portal_login
 
 STATE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 ARGS = {"ref": "D1", "number": "F-1"}  # int arguments get 1
@@ -31,13 +31,6 @@ def snapshot(app) -> dict[str, int]:
     """Row counts of every table, and the events: a refused request must leave all of them."""
     with app.app_context():
         return {t.name: db.session.scalar(select(func.count()).select_from(t)) for t in db.metadata.sorted_tables}
-
-
-def csrf_token_in(html: bytes) -> str:
-    m = re.search(rb'name="csrf_token"[^>]*value="([^"]+)"', html) or \
-        re.search(rb'value="([^"]+)"[^>]*name="csrf_token"', html)
-    assert m, "no CSRF token in the page"
-    return m.group(1).decode()
 
 
 def test_every_state_changing_route_needs_a_csrf_token(make_app, seeded, creditor):
@@ -117,11 +110,6 @@ EVIL = ["//evil.example", "https://evil.example", "http://evil.example/app/", "/
         "/\t/evil.example", "javascript:alert(1)", "data:text/html,<script>alert(1)</script>", "///evil.example",
         "https:evil.example", "%2F%2Fevil.example", "/%5Cevil.example", "@evil.example", "http://localhost@evil.example"]
 REDIRECT_PARAMS = ["next", "return_to", "redirect", "redirect_uri", "url", "back", "continue", "to", "from"]
-
-
-def browser_destination(location: str, current: str) -> str:
-    """Where a browser actually goes: it drops tabs and newlines and reads '\\' as '/'."""
-    return urljoin(current, re.sub(r"[\t\n\r]", "", location).replace("\\", "/"))
 
 
 def assert_stays(r, current):

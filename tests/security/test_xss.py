@@ -12,9 +12,9 @@ import pytest
 import weasyprint
 from sqlalchemy import select
 
-from conftest import Api, portal_login
 from portal.extensions import db
 from portal.models import Creditor, Dispute, OutboxMessage
+from support import Api, portal_login
 
 PAYLOADS = ['<script>alert(1)</script>', '"><img src=x onerror=alert(1)>', "javascript:alert(1)",
             "'><svg onload=alert(1)>"]

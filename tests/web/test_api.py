@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from conftest import Api
 from portal.extensions import db
 from portal.models import Document, Event, Invoice, Payment, PaymentAllocation
+from support import Api
 
 INVOICE_FIELDS = {"number", "debtor_ref", "amount", "amount_paid", "balance", "currency", "issue_date", "due_date",
                   "status", "disputed", "last_reminder"}

@@ -3,7 +3,6 @@ the outbox. Requests go through the test client (its own app); the test reads th
 through the `app` fixture's context, ending its transaction after each look."""
 from __future__ import annotations
 
-import html
 import re
 from datetime import timedelta
 
@@ -15,33 +14,13 @@ from portal.domain.calendar import today_for
 from portal.extensions import db
 from portal.models import Creditor, DunningPlan, DunningStep, OutboxMessage, Reminder
 from portal.services import ledger, plans, reminders
-from test_security import InlineFinder, assert_security_headers
+from support import assert_clean, back_office_login, response_text
 
 PAGES = ["/app/plans", "/app/approvals", "/app/outbox", "/app/outbox/1", "/app/outbox/1/html",
          "/app/outbox/1/attachment"]
 ACTIONS = ["/app/plans/steps/1", "/app/plans/steps/1/preview", "/app/approvals/1/approve",
            "/app/approvals/1/skip", "/app/approvals/1/postpone"]
 HTMX = {"HX-Request": "true"}
-
-
-def login(client, who):
-    r = client.post("/app/login", data={"email": who.email, "password": who.password})
-    assert r.status_code == 302, r.get_data(as_text=True)[:300]
-    return client
-
-
-def text(response) -> str:
-    """The page with character references resolved (a translated apostrophe may come either way)."""
-    return html.unescape(response.get_data(as_text=True))
-
-
-def assert_clean(response, where):
-    """The page keeps the site's CSP and needs no inline script or style to work."""
-    assert_security_headers(response, where)
-    finder = InlineFinder()
-    finder.feed(text(response))
-    finder.close()
-    assert finder.problems == [], (where, finder.problems)
 
 
 def look(fn):
@@ -76,7 +55,7 @@ def form_of(step: DunningStep, **changes) -> dict:
 @pytest.fixture
 def bo(client, creditor):
     """The creditor's browser, signed in to the back office."""
-    return login(client, creditor)
+    return back_office_login(client, creditor)
 
 
 # --- access ----------------------------------------------------------------------------------
@@ -91,7 +70,7 @@ def test_every_page_and_action_needs_login(client):
 
 
 def test_nav_links_to_the_new_pages(bo):
-    page = text(bo.get("/app/"))
+    page = response_text(bo.get("/app/"))
     for path in ("/app/plans", "/app/approvals", "/app/outbox"):
         assert f'href="{path}"' in page, path
 
@@ -102,7 +81,7 @@ def test_plans_page_creates_and_lists_the_default_plans(bo, app, creditor):
     r = bo.get("/app/plans")
     assert r.status_code == 200
     assert_clean(r, "/app/plans")
-    page = text(r)
+    page = response_text(r)
     steps = look(lambda: [(s.id, s.code, s.subject_fr) for p in plans.plans_for(creditor.id) for s in p.steps])
     assert len(steps) == 4 * 5  # a plan per profile, five steps each
     for step_id, _code, _subject in steps:
@@ -129,7 +108,7 @@ def test_editing_a_step_saves_it(bo, app, creditor):
     assert saved["adds_charges"] is False
     assert saved["subject_fr"] == "Deuxième rappel — {{ total }}"
     assert saved["body_fr"] == "Bonjour,\n\nMerci de régler."  # paragraphs survive the browser's CRLF
-    assert "Étape enregistrée." in text(bo.get("/app/plans"))
+    assert "Étape enregistrée." in response_text(bo.get("/app/plans"))
 
     # Unticking a box turns it off (an unticked box is absent from the form).
     firm = look(lambda: step_of(creditor.id, "standard", "firm"))
@@ -157,7 +136,7 @@ def test_a_bad_step_shows_the_error_by_its_field_and_changes_nothing(bo, app, cr
     r = bo.post(f"/app/plans/steps/{step.id}", data=data)
     assert r.status_code == 422
     assert_clean(r, "step error")
-    page = text(r)
+    page = response_text(r)
     error = re.search(rf'<p class="field-error" id="s{step.id}-{field}-error">([^<]*)</p>', page)
     assert error and message in error.group(1), page[:200]
     assert re.search(rf'id="s{step.id}-{field}"[^>]*aria-invalid="true"', page)
@@ -186,7 +165,7 @@ def test_preview_is_a_fragment_for_htmx_and_the_page_without(bo, app, creditor):
 
     r = bo.post(f"/app/plans/steps/{step.id}/preview", data=data, headers=HTMX)
     assert r.status_code == 200
-    fragment = text(r)
+    fragment = response_text(r)
     assert "<html" not in fragment and "<body" not in fragment and "<nav" not in fragment
     assert "Dernier avis à Exemple SARL — Atelier Test" in fragment  # rendered subject, unsaved text
     assert "Final notice to Example Ltd" in fragment
@@ -197,7 +176,7 @@ def test_preview_is_a_fragment_for_htmx_and_the_page_without(bo, app, creditor):
     r = bo.post(f"/app/plans/steps/{step.id}/preview", data=data)  # no JavaScript: the whole page
     assert r.status_code == 200
     assert_clean(r, "preview page")
-    page = text(r)
+    page = response_text(r)
     assert "<html" in page and "<nav" in page
     assert re.search(rf'<div id="preview-{step.id}" class="preview" aria-live="polite">\s*<h3>', page)
     assert "Dernier avis à Exemple SARL — Atelier Test" in page
@@ -211,7 +190,7 @@ def test_preview_shows_a_template_error_instead(bo, app, creditor):
     r = bo.post(f"/app/plans/steps/{step.id}/preview", data=form_of(step, subject_en="Hello {{ debtor_name"),
                 headers=HTMX)
     assert r.status_code == 200  # htmx swaps 2xx answers only
-    fragment = text(r)
+    fragment = response_text(r)
     assert "<html" not in fragment
     assert "Objet (anglais)" in fragment and "Ce texte ne peut pas être utilisé" in fragment
 
@@ -250,7 +229,7 @@ def test_approval_list_shows_the_waiting_notice(bo, notice):
     r = bo.get("/app/approvals")
     assert r.status_code == 200
     assert_clean(r, "/app/approvals")
-    page = text(r)
+    page = response_text(r)
     assert "Alpha SARL" in page and "F-40" in page and "Mise en demeure" in page
     assert re.search(r'data-label="Jours de retard" class="num">40<', page)
     assert "1\u202f200,00\u00a0€" in page
@@ -264,7 +243,7 @@ def test_approve_puts_the_formal_notice_in_the_outbox(bo, app, creditor, notice)
     debtor_id, today = notice
     r = bo.post(f"/app/approvals/{debtor_id}/approve", follow_redirects=True)
     assert r.status_code == 200
-    page = text(r)
+    page = response_text(r)
     assert "Mise en demeure validée\u00a0: l'e-mail à Alpha SARL est dans la boîte d'envoi." in page
     assert "Rien n'attend votre validation." in page
     [message] = notices(creditor.id)
@@ -284,7 +263,7 @@ def test_approve_puts_the_formal_notice_in_the_outbox(bo, app, creditor, notice)
 
     # A second click finds nothing left to approve and says so.
     again = bo.post(f"/app/approvals/{debtor_id}/approve", follow_redirects=True)
-    assert "Rien n'attend de validation pour ce client." in text(again)
+    assert "Rien n'attend de validation pour ce client." in response_text(again)
     assert len(notices(creditor.id)) == 1
 
 
@@ -292,7 +271,7 @@ def test_skip_drops_the_formal_notice(bo, creditor, notice):
     debtor_id, today = notice
     r = bo.post(f"/app/approvals/{debtor_id}/skip")
     assert r.status_code == 302 and r.headers["Location"].endswith("/app/approvals")
-    assert "Mise en demeure écartée" in text(bo.get("/app/approvals"))
+    assert "Mise en demeure écartée" in response_text(bo.get("/app/approvals"))
     assert awaiting_refs(creditor.id, today) == []
     assert awaiting_refs(creditor.id, today + timedelta(days=365)) == []
     assert notices(creditor.id) == []
@@ -305,7 +284,7 @@ def test_postpone_hides_the_notice_until_the_chosen_day(bo, creditor, notice):
     until = today + timedelta(days=7)
     r = bo.post(f"/app/approvals/{debtor_id}/postpone", data={"until": until.isoformat()})
     assert r.status_code == 302
-    assert "Mise en demeure reportée" in text(bo.get("/app/approvals"))
+    assert "Mise en demeure reportée" in response_text(bo.get("/app/approvals"))
     assert awaiting_refs(creditor.id, today) == []
     assert awaiting_refs(creditor.id, until - timedelta(days=1)) == []
     assert awaiting_refs(creditor.id, until) == ["D1"]
@@ -320,20 +299,20 @@ def test_postpone_needs_a_day_after_today(bo, creditor, notice, until):
     r = bo.post(f"/app/approvals/{debtor_id}/postpone", data={"until": value})
     assert r.status_code == 422
     assert_clean(r, "postpone error")
-    assert re.search(rf'<p class="field-error" id="until-{debtor_id}-error">Choisissez un jour', text(r))
+    assert re.search(rf'<p class="field-error" id="until-{debtor_id}-error">Choisissez un jour', response_text(r))
     assert awaiting_refs(creditor.id, today) == ["D1"]
     assert look(lambda: db.session.scalars(select(Reminder.postponed_to)).all()) == [None]
 
 
 def test_another_creditors_debtor_cannot_be_decided(app, make_app, new_creditor, notice, creditor):
     debtor_id, today = notice
-    other = login(make_app().test_client(), new_creditor("Other"))
+    other = back_office_login(make_app().test_client(), new_creditor("Other"))
     for action in ("approve", "skip"):
         r = other.post(f"/app/approvals/{debtor_id}/{action}", follow_redirects=True)
-        assert "Rien n'attend de validation pour ce client." in text(r)
+        assert "Rien n'attend de validation pour ce client." in response_text(r)
     other.post(f"/app/approvals/{debtor_id}/postpone", data={"until": (today + timedelta(days=3)).isoformat()})
     assert awaiting_refs(creditor.id, today) == ["D1"]
-    assert "Alpha SARL" not in text(other.get("/app/approvals"))
+    assert "Alpha SARL" not in response_text(other.get("/app/approvals"))
 
 
 # --- outbox ----------------------------------------------------------------------------------
@@ -350,19 +329,19 @@ def test_outbox_lists_and_filters_messages(bo, approved):
     r = bo.get("/app/outbox")
     assert r.status_code == 200
     assert_clean(r, "/app/outbox")
-    page = text(r)
+    page = response_text(r)
     assert f'href="/app/outbox/{approved.id}"' in page and "Mise en demeure de payer — Atelier Test" in page
     assert "alpha@example.com" in page and "en attente d'envoi" in page
-    assert f'href="/app/outbox/{approved.id}"' in text(bo.get("/app/outbox?status=pending"))
-    assert f'href="/app/outbox/{approved.id}"' not in text(bo.get("/app/outbox?status=sent"))
-    assert f'href="/app/outbox/{approved.id}"' in text(bo.get("/app/outbox?status=nonsense"))  # ignored
+    assert f'href="/app/outbox/{approved.id}"' in response_text(bo.get("/app/outbox?status=pending"))
+    assert f'href="/app/outbox/{approved.id}"' not in response_text(bo.get("/app/outbox?status=sent"))
+    assert f'href="/app/outbox/{approved.id}"' in response_text(bo.get("/app/outbox?status=nonsense"))  # ignored
 
 
 def test_outbox_message_page_html_and_attachment(bo, approved):
     r = bo.get(f"/app/outbox/{approved.id}")
     assert r.status_code == 200
     assert_clean(r, "message page")
-    page = text(r)
+    page = response_text(r)
     body = re.search(r'<pre class="message">(.*?)</pre>', page, re.S).group(1)
     assert "F-40" in body
     assert f'href="/app/outbox/{approved.id}/html"' in page
@@ -377,11 +356,11 @@ def test_outbox_message_page_html_and_attachment(bo, approved):
 
 
 def test_another_creditors_messages_are_not_found(make_app, new_creditor, approved):
-    other = login(make_app().test_client(), new_creditor("Other"))
+    other = back_office_login(make_app().test_client(), new_creditor("Other"))
     for path in ("", "/html", "/attachment"):
         assert other.get(f"/app/outbox/{approved.id}{path}").status_code == 404, path
-    assert f"/app/outbox/{approved.id}" not in text(other.get("/app/outbox"))
-    assert f"/app/outbox/{approved.id}" not in text(other.get("/app/approvals"))
+    assert f"/app/outbox/{approved.id}" not in response_text(other.get("/app/outbox"))
+    assert f"/app/outbox/{approved.id}" not in response_text(other.get("/app/approvals"))
 
 
 def test_no_attachment_is_not_found(bo, app, creditor, seeded):
@@ -392,5 +371,5 @@ def test_no_attachment_is_not_found(bo, app, creditor, seeded):
         OutboxMessage.creditor_id == creditor.id, OutboxMessage.attachment.is_(None))).first())
     assert message is not None
     assert bo.get(f"/app/outbox/{message.id}/attachment").status_code == 404
-    page = text(bo.get(f"/app/outbox/{message.id}"))
+    page = response_text(bo.get(f"/app/outbox/{message.id}"))
     assert "/attachment" not in page

@@ -6,11 +6,7 @@ from portal.domain.charges import late_charges
 from portal.extensions import db
 from portal.models import Creditor, Event, ReferenceRate
 from portal.services.reminders import reference_rates
-
-
-def login(client, creditor):
-    r = client.post("/app/login", data={"email": creditor.email, "password": creditor.password})
-    assert r.status_code == 302
+from support import back_office_login
 
 
 def test_rates_page_needs_login(client):
@@ -18,7 +14,7 @@ def test_rates_page_needs_login(client):
 
 
 def test_add_a_half_year_then_charges_use_it(client, app, creditor):
-    login(client, creditor)
+    back_office_login(client, creditor)
     assert "2,15" in client.get("/app/rates").get_data(as_text=True)  # seeded by the migration
     r = client.post("/app/rates/reference", data={"effective_from": "2027-01-01", "rate": "1.90"})
     assert r.status_code == 302
@@ -36,7 +32,7 @@ def test_add_a_half_year_then_charges_use_it(client, app, creditor):
 
 
 def test_bad_or_existing_half_years_are_refused(client, app, creditor):
-    login(client, creditor)
+    back_office_login(client, creditor)
     before = db.session.scalar(db.select(db.func.count()).select_from(ReferenceRate))
     for data, field_text in [({"effective_from": "2027-03-01", "rate": "1.90"}, "1er juillet"),
                              ({"effective_from": "2026-01-01", "rate": "9.00"}, "déjà"),
@@ -53,7 +49,7 @@ def test_bad_or_existing_half_years_are_refused(client, app, creditor):
 
 
 def test_contractual_terms(client, app, creditor):
-    login(client, creditor)
+    back_office_login(client, creditor)
     r = client.post("/app/rates/terms", data={"contractual_rate": "12", "formal_notice_days": "15"})
     assert r.status_code == 302
     row = db.session.get(Creditor, creditor.id)

@@ -1,23 +1,17 @@
 """The creditor's dashboard: KPIs worked out by hand, the aged balance (chart, table, CSV), top
 debtors, portal adoption, the live feed over htmx polling, and the notifications page."""
 import csv
-import html
 import io
 import re
 
 import pytest
 from sqlalchemy import select
 
-from conftest import Api, portal_login
 from portal.extensions import db
 from portal.models import CreditorUser, Debtor, Event, PaymentAttempt
-from test_backoffice_dunning import assert_clean, login
+from support import Api, assert_clean, back_office_login, portal_login, response_text
 
 AS_OF = "2026-03-31"
-
-
-def page_text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 def by_id(page: str, element_id: str) -> str:
@@ -67,11 +61,11 @@ def ledger(make_app, en_creditor):
 
 
 def test_kpis_on_the_dashboard_match_the_hand_computation(client, app, ledger, en_creditor):
-    login(client, en_creditor)
+    back_office_login(client, en_creditor)
     r = client.get(f"/app/dashboard?as_of={AS_OF}")
     assert r.status_code == 200
     assert_clean(r, "dashboard")
-    page = page_text(r)
+    page = response_text(r)
 
     # Ageing: not due 200 + 100; 1-30: 300; 31-60: 400 - 150; 61-90: 500; over 90: 700.
     assert by_id(page, "kpi-outstanding") == "€2,050.00"
@@ -104,15 +98,15 @@ def test_kpis_on_the_dashboard_match_the_hand_computation(client, app, ledger, e
 
 
 def test_dashboard_as_of_defaults_to_today_and_bad_dates_are_refused_kindly(client, ledger, en_creditor):
-    login(client, en_creditor)
+    back_office_login(client, en_creditor)
     assert client.get("/app/dashboard").status_code == 200
     r = client.get("/app/dashboard?as_of=2026-02-30")
     assert r.status_code == 200
-    assert 'aria-invalid="true"' in page_text(r)
+    assert 'aria-invalid="true"' in response_text(r)
 
 
 def test_aged_balance_csv_per_debtor(client, ledger, en_creditor):
-    login(client, en_creditor)
+    back_office_login(client, en_creditor)
     r = client.get(f"/app/dashboard/ageing.csv?as_of={AS_OF}")
     assert r.status_code == 200
     assert r.mimetype == "text/csv"
@@ -131,7 +125,7 @@ def test_csv_cells_cannot_run_as_formulas(client, ledger, en_creditor):
     ledger.put("/debtors/K3", json={"name": "=HYPERLINK(\"http://evil\")", "language": "en"})
     ledger.put("/invoices/Z1", json={"debtor_ref": "K3", "issue_date": "2026-03-01", "due_date": "2026-03-30",
                                      "amount": "1.00", "currency": "EUR"})
-    login(client, en_creditor)
+    back_office_login(client, en_creditor)
     rows = list(csv.reader(io.StringIO(client.get(f"/app/dashboard/ageing.csv?as_of={AS_OF}").get_data(as_text=True))))
     assert ["'=HYPERLINK(\"http://evil\")"] == [row[3] for row in rows if row[2] == "K3"]
 
@@ -154,8 +148,8 @@ def test_portal_adoption(client, app, ledger, en_creditor):
     db.session.commit()
     assert make_client.get("/portal/").status_code == 200
 
-    login(client, en_creditor)
-    page = page_text(client.get("/app/dashboard"))
+    back_office_login(client, en_creditor)
+    page = response_text(client.get("/app/dashboard"))
     assert by_id(page, "adoption-reached") == "2"
     assert by_id(page, "adoption-opened") == "1 (50.0 %)"
     assert by_id(page, "adoption-paid") == "1 (50.0 %)"
@@ -171,9 +165,9 @@ def _poll_url(page: str) -> str:
 
 def test_feed_shows_a_payment_made_in_another_session_without_reload(client, make_app, app, ledger, en_creditor,
                                                                      new_creditor):
-    login(client, en_creditor)
+    back_office_login(client, en_creditor)
     r = client.get("/app/dashboard")
-    page = page_text(r)
+    page = response_text(r)
     poll = _poll_url(page)
     after = int(poll.rsplit("=", 1)[1])
     assert after == db.session.scalar(select(Event.id).order_by(Event.id.desc()).limit(1))
@@ -197,7 +191,7 @@ def test_feed_shows_a_payment_made_in_another_session_without_reload(client, mak
     r = client.get(poll, headers={"HX-Request": "true"})
     assert r.status_code == 200
     assert "HX-Request" in r.headers.get("Vary", "")
-    fragment = page_text(r)
+    fragment = response_text(r)
     ids = [int(i) for i in re.findall(r'data-event-id="(\d+)"', fragment)]
     assert ids and all(i > after for i in ids)
     assert ids == sorted(ids, reverse=True)  # newest first: prepended as they come
@@ -222,7 +216,7 @@ def test_feed_shows_a_payment_made_in_another_session_without_reload(client, mak
     r = client.get(poll)
     assert r.status_code == 200
     assert_clean(r, "feed page")
-    assert "Payment received: €300.00" in page_text(r) and "<html" in page_text(r)
+    assert "Payment received: €300.00" in response_text(r) and "<html" in response_text(r)
 
 
 def test_feed_needs_a_signed_in_creditor(client, ledger):
@@ -233,7 +227,7 @@ def test_feed_needs_a_signed_in_creditor(client, ledger):
 
 
 def test_feed_ignores_a_bad_after(client, ledger, en_creditor):
-    login(client, en_creditor)
+    back_office_login(client, en_creditor)
     for bad in ("-1", "abc", "9" * 40, ""):
         r = client.get(f"/app/dashboard/feed?after={bad}", headers={"HX-Request": "true"})
         assert r.status_code == 200, bad
@@ -242,8 +236,8 @@ def test_feed_ignores_a_bad_after(client, ledger, en_creditor):
 def test_debtor_timeline_reads_well(client, app, ledger, en_creditor):
     portal_login(c := app.test_client(), app, "K2", en_creditor.id)
     assert c.get("/portal/invoices/A3.pdf").status_code == 200
-    login(client, en_creditor)
-    page = page_text(client.get("/app/debtors/K2"))
+    back_office_login(client, en_creditor)
+    page = response_text(client.get("/app/debtors/K2"))
     activity = page[page.index("Activity"):]
     for words in ("Opened the portal for the first time", "Downloaded the invoice PDF",
                   "Payment received: €150.00 (reference R4)", "Invoice paid in full", "Portal link issued"):
@@ -253,17 +247,17 @@ def test_debtor_timeline_reads_well(client, app, ledger, en_creditor):
 # --- notifications ---------------------------------------------------------------------------------
 
 def test_notifications_page_records_each_users_choice(client, app, en_creditor):
-    login(client, en_creditor)
+    back_office_login(client, en_creditor)
     r = client.get("/app/notifications")
     assert r.status_code == 200
     assert_clean(r, "notifications")
-    assert re.search(r'value="immediate"\s+checked', page_text(r))
+    assert re.search(r'value="immediate"\s+checked', response_text(r))
     r = client.post("/app/notifications", data={"notify": "digest"})
     assert r.status_code == 302
     user = db.session.scalar(select(CreditorUser).where(CreditorUser.email == en_creditor.email))
     db.session.refresh(user)
     assert user.notify == "digest"
-    assert re.search(r'value="digest"\s+checked', page_text(client.get("/app/notifications")))
+    assert re.search(r'value="digest"\s+checked', response_text(client.get("/app/notifications")))
     changes = db.session.scalars(select(Event).where(Event.type == "creditor_user.notify_changed")).all()
     assert [(e.data["user"], e.data["previous"], e.data["notify"]) for e in changes] == \
         [(en_creditor.email, "immediate", "digest")]
@@ -276,7 +270,7 @@ def test_notifications_page_records_each_users_choice(client, app, en_creditor):
 
 
 def test_dashboard_is_first_in_the_navigation(client, en_creditor):
-    login(client, en_creditor)
-    page = page_text(client.get("/app/"))
+    back_office_login(client, en_creditor)
+    page = response_text(client.get("/app/"))
     nav = page[page.index("<nav"):page.index("</nav>")]
     assert re.findall(r'href="([^"]+)"', nav)[0] == "/app/dashboard"

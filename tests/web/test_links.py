@@ -9,10 +9,10 @@ import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import select
 
-from conftest import portal_login
 from portal.extensions import db
 from portal.models import Event, PortalLink, utcnow
 from portal.services import disputes, ledger, links
+from support import portal_login
 
 # Everything the seeded ledger could reveal about anyone: names, refs, invoices, e-mails.
 SECRETS = [b"Atelier Test", b"Alpha SARL", b"Beta Ltd", b"D1", b"D2", b"F-1", b"F-2", b"F-3", b"F-4",

@@ -1,5 +1,5 @@
 """The account page is served from cache only while nothing on the account has changed."""
-from conftest import portal_login
+from support import portal_login
 
 
 def test_page_follows_every_change(client, app, seeded, creditor):

@@ -1,4 +1,4 @@
-from conftest import portal_login
+from support import portal_login
 
 
 def test_portal_shows_own_open_items(client, app, seeded, creditor):

@@ -13,11 +13,11 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from conftest import Api, portal_login
 from portal.domain.calendar import today_for
 from portal.extensions import db
 from portal.models import Creditor, Event, Payment
 from portal.services import ledger, statements
+from support import Api, back_office_login, portal_login
 
 PERIOD = {"from": "2026-10-01", "to": "2026-11-30"}
 B_MARKERS = ["Beta Ltd", "F-3", "F-4", "D2", "99.99", "5,000.00", "BETA-PAY"]
@@ -208,15 +208,9 @@ def test_portal_needs_a_session(client, ledger_d1):
 
 # --- the back office ---------------------------------------------------------------------------
 
-def login(client, who):
-    r = client.post("/app/login", data={"email": who.email, "password": who.password})
-    assert r.status_code == 302, r.get_data(as_text=True)[:300]
-    return client
-
-
 def test_back_office_pdf(client, app, ledger_d1, creditor):
     assert client.get("/app/debtors/D1/statement.pdf").status_code == 302  # to the login page
-    login(client, creditor)
+    back_office_login(client, creditor)
     page = client.get("/app/debtors/D1").get_data(as_text=True)
     assert 'href="/app/debtors/D1/statement.pdf"' in page
     r = client.get("/app/debtors/D1/statement.pdf", query_string=PERIOD)
@@ -242,9 +236,9 @@ def test_back_office_scoped_to_the_creditor(client, app, ledger_d1, creditor, ne
     other = new_creditor("Other Co")
     api = Api(app.test_client(), other)
     assert api.put("/debtors/X9", json={"name": "Xeno", "email": "x@x.test", "language": "en"}).status_code == 201
-    login(client, creditor)
+    back_office_login(client, creditor)
     assert client.get("/app/debtors/X9/statement.pdf").status_code == 404
-    other_client = login(app.test_client(), other)
+    other_client = back_office_login(app.test_client(), other)
     r = other_client.get("/app/debtors/D1/statement.pdf")
     assert r.status_code == 404 and not r.data.startswith(b"%PDF")
     assert db.session.scalar(select(Event).where(Event.type == "statement.downloaded")) is None

@@ -4,10 +4,10 @@ import re
 
 import pytest
 
-from conftest import Api, portal_login
 from portal.extensions import db
 from portal.models import Document, Event
 from portal.services import account, ledger
+from support import Api, portal_login
 
 A_PDF = b"%PDF-1.4\n% ALPHA-OWN-DOCUMENT\n%%EOF\n"
 B_PDF = b"%PDF-1.4\n% BETA-SECRET-DOCUMENT\n%%EOF\n"

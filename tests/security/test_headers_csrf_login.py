@@ -1,93 +1,13 @@
 """Security headers, CSP-clean HTML, CSRF, login throttling and the login redirect."""
-import re
-from html.parser import HTMLParser
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 from sqlalchemy import select
 
-from conftest import portal_login
 from portal.extensions import db
 from portal.models import Event, PortalLink
-
-
-# --- helpers -----------------------------------------------------------------------------
-
-def csp_directives(header: str) -> dict[str, list[str]]:
-    out = {}
-    for part in header.split(";"):
-        words = part.split()
-        if words:
-            out.setdefault(words[0].lower(), [w.lower() for w in words[1:]])  # first one wins (CSP3)
-    return out
-
-
-def assert_security_headers(response, where):
-    h = response.headers
-    csp = h.get("Content-Security-Policy")
-    assert csp, where
-    d = csp_directives(csp)
-    scripts = d.get("script-src", d.get("default-src"))
-    assert scripts is not None, where
-    for unsafe in ("'unsafe-inline'", "'unsafe-eval'", "*", "data:", "http:", "https:", "blob:"):
-        assert unsafe not in scripts, (where, unsafe)
-    styles = d.get("style-src", d.get("default-src"))
-    assert styles is not None and "'unsafe-inline'" not in styles, where
-    assert d.get("frame-ancestors") == ["'none'"], where
-    assert d.get("object-src") == ["'none'"], where
-    assert h.get("X-Content-Type-Options") == "nosniff", where
-    # Portal addresses carry nothing secret once the token is gone, but say nothing to others anyway.
-    assert h.get("Referrer-Policy") in ("no-referrer", "same-origin", "strict-origin"), where
-    assert h.get("X-Frame-Options") == "DENY", where
-
-
-class InlineFinder(HTMLParser):
-    """Everything a strict CSP would block in a page: inline scripts and styles, handlers, js: URLs."""
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.problems, self.scripts, self._in_script = [], [], False
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "script":
-            self._in_script = True
-            self.scripts.append(attrs.get("src"))
-            if not attrs.get("src"):
-                self.problems.append("inline <script>")
-            elif not attrs["src"].startswith("/") or attrs["src"].startswith("//"):
-                self.problems.append(f"script from elsewhere: {attrs['src']}")
-        if tag == "style":
-            self.problems.append("<style> element")
-        for name, value in attrs.items():
-            if name == "style":
-                self.problems.append(f"style= on <{tag}>")
-            if name.startswith("on") or name.startswith("hx-on"):
-                self.problems.append(f"{name}= on <{tag}>")
-            if name in ("href", "src", "action", "formaction") and (value or "").strip().lower().startswith("javascript:"):
-                self.problems.append(f"javascript: URL on <{tag}>")
-
-    def handle_startendtag(self, tag, attrs):
-        self.handle_starttag(tag, attrs)
-        if tag == "script":
-            self._in_script = False
-
-    def handle_endtag(self, tag):
-        if tag == "script":
-            self._in_script = False
-
-    def handle_data(self, data):
-        if self._in_script and data.strip():
-            self.problems.append("script body")
-
-
-def assert_csp_clean_html(response, where):
-    assert response.mimetype == "text/html", where
-    finder = InlineFinder()
-    finder.feed(response.get_data(as_text=True))
-    finder.close()
-    assert finder.problems == [], (where, finder.problems)
-    assert finder.scripts, where  # the pages do load htmx: the check above saw them
+from support import (InlineFinder, assert_csp_clean_html, assert_security_headers, browser_destination, csrf_token_in,
+                     portal_login)
 
 
 def test_inline_finder_catches_what_it_should():
@@ -218,13 +138,6 @@ def test_api_and_health_carry_headers_too(client, api):
 
 # --- CSRF --------------------------------------------------------------------------------
 
-def csrf_token_in(html: bytes) -> str:
-    m = re.search(rb'name="csrf_token"[^>]*value="([^"]+)"', html) or \
-        re.search(rb'value="([^"]+)"[^>]*name="csrf_token"', html)
-    assert m, "no CSRF token in the page"
-    return m.group(1).decode()
-
-
 def test_portal_logout_needs_csrf_token(make_app, seeded, creditor):
     strict = make_app(WTF_CSRF_ENABLED=True)
     c = strict.test_client()
@@ -291,12 +204,6 @@ def test_login_rate_limited(make_app, seeded, creditor):
 
 
 # --- login redirect ----------------------------------------------------------------------
-
-def browser_destination(location: str, current: str = "http://localhost/app/login") -> str:
-    """Where a browser actually goes: it drops tabs and newlines and reads '\\' as '/'."""
-    cleaned = re.sub(r"[\t\n\r]", "", location).replace("\\", "/")
-    return urljoin(current, cleaned)
-
 
 @pytest.mark.parametrize("target", [
     "//evil.test", "https://evil.test", "http://evil.test/app/", "/\\evil.test", "\\\\evil.test",
