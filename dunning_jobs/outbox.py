@@ -1,24 +1,26 @@
-"""Durable outbox -> SMTP, after commit, one connection per batch.
+"""Durable outbox -> SMTP, after commit, one connection per run, messages in batches.
 
-A batch of due messages is claimed with FOR UPDATE SKIP LOCKED, so concurrent senders
-never take the same one; the claim's transaction keeps those row locks until the batch ends.
-Exactly-once as far as SMTP allows: the body is streamed, then the handover (outbox_handover,
-one guarded insert on a connection in autocommit: one round trip) is committed, and only then
-the final "." that makes the server accept it goes out. A crash before that commit leaves the
-server with an unfinished transaction, which it discards, and the message still pending. The one
-window left is between that commit and the dot going out (a single send() call): a crash exactly
-there loses the message, recorded as sent — the trade chosen over a duplicate reminder.
-After the server's answer the message is recorded sent (its status, reminders and events, its
-handover row deleted) in the claim's transaction; on PostgreSQL a thread does that while the next
-message goes out, so the server only ever waits for the one insert. A handover left by a killed
-sender is recorded sent by the next run (its messages are no longer locked: see _recover).
-The handover is guarded: on PostgreSQL by the claim's lock and its primary key, on SQLite, which
-has no row locks, by a check that the message is still pending; there two senders can claim the
-same message, and the one that loses the guard drops its connection instead of sending the dot.
+What it guarantees, and how:
+- Never the same message twice. A batch of due messages is claimed with FOR UPDATE SKIP LOCKED
+  (concurrent senders never take the same one) and stays locked until the batch is recorded.
+  Each message's body is streamed, then its handover (one guarded insert into outbox_handover,
+  committed at once) and only then the final "." that makes the server accept it. A crash before
+  that commit leaves the server an unfinished transaction, which it discards, and the message
+  pending. The one window left, between that commit and the dot (a single send() call), loses the
+  message recorded as sent: the trade chosen over a duplicate reminder.
+- The handover is guarded: on PostgreSQL by the claim's lock and its primary key, on SQLite,
+  which has no row locks, by a check that the message is still pending; there two senders can
+  claim the same message, and the one that loses the guard drops its connection instead of
+  sending the dot.
+- After the server's answer the batch is recorded (messages sent: status, reminders, events,
+  handover rows deleted; refusals) in the claim's transaction. The server only ever waits for the
+  handover: on PostgreSQL a thread records a batch while the next goes out. A handover left by a
+  killed sender is recorded sent by the next run (see _recover).
+- Temporary refusals (4xx) retry with exponential backoff; permanent ones (5xx) are recorded
+  failed. A lost connection stops the run and leaves the rest pending.
+
 The e-mail's bytes are built when the message is composed (OutboxMessage.raw); a message without
-them is built here.
-Temporary failures (4xx) retry with exponential backoff; permanent ones (5xx) are recorded.
-Without SMTP_URL the outbox is the mailbox: messages are marked delivered there.
+them is built here. Without SMTP_URL the outbox is the mailbox: messages are marked delivered there.
 """
 from __future__ import annotations
 
@@ -88,11 +90,10 @@ CLAIMED = [OUTBOX.c[k] for k in ("id", "creditor_id", "debtor_id", "kind", "chan
 
 def _claim(c, n: int):
     """The next `n` due messages as plain rows (no ORM object: one per message adds up), locked
-    until the caller commits. Due order, read straight off the (status, next_attempt_at) index
-    (ordered by id, PostgreSQL walked the primary key past every message already sent).
-    Handovers are not excluded here (that anti-join
-    made PostgreSQL read every pending message per claim): those of killed senders are recorded
-    before the first claim (_recover), and one whose sender died since fails its guard (Taken)."""
+    until the caller commits. Due order, read straight off the (status, next_attempt_at) index.
+    Handovers are not excluded here (an anti-join would read every pending message per claim):
+    those of killed senders are recorded before the first claim (_recover), and one whose sender
+    died since fails its guard (Taken)."""
     return c.execute(
         select(*CLAIMED).where(OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= utcnow())
         .order_by(OUTBOX.c.next_attempt_at).limit(n)
@@ -121,7 +122,7 @@ class _HandOver:
     """The durable "sent" before the final dot, guarded: only a pending message not yet handed
     over. Committed when the call returns. On PostgreSQL, over the run's autocommit connection,
     one round trip, prepared once and run straight through libpq (the server is waiting for
-    the dot, and the driver's cursor took more CPU than the insert: ~45 against ~15 µs)."""
+    the dot, and the driver's cursor takes more CPU than the insert)."""
 
     def __init__(self, h):
         self.h, self.pgconn = h, None
@@ -240,6 +241,27 @@ def _settle_failure(c, msg, error: str, code: int) -> None:
     c.execute(update(OUTBOX).where(OUTBOX.c.id == msg.id).values(**values))
 
 
+class _Outcomes:
+    """What a batch did, recorded once it is over: the messages handed over and accepted (to be
+    recorded sent) and the refusals; the run's totals counted as it goes."""
+
+    def __init__(self, totals: Sent):
+        self.totals = totals
+        self.sent_ids: list[int] = []
+        self.refusals: list[tuple] = []  # (message, error, SMTP code)
+
+    def sent(self, message_id: int) -> None:
+        self.sent_ids.append(message_id)
+        self.totals.sent += 1
+
+    def refused(self, message, error: str, code: int) -> None:
+        self.refusals.append((message, error, code))
+        if code >= 500:
+            self.totals.failed += 1
+        else:
+            self.totals.deferred += 1
+
+
 class _Batches:
     """The claims' connections. A batch is claimed on one, sent, then recorded (messages sent,
     refusals) and committed on it, and the next batch is claimed there. On PostgreSQL two take
@@ -257,25 +279,25 @@ class _Batches:
             self.thread = threading.Thread(target=self._run, name="outbox-recorder", daemon=True)
             self.thread.start()
 
-    def start(self, n: int) -> None:
-        for c in self.connections:
-            self.ready.put((c, _claim(c, n)))
+    def start(self, size: int) -> None:
+        for connection in self.connections:
+            self.ready.put((connection, _claim(connection, size)))
 
     def next(self):
         """The next claimed batch, with its connection (waits for the recorder to hand it back)."""
-        c, batch = self.ready.get()
+        connection, messages = self.ready.get()
         if self.error is not None:
-            self.ready.put((c, []))
+            self.ready.put((connection, []))
             raise self.error
-        return c, batch
+        return connection, messages
 
-    def record(self, c, ops: list, claim: int) -> None:
-        """Record the batch claimed on `c` and commit it (which releases its locks), then claim
-        the next `claim` messages there."""
+    def record(self, connection, outcomes: _Outcomes, claim: int) -> None:
+        """Record the batch claimed on `connection` and commit it (which releases its locks), then
+        claim the next `claim` messages there."""
         if self.jobs is None:
-            self._record(c, ops, claim)
+            self._record(connection, outcomes, claim)
         else:
-            self.jobs.put((c, ops, claim))
+            self.jobs.put((connection, outcomes, claim))
 
     def finish(self) -> None:
         """Every batch recorded and committed; raises what the recorder met."""
@@ -289,30 +311,28 @@ class _Batches:
         if self.jobs is not None and self.thread.is_alive():
             self.jobs.put(None)
             self.thread.join()
-        for c in self.connections:
-            c.close()  # anything not committed rolls back: handovers stay, for the next run
+        for connection in self.connections:
+            connection.close()  # anything not committed rolls back: handovers stay, for the next run
 
-    def _record(self, c, ops: list, claim: int) -> None:
-        sent = [op[1] for op in ops if op[0] == "sent"]
-        if sent:
-            _record_sent(c, sent)
-        for op in ops:
-            if op[0] == "failed":
-                _settle_failure(c, *op[1:])
-        c.commit()
-        self.ready.put((c, _claim(c, claim) if claim else []))
+    def _record(self, connection, outcomes: _Outcomes, claim: int) -> None:
+        if outcomes.sent_ids:
+            _record_sent(connection, outcomes.sent_ids)
+        for message, error, code in outcomes.refusals:
+            _settle_failure(connection, message, error, code)
+        connection.commit()
+        self.ready.put((connection, _claim(connection, claim) if claim else []))
 
     def _run(self) -> None:
         while (job := self.jobs.get()) is not None:
-            c, ops, claim = job
+            connection, outcomes, claim = job
             try:
                 if self.error is None:
-                    self._record(c, ops, claim)
+                    self._record(connection, outcomes, claim)
                     continue
             except BaseException as e:  # noqa: BLE001 (raised in the sender's thread)
                 self.error = e
-                c.rollback()
-            self.ready.put((c, []))
+                connection.rollback()
+            self.ready.put((connection, []))
 
 
 def _deliver(conn: smtplib.SMTP, message: bytes, sender: str, rcpt: str, before_final_dot) -> None:
@@ -339,116 +359,136 @@ def _deliver(conn: smtplib.SMTP, message: bytes, sender: str, rcpt: str, before_
         raise smtplib.SMTPDataError(code, resp)
 
 
+class _Mailer:
+    """The run's sending side: one SMTP connection, opened for the first message and kept for
+    the run, and the handover before each final dot. Without an SMTP URL the outbox is the
+    mailbox: a message handed over is delivered."""
+
+    def __init__(self, smtp_url: str | None, mail_from: str, handovers):
+        self.smtp_url, self.mail_from, self.handovers = smtp_url, mail_from, handovers
+        self.hand_over = _HandOver(handovers)
+        self.smtp: smtplib.SMTP | None = None
+        self.creditors: dict = {}  # for messages composed without their bytes
+
+    def send(self, message, outcomes: _Outcomes) -> bool:
+        """One claimed message: handed over, sent, its outcome noted for the batch's record.
+        False when the SMTP server is unavailable: the run stops, the rest stays pending."""
+        if self.smtp_url is None:
+            try:
+                self.hand_over(message.id)
+            except Taken:
+                return True
+            outcomes.sent(message.id)
+            return True
+
+        raw = message.raw if message.raw is not None else self._compose(message)
+        handed_over = False
+
+        def before_final_dot():
+            nonlocal handed_over
+            self.hand_over(message.id)
+            handed_over = True
+
+        try:
+            if self.smtp is None:
+                self.smtp = connect(self.smtp_url)
+            _deliver(self.smtp, raw, self.mail_from, message.to_addr, before_final_dot)
+            outcomes.sent(message.id)
+        except Taken:
+            # Mid-DATA without the final dot: only closing the connection aborts it.
+            self._drop()
+        except smtplib.SMTPRecipientsRefused as e:
+            code = next(iter(e.recipients.values()))[0]
+            outcomes.refused(message, f"recipient refused: {e.recipients}", code)
+            self.smtp = _reset(self.smtp)
+        except smtplib.SMTPResponseException as e:
+            if handed_over:  # refused at the final dot: the server did not take it
+                _take_back(self.handovers, message.id)
+            outcomes.refused(message, f"{e.smtp_code} {e.smtp_error!r}", e.smtp_code)
+            self.smtp = _reset(self.smtp)
+        except (OSError, smtplib.SMTPException) as e:
+            # Connection lost or refused: leave this and the rest for the next run. A message
+            # handed over stays recorded as sent (the dot may have gone out).
+            if handed_over:
+                outcomes.sent(message.id)
+            current_app.logger.warning("SMTP unavailable, outbox left pending: %s", e)
+            self.smtp = None
+            return False
+        except BaseException:
+            # Anything else (the database lost while handing over…) may leave the connection
+            # inside DATA, where QUIT would be read as message text and wait for the timeout:
+            # closing it aborts the unfinished message, which stays pending.
+            self._drop()
+            raise
+        return True
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            try:
+                self.smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                pass
+
+    def _compose(self, message) -> bytes:
+        """The bytes of a message composed without them, built from its row and its creditor."""
+        if message.creditor_id not in self.creditors:
+            self.creditors[message.creditor_id] = self.handovers.execute(
+                select(Creditor.__table__).where(Creditor.id == message.creditor_id)).one()
+        full = self.handovers.execute(select(OUTBOX).where(OUTBOX.c.id == message.id)).one()
+        return smtp_bytes(full, self.creditors[message.creditor_id])
+
+    def _drop(self) -> None:
+        if self.smtp is not None:
+            self.smtp.close()
+            self.smtp = None
+
+
 def send_pending(limit: int | None = None) -> Sent:
-    """Send what is due in the outbox. Stops at the first connection failure (server down):
-    the rest stays pending, untouched, for the next run."""
-    result = Sent()
-    url = current_app.config["SMTP_URL"]
-    sender = _address(current_app.config["MAIL_FROM"])
-    creditors: dict = {}  # for messages composed without their bytes
+    """Send what is due in the outbox, batch by batch: claim, then for each message hand over,
+    send, and note its outcome; record the batch. Stops at the first connection failure (server
+    down): the rest stays pending, untouched, for the next run."""
+    totals = Sent()
     db.session.commit()  # what the caller has pending, as when this ran in its session
     # Connections of the run's own: a session checks one out of the pool (and pings it) for
     # every transaction, and ORM statements cost several times Core's CPU. On PostgreSQL the
     # handovers go through a second one in autocommit (the claim's transaction stays open);
     # SQLite, one writer, does everything on one.
-    pg = db.engine.dialect.name == "postgresql"
-    batches = _Batches(db.engine, threaded=pg)
-    h = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") if pg else batches.connections[0]
-    conn = None
+    postgres = db.engine.dialect.name == "postgresql"
+    batches = _Batches(db.engine, threaded=postgres)
+    handovers = (db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") if postgres
+                 else batches.connections[0])
+    mailer = None
     try:
-        hand_over = _HandOver(h)
+        mailer = _Mailer(current_app.config["SMTP_URL"], _address(current_app.config["MAIL_FROM"]), handovers)
         _recover(batches.connections[0])
         size = BATCH if limit is None else min(BATCH, limit)
         batches.start(size)
         stop = False
         while not stop:
-            c, batch = batches.next()
-            if not batch:
-                batches.record(c, [], 0)
+            connection, messages = batches.next()
+            if not messages:
+                batches.record(connection, _Outcomes(totals), 0)
                 break
-            ops: list = []  # what the batch did, recorded once it is over
+            outcomes = _Outcomes(totals)
             started = time.monotonic()
-            for msg in batch:
-                if limit is not None and result.sent + result.failed >= limit:
+            for message in messages:
+                if limit is not None and totals.sent + totals.failed >= limit:
                     stop = True
                     break
                 if time.monotonic() - started > BATCH_SECONDS:
                     break  # the rest goes back to the queue when this batch commits
-                if url is None:
-                    try:
-                        hand_over(msg.id)
-                        ops.append(("sent", msg.id))
-                        result.sent += 1
-                    except Taken:
-                        pass
-                    continue
-                raw = msg.raw
-                if raw is None:
-                    if msg.creditor_id not in creditors:
-                        creditors[msg.creditor_id] = h.execute(
-                            select(Creditor.__table__).where(Creditor.id == msg.creditor_id)).one()
-                    full = h.execute(select(OUTBOX).where(OUTBOX.c.id == msg.id)).one()
-                    raw = smtp_bytes(full, creditors[msg.creditor_id])
-                handed = False
-
-                def before_final_dot():
-                    nonlocal handed
-                    hand_over(msg.id)
-                    handed = True
-
-                try:
-                    if conn is None:
-                        conn = connect(url)
-                    _deliver(conn, raw, sender, msg.to_addr, before_final_dot)
-                    ops.append(("sent", msg.id))
-                    result.sent += 1
-                except Taken:
-                    # Mid-DATA without the final dot: only closing the connection aborts it.
-                    conn.close()
-                    conn = None
-                except smtplib.SMTPRecipientsRefused as e:
-                    code = next(iter(e.recipients.values()))[0]
-                    ops.append(("failed", msg, f"recipient refused: {e.recipients}", code))
-                    result.failed += code >= 500
-                    result.deferred += code < 500
-                    conn = _reset(conn)
-                except smtplib.SMTPResponseException as e:
-                    if handed:  # refused at the final dot: the server did not take it
-                        _take_back(h, msg.id)
-                    ops.append(("failed", msg, f"{e.smtp_code} {e.smtp_error!r}", e.smtp_code))
-                    result.failed += e.smtp_code >= 500
-                    result.deferred += e.smtp_code < 500
-                    conn = _reset(conn)
-                except (OSError, smtplib.SMTPException) as e:
-                    # Connection lost or refused: leave this and the rest for the next run. A
-                    # message handed over stays recorded as sent (the dot may have gone out).
-                    if handed:
-                        ops.append(("sent", msg.id))
-                        result.sent += 1
-                    current_app.logger.warning("SMTP unavailable, outbox left pending: %s", e)
-                    conn = None
+                if not mailer.send(message, outcomes):
                     stop = True
                     break
-                except BaseException:
-                    # Anything else (the database lost while handing over…) may leave the
-                    # connection inside DATA, where QUIT would be read as message text and wait
-                    # for the timeout: closing it aborts the unfinished message, which stays pending.
-                    if conn is not None:
-                        conn.close()
-                        conn = None
-                    raise
-            batches.record(c, ops, 0 if stop else size)
+            batches.record(connection, outcomes, 0 if stop else size)
         batches.finish()
     finally:
         batches.close()
-        if h not in batches.connections:
-            h.close()
-        if conn is not None:
-            try:
-                conn.quit()
-            except (OSError, smtplib.SMTPException):
-                pass
-    return result
+        if handovers not in batches.connections:
+            handovers.close()
+        if mailer is not None:
+            mailer.close()
+    return totals
 
 
 def _reset(conn):
