@@ -68,35 +68,35 @@ def backoff(attempts: int) -> timedelta:
 
 
 def connect(url: str, timeout: float = 30) -> smtplib.SMTP:
-    u = urlparse(url)
-    host, port = u.hostname or "127.0.0.1", u.port
-    if u.scheme == "smtps":
-        conn = smtplib.SMTP_SSL(host, port or 465, timeout=timeout, context=ssl.create_default_context())
+    parts = urlparse(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port
+    if parts.scheme == "smtps":
+        smtp = smtplib.SMTP_SSL(host, port or 465, timeout=timeout, context=ssl.create_default_context())
     else:
-        conn = smtplib.SMTP(host, port or 25, timeout=timeout)
-        if u.scheme == "smtp+starttls":
-            conn.starttls(context=ssl.create_default_context())
+        smtp = smtplib.SMTP(host, port or 25, timeout=timeout)
+        if parts.scheme == "smtp+starttls":
+            smtp.starttls(context=ssl.create_default_context())
     # The final "." goes out in a write of its own (see _deliver): without TCP_NODELAY, Nagle's
     # algorithm holds it for the server's delayed ACK, about 40 ms a message.
-    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    if u.username:
-        conn.login(unquote(u.username), unquote(u.password or ""))
-    return conn
+    smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if parts.username:
+        smtp.login(unquote(parts.username), unquote(parts.password or ""))
+    return smtp
 
 
 #: what sending needs of a message (its bodies and attachment only when its bytes were not stored)
 CLAIMED = [OUTBOX.c[k] for k in ("id", "creditor_id", "debtor_id", "kind", "channel", "to_addr", "raw", "attempts")]
 
 
-def _claim(c, n: int):
-    """The next `n` due messages as plain rows (no ORM object: one per message adds up), locked
+def _claim(connection, size: int):
+    """The next `size` due messages as plain rows (no ORM object: one per message adds up), locked
     until the caller commits. Due order, read straight off the (status, next_attempt_at) index.
     Handovers are not excluded here (an anti-join would read every pending message per claim):
     those of killed senders are recorded before the first claim (_recover), and one whose sender
     died since fails its guard (Taken)."""
-    return c.execute(
+    return connection.execute(
         select(*CLAIMED).where(OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= utcnow())
-        .order_by(OUTBOX.c.next_attempt_at).limit(n)
+        .order_by(OUTBOX.c.next_attempt_at).limit(size)
         .with_for_update(skip_locked=True, of=OUTBOX)).all()
 
 
@@ -124,50 +124,50 @@ class _HandOver:
     one round trip, prepared once and run straight through libpq (the server is waiting for
     the dot, and the driver's cursor takes more CPU than the insert)."""
 
-    def __init__(self, h):
-        self.h, self.pgconn = h, None
-        if _autocommit(h):
-            self.pgconn = h.connection.driver_connection.pgconn
-            res = self.pgconn.prepare(HAND_OVER_NAME, HAND_OVER_LOCKED)
+    def __init__(self, connection):
+        self.connection, self.pgconn = connection, None
+        if _autocommit(connection):
+            self.pgconn = connection.connection.driver_connection.pgconn
+            result = self.pgconn.prepare(HAND_OVER_NAME, HAND_OVER_LOCKED)
             # A pooled connection may have it from an earlier run: the same statement.
-            if (res.status != pq.ExecStatus.COMMAND_OK
-                    and res.error_field(pq.DiagnosticField.SQLSTATE) != DUPLICATE_PREPARED_STATEMENT):
-                raise psycopg.errors.error_from_result(res)
+            if (result.status != pq.ExecStatus.COMMAND_OK
+                    and result.error_field(pq.DiagnosticField.SQLSTATE) != DUPLICATE_PREPARED_STATEMENT):
+                raise psycopg.errors.error_from_result(result)
 
     def __call__(self, message_id: int) -> None:
         if self.pgconn is None:
-            taken = self.h.execute(HAND_OVER, {"id": message_id, "now": utcnow()}).first() is None
-            self.h.commit()
+            taken = self.connection.execute(HAND_OVER, {"id": message_id, "now": utcnow()}).first() is None
+            self.connection.commit()
         else:
-            res = self.pgconn.exec_prepared(HAND_OVER_NAME, [b"%d" % message_id, utcnow().isoformat().encode()])
-            if res.status != pq.ExecStatus.TUPLES_OK:
-                raise psycopg.errors.error_from_result(res)
-            taken = res.ntuples == 0
+            result = self.pgconn.exec_prepared(HAND_OVER_NAME, [b"%d" % message_id, utcnow().isoformat().encode()])
+            if result.status != pq.ExecStatus.TUPLES_OK:
+                raise psycopg.errors.error_from_result(result)
+            taken = result.ntuples == 0
         if taken:
             raise Taken(message_id)
 
 
-def _take_back(h, message_id: int) -> None:
+def _take_back(connection, message_id: int) -> None:
     """The server refused the message at its final dot: not handed over after all."""
-    h.execute(delete(HANDOVER).where(HANDOVER.c.message_id == message_id))
-    _commit(h)
+    connection.execute(delete(HANDOVER).where(HANDOVER.c.message_id == message_id))
+    _commit(connection)
 
 
-def _autocommit(h) -> bool:
-    return h.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+def _autocommit(connection) -> bool:
+    return connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
 
 
-def _commit(h) -> None:
-    if not _autocommit(h):
-        h.commit()
+def _commit(connection) -> None:
+    if not _autocommit(connection):
+        connection.commit()
 
 
-def _record(c, msg, *rows, at=None) -> None:
-    """Events about `msg` in one INSERT on the sender's connection, each (type, invoice id, data)."""
-    events.record_many([{"creditor_id": msg.creditor_id, "debtor_id": msg.debtor_id, "invoice_id": invoice_id,
-                         "type": type, "actor": "system", "data": {"message_id": msg.id, **data},
-                         **({"at": at} if at else {})}
-                        for type, invoice_id, data in rows], connection=c)
+def _record(connection, message, *rows, at=None) -> None:
+    """Events about `message` in one INSERT on the sender's connection, each (type, invoice id, data)."""
+    events.record_many([{"creditor_id": message.creditor_id, "debtor_id": message.debtor_id,
+                         "invoice_id": invoice_id, "type": type, "actor": "system",
+                         "data": {"message_id": message.id, **data}, **({"at": at} if at else {})}
+                        for type, invoice_id, data in rows], connection=connection)
 
 
 # PostgreSQL: handovers deleted, their messages, reminders and events recorded sent in one
@@ -192,53 +192,56 @@ WITH h AS (DELETE FROM outbox_handover WHERE message_id = ANY(:ids) RETURNING me
 SELECT count(*) FROM m""")
 
 
-def _record_sent(c, ids: list[int]) -> None:
+def _record_sent(connection, ids: list[int]) -> None:
     """Handed-over messages recorded sent: status, sent_at (the handover's time), reminders,
     events; their handover rows deleted. The caller commits."""
-    if c.dialect.name == "postgresql":
-        c.execute(RECORD_SENT_PG, {"ids": ids})
+    if connection.dialect.name == "postgresql":
+        connection.execute(RECORD_SENT_PG, {"ids": ids})
         return
     for message_id in ids:
-        handed_at = c.execute(delete(HANDOVER).where(HANDOVER.c.message_id == message_id)
+        handed_at = connection.execute(delete(HANDOVER).where(HANDOVER.c.message_id == message_id)
                               .returning(HANDOVER.c.handed_at)).scalar()
-        msg = handed_at and c.execute(
+        message = handed_at and connection.execute(
             update(OUTBOX).where(OUTBOX.c.id == message_id, OUTBOX.c.status == "pending")
             .values(status="sent", sent_at=handed_at, attempts=OUTBOX.c.attempts + 1, last_error=None)
             .returning(OUTBOX.c.id, OUTBOX.c.creditor_id, OUTBOX.c.debtor_id, OUTBOX.c.kind,
                        OUTBOX.c.channel)).first()
-        if not msg:
+        if not message:
             continue
-        rows = c.execute(
+        rows = connection.execute(
             update(Reminder.__table__).where(Reminder.message_id == message_id).values(status="sent")
             .returning(Reminder.invoice_id, Reminder.step_code)).all()
-        _record(c, msg, *[("thank_you.sent" if step == "thank_you" else "reminder.sent", invoice_id,
-                           {"step": step, "channel": msg.channel}) for invoice_id, step in rows]
-                or [("message.sent", None, {"kind": msg.kind})], at=handed_at)
+        _record(connection, message,
+                *[("thank_you.sent" if step == "thank_you" else "reminder.sent", invoice_id,
+                   {"step": step, "channel": message.channel}) for invoice_id, step in rows]
+                or [("message.sent", None, {"kind": message.kind})], at=handed_at)
 
 
-def _recover(c) -> None:
+def _recover(connection) -> None:
     """Record sent what killed senders handed over: handover rows whose message no live sender
     holds locked (a live one keeps its batch locked until it has recorded them itself)."""
-    ids = c.execute(select(HANDOVER.c.message_id).join(OUTBOX, OUTBOX.c.id == HANDOVER.c.message_id)
-                    .with_for_update(skip_locked=True, of=OUTBOX)).scalars().all()
+    ids = connection.execute(
+        select(HANDOVER.c.message_id).join(OUTBOX, OUTBOX.c.id == HANDOVER.c.message_id)
+        .with_for_update(skip_locked=True, of=OUTBOX)).scalars().all()
     if ids:
-        _record_sent(c, ids)
-    c.commit()
+        _record_sent(connection, ids)
+    connection.commit()
 
 
-def _settle_failure(c, msg, error: str, code: int) -> None:
+def _settle_failure(connection, message, error: str, code: int) -> None:
     """Record a refusal: 4xx retries later with backoff, 5xx (or too many attempts) fails.
     The caller commits."""
     error = error[:2000]
-    attempts = msg.attempts + 1
+    attempts = message.attempts + 1
     values = {"attempts": attempts, "last_error": error}
     if code >= 500 or attempts >= MAX_ATTEMPTS:
         values["status"] = "failed"
-        c.execute(update(Reminder.__table__).where(Reminder.message_id == msg.id).values(status="failed"))
-        _record(c, msg, ("message.failed", None, {"kind": msg.kind, "error": error[:300]}))
+        connection.execute(
+            update(Reminder.__table__).where(Reminder.message_id == message.id).values(status="failed"))
+        _record(connection, message, ("message.failed", None, {"kind": message.kind, "error": error[:300]}))
     else:
         values["next_attempt_at"] = utcnow() + backoff(attempts)
-    c.execute(update(OUTBOX).where(OUTBOX.c.id == msg.id).values(**values))
+    connection.execute(update(OUTBOX).where(OUTBOX.c.id == message.id).values(**values))
 
 
 class _Outcomes:
@@ -335,26 +338,26 @@ class _Batches:
             self.ready.put((connection, []))
 
 
-def _deliver(conn: smtplib.SMTP, message: bytes, sender: str, rcpt: str, before_final_dot) -> None:
+def _deliver(smtp: smtplib.SMTP, message: bytes, sender: str, rcpt: str, before_final_dot) -> None:
     """SMTP MAIL/RCPT/DATA by hand so that `before_final_dot` runs before the server accepts."""
-    conn.ehlo_or_helo_if_needed()
-    code, resp = conn.mail(sender)
+    smtp.ehlo_or_helo_if_needed()
+    code, resp = smtp.mail(sender)
     if code != 250:
         raise smtplib.SMTPSenderRefused(code, resp, sender)
-    code, resp = conn.rcpt(rcpt)
+    code, resp = smtp.rcpt(rcpt)
     if code not in (250, 251):
         raise smtplib.SMTPRecipientsRefused({rcpt: (code, resp)})
-    code, resp = conn.docmd("DATA")
+    code, resp = smtp.docmd("DATA")
     if code != 354:
         raise smtplib.SMTPDataError(code, resp)
     # What smtplib.SMTP.data() does, minus the final dot.
     body = smtplib._quote_periods(message)  # noqa: SLF001
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
-    conn.send(body)
+    smtp.send(body)
     before_final_dot()
-    conn.send(b".\r\n")
-    code, resp = conn.getreply()
+    smtp.send(b".\r\n")
+    code, resp = smtp.getreply()
     if code != 250:
         raise smtplib.SMTPDataError(code, resp)
 
@@ -491,10 +494,10 @@ def send_pending(limit: int | None = None) -> Sent:
     return totals
 
 
-def _reset(conn):
+def _reset(smtp):
     try:
-        conn.rset()
-        return conn
+        smtp.rset()
+        return smtp
     except (OSError, smtplib.SMTPException):
         return None
 
