@@ -466,7 +466,7 @@ def raw_loop(port: int, sender: str, payloads: list, split_dot: bool = False, no
     """Send `payloads` over one connection. split_dot: MAIL/RCPT/DATA, body, then the final
     dot in a separate write, as outbox._deliver does (no database work in between). commit_url:
     before each dot, one durable INSERT on that database in autocommit (raw psycopg), the least
-    that sending exactly once needs and what the outbox's handover (outbox._HandOver) does: the
+    that sending exactly once needs and what the outbox's handover (outbox_records.HandOver) does: the
     ceiling of its design."""
     db = psycopg.connect(commit_url, autocommit=True) if commit_url else None
     if db is not None:

@@ -4,19 +4,20 @@ The rule (domain/schedule.py; tests/integration/test_planner_*.py hold this SQL 
 remindable invoice gets the step of its debtor's plan (the profile's own, else standard) with
 the highest position whose day has come (due_date <= day - offset_days), only if it has no
 reminder at that position or beyond. So a late-loaded invoice jumps straight to the step its age
-calls for, and missed steps are never sent late. The cutoffs are computed here and bound as
-parameters, so one CASE picks every invoice's step in a single read of the open invoices (a
-statement per plan step read them 20 times). The unique (invoice, step) constraint makes a
+calls for, and missed steps are never sent late. The unique (invoice, step) constraint makes a
 second run, or a concurrent one, plan nothing twice.
 
-The statement is built once per shape of plans (profiles and their number of steps: the same
-for every creditor on the default plans) and executed with this run's values: building and
-keying it for SQLAlchemy's cache cost more than a small creditor's planning in the database.
-
-On PostgreSQL, when its invoices are large enough to be read in parallel, that one SELECT fills
-a temporary table (CREATE TEMPORARY TABLE ... AS, which PostgreSQL runs in parallel, unlike the
-SELECT of an INSERT) and the INSERT reads it: the same rows. Each reminder inserted costs one
-check of its composite key to its invoice, one to its step (models.Reminder).
+Built so that planning costs a small multiple of reading the open invoices once, at any size:
+- the cutoffs are computed here and bound as parameters, so one CASE picks every invoice's step
+  in a single read of the open invoices, instead of a statement per plan step;
+- the statement is built once per shape of plans (profiles and their number of steps: the same
+  for every creditor on the default plans) and run with this run's values, because building and
+  keying it for SQLAlchemy's cache costs more than a small creditor's planning in the database;
+- on PostgreSQL, when the invoices are large enough to be read in parallel, that SELECT fills a
+  temporary table (CREATE TEMPORARY TABLE ... AS, which PostgreSQL runs in parallel, unlike the
+  SELECT of an INSERT) and the INSERT reads it: the same rows.
+Each reminder inserted costs one check of its composite key to its invoice, one to its step
+(models.Reminder).
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ CANDIDATES = table("planner_candidate", *(column(c) for c in COLUMNS))
 class _InsertNew(Executable, ClauseElement):
     """INSERT INTO reminder (COLUMNS) <select> ON CONFLICT (invoice_id, step_code) DO NOTHING, on
     both engines. Cached like any statement (SQLAlchemy 2.0 compiles the dialects' own
-    on_conflict_do_nothing() inserts again on every execution: about 1 ms each)."""
+    on_conflict_do_nothing() inserts again on every execution)."""
     inherit_cache = True
     _traverse_internals = [("query", InternalTraversal.dp_clauseelement)]
     _inline = False  # read by the compiler, which sees the INSERT inside as the statement
@@ -73,7 +74,7 @@ def _compile_create_temp_as(element, compiler, **kw):
 
 
 def _inserted(statement, params: dict) -> int:
-    """Rows really inserted, from the row count (not RETURNING: 66k ids fetched only to be counted)."""
+    """Rows really inserted, from the row count (RETURNING would fetch every id only to count them)."""
     return db.session.execute(statement, params, execution_options={"preserve_rowcount": True}).rowcount
 
 
@@ -160,9 +161,9 @@ def _steps_select(shape: tuple[tuple[str, int], ...]):
 
     The chosen step's id and position are CASE expressions over the steps' cutoffs, and its code
     and status CASEs on that id: no join with dunning_step. So PostgreSQL estimates the
-    candidates right (a join on a CASE is guessed at 1/200 of them, which made it probe the
-    reminders once per candidate where a hash anti-join is cheaper: 1M open invoices, 0.9 ->
-    0.7 s on one CPU). The foreign key still checks every step id inserted."""
+    candidates right (a join on a CASE is guessed at a small fraction of them, which makes it
+    probe the reminders once per candidate where a hash anti-join is cheaper). The foreign key
+    still checks every step id inserted."""
     def chosen(value):
         """value(i, j) of the step due: per plan, a CASE from its highest position down; a CASE on
         the debtor's profile picks the plan. Only debtors whose profile has a plan of its own are
@@ -195,7 +196,7 @@ def _steps_select(shape: tuple[tuple[str, int], ...]):
     own = [profile for profile, _n in shape if profile != "standard"]
     return (select(*(v.label(c) for v, c in zip(values, COLUMNS)))
             # Only debtors whose profile has a plan of its own, usually few: a small hash table
-            # instead of every debtor (1M invoices: 0.2 s less). The others get the standard plan.
+            # instead of every debtor. The others get the standard plan.
             .outerjoin(Debtor, and_(Debtor.id == Invoice.debtor_id, Debtor.profile.in_(own)))
             # Not even the earliest step is due for invoices due after `earliest`: filtered
             # before any join.
@@ -204,7 +205,7 @@ def _steps_select(shape: tuple[tuple[str, int], ...]):
                    remindable(day), ~later)
             # The sort reads every candidate before the first row is written, so the probes never
             # walk the rows this statement inserts: with an empty or unanalysed reminder table
-            # PostgreSQL probes it by seq scan, quadratic without this (100k backlog: 66 s).
+            # PostgreSQL probes it by seq scan, quadratic without this.
             .order_by(Invoice.id))
 
 

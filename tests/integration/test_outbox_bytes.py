@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from dunning_jobs import day as dunning_day
-from dunning_jobs import outbox
+from dunning_jobs import outbox, outbox_records
 from portal.extensions import db
 from portal.models import Creditor, Debtor, Event, OutboxHandover, OutboxMessage, Reminder, utcnow
 from portal.services import ledger
@@ -103,8 +103,8 @@ def test_handover_is_guarded_against_a_message_already_sent(app, creditor, engin
     db.session.commit()
     events_before = len(db.session.scalars(select(Event.id)).all())
     with db.engine.connect() as c:
-        with pytest.raises(outbox.Taken):
-            outbox._HandOver(c)(message.id)  # noqa: SLF001
+        with pytest.raises(outbox_records.Taken):
+            outbox_records.HandOver(c)(message.id)
     assert db.session.scalars(select(OutboxHandover)).all() == []
     assert len(db.session.scalars(select(Event.id)).all()) == events_before
     assert {r.status for r in db.session.scalars(select(Reminder).where(Reminder.message_id == message.id))} == \
@@ -115,9 +115,9 @@ def test_handover_is_guarded_against_a_second_handover(app, creditor, engine_nam
     """Two senders on one message (SQLite): the second handover finds the first and is refused."""
     [message] = compose(creditor.id, debtors=1)
     with db.engine.connect() as c:
-        outbox._HandOver(c)(message.id)  # noqa: SLF001
-        with pytest.raises(outbox.Taken):
-            outbox._HandOver(c)(message.id)  # noqa: SLF001
+        outbox_records.HandOver(c)(message.id)
+        with pytest.raises(outbox_records.Taken):
+            outbox_records.HandOver(c)(message.id)
     assert [h.message_id for h in db.session.scalars(select(OutboxHandover))] == [message.id]
 
 
@@ -129,9 +129,9 @@ def test_prepared_handover_of_postgresql_refuses_a_second_one(app, creditor, eng
         pytest.skip("the prepared handover is PostgreSQL's")
     [message] = compose(creditor.id, debtors=1)
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-        outbox._HandOver(c)(message.id)  # noqa: SLF001
-        with pytest.raises(outbox.Taken):
-            outbox._HandOver(c)(message.id)  # noqa: SLF001
+        outbox_records.HandOver(c)(message.id)
+        with pytest.raises(outbox_records.Taken):
+            outbox_records.HandOver(c)(message.id)
     [handover] = db.session.scalars(select(OutboxHandover)).all()
     assert handover.message_id == message.id and handover.handed_at is not None
 
@@ -142,7 +142,7 @@ def test_a_handover_left_by_a_killed_sender_is_recorded_sent_by_the_next_run(app
     the next run records it sent, once, without sending it again."""
     [message] = compose(creditor.id, debtors=1)
     with db.engine.connect() as c:
-        outbox._HandOver(c)(message.id)  # noqa: SLF001
+        outbox_records.HandOver(c)(message.id)
     assert outbox.send_pending().sent == 0
     assert smtp_server.handler.messages == []
     db.session.expire_all()
