@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 
 import gocardless_pro as sdk
 from gocardless_pro import errors
 
-from .results import BadSignature, GatewayError, MandateState, Notification, PaymentState, Redirect, Reversal
+from .results import (BadSignature, GatewayError, MandateState, Notification, PaymentState, Redirect, Reversal,
+                      read_json)
 
 # GoCardless payment status -> ours. charged_back: the money came, then went back.
 PAYMENT_STATUS = {"pending_customer_approval": "processing", "pending_submission": "processing",
@@ -108,7 +108,7 @@ class GoCardlessGateway:
         if not hmac.compare_digest(signature.encode(), digest.encode()):
             raise BadSignature("wrong Webhook-Signature")
         try:
-            events = json.loads(body)["events"]
+            events = read_json(body)["events"]
             ok = isinstance(events, list) and all(
                 isinstance(e, dict) and isinstance(e.get("id"), str) and isinstance(e.get("resource_type"), str)
                 and isinstance(e.get("action"), str) and isinstance(e.get("links", {}), dict) for e in events)

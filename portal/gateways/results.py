@@ -1,6 +1,7 @@
 """What gateways hand to services: plain results and errors, no provider object and no model."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 
@@ -76,3 +77,13 @@ class Notification:
     event_id: str
     type: str
     raw: dict = field(repr=False)
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def read_json(body: bytes):
+    """A provider's JSON body as RFC 8259 has it: NaN and Infinity, which Python's parser accepts
+    and PostgreSQL's JSON type refuses, make it unreadable (a 400, not a 500 at the insert)."""
+    return json.loads(body, parse_constant=_no_constant)

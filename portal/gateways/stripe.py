@@ -1,14 +1,13 @@
 """Card payments through Stripe Checkout (mode=payment), with the official SDK's StripeClient."""
 from __future__ import annotations
 
-import json
 import urllib.parse
 
 import requests
 import stripe as sdk
 
 from .results import (BadSignature, CheckoutLine, GatewayError, Notification, PaymentState, Recovery, Redirect,
-                      Reversal, ReversalState)
+                      Reversal, ReversalState, read_json)
 
 TOLERANCE_SECONDS = 300
 METADATA_VALUE_MAX = 500  # Stripe's limit per metadata value
@@ -110,7 +109,7 @@ class StripeGateway:
         except (sdk.SignatureVerificationError, UnicodeDecodeError, ValueError) as e:
             raise BadSignature(str(e)) from None
         try:
-            event = json.loads(body)
+            event = read_json(body)
             ok = (isinstance(event, dict) and isinstance(event.get("id"), str) and isinstance(event.get("type"), str)
                   and isinstance((event.get("data") or {}).get("object"), dict))
         except (ValueError, AttributeError):

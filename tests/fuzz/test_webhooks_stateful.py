@@ -134,7 +134,9 @@ class WebhookMachine(RuleBasedStateMachine):
 
     @rule(pick=st.integers(0, 99), how=st.sampled_from(["unsigned", "wrong_secret", "stale", "tampered",
                                                         "garbage_header"]),
-          header=st.text(max_size=80).map(lambda s: s.encode("utf-8", "replace").decode("latin-1")))
+          # no CR or LF: no HTTP header can carry them (the test client refuses them outright)
+          header=st.text(st.characters(blacklist_characters="\r\n"), max_size=80)
+          .map(lambda s: s.encode("utf-8", "replace").decode("latin-1")))
     def deliver_badly(self, pick, how, header):
         events = self.my_events() or [{"id": "evt_x", "type": "checkout.session.completed",
                                               "data": {"object": {"id": "cs_x"}}}]

@@ -137,6 +137,16 @@ def test_garbage_is_a_4xx(fake_stripe, live_app, app, body, signature, sign):
     assert count(WebhookEvent) == 0 and count(Payment) == 0
 
 
+@pytest.mark.parametrize("constant", ["Infinity", "-Infinity", "NaN"])
+def test_signed_event_with_a_non_json_number_is_a_4xx(fake_stripe, live_app, app, constant):
+    # Python's parser reads these; PostgreSQL's JSON type refuses them at the insert (was a 500).
+    body = ('{"id": "evt_odd", "object": "event", "type": "checkout.session.completed", '
+            '"data": {"object": {"id": "cs_x", "amount_total": %s}}}' % constant).encode()
+    r = post(live_app, body, {"Stripe-Signature": fake_stripe.sign(body)})
+    assert r.status_code == 400, (r.status_code, r.text)
+    assert count(WebhookEvent) == 0 and count(Payment) == 0
+
+
 def test_refund_before_the_payment(shop, client, fake_stripe, live_app, app):
     sid = checkout(client, only="F-1")
     fake_stripe.pay(sid)
