@@ -32,6 +32,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     limiter.init_app(app)
     login_manager.init_app(app)
 
+    # Imported here, not at the top: every `import portal.<anything>` runs this package first, and
+    # the pure floors (domain, models, the jobs) should not load the web layer with it.
     from . import models  # noqa: F401  (register tables with the metadata)
     from .api import bp as api_bp
     from .creditor import bp as creditor_bp

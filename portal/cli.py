@@ -7,6 +7,10 @@ from pathlib import Path
 
 import click
 from flask import Flask
+from werkzeug.serving import run_simple
+
+from dunning_jobs.cli import dunning
+from dunning_jobs.scheduler import start_in_process
 
 from .extensions import db
 from .models import Creditor, Debtor
@@ -95,18 +99,14 @@ def register(app: Flask) -> None:
                    + f"\n  Back office: {base}/app/login  e-mail {demo.EMAIL}  password {demo.PASSWORD}"
                    + f"\n  Portal of {debtor.name}: {url}")
 
-    from dunning_jobs.cli import dunning
-
     @click.command("serve")
     @click.option("--host", default="127.0.0.1", show_default=True)
     @click.option("--port", default=5000, show_default=True)
     def serve(host, port):
         """Serve the app with the daily dunning running in-process (no broker needed)."""
         if not app.config["CELERY_BROKER_URL"]:
-            from dunning_jobs.scheduler import start_in_process
             start_in_process(app)
         # Flask refuses app.run() inside its own CLI; serve with Werkzeug directly.
-        from werkzeug.serving import run_simple
         click.echo(f" * Serving Relance on http://{host}:{port}")
         run_simple(host, port, app, threaded=True, use_reloader=False)
 
