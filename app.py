@@ -10,4 +10,5 @@ celery = bind(app)
 
 
 def main() -> None:
-    FlaskGroup(create_app=lambda: app).main()
+    # An app of its own, built after FlaskGroup has read --env-file and .env, as `flask` does.
+    FlaskGroup(create_app=create_app).main()
