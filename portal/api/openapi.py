@@ -7,6 +7,8 @@ AMOUNT = {"type": "string", "pattern": r"^(0|[1-9][0-9]{0,15})(\.[0-9]+)?$", "ex
 DATE = {"type": "string", "format": "date",
         "description": "YYYY-MM-DD; a date given in a request must lie from 1990-01-01 to 2199-12-31 (else 422)"}
 REF = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._/\-]{0,63}$"}
+PAYMENT_REFERENCE = {"type": "string", "pattern": "^RF[0-9]{2}[0-9A-Z]{1,21}$", "examples": ["RF56D1"],
+                     "description": "ISO 11649 structured creditor reference to quote on a transfer, unformatted"}
 CURRENCY = {"type": "string", "pattern": "^[A-Za-z]{3}$", "examples": ["EUR"]}
 
 
@@ -97,7 +99,7 @@ def document() -> dict:
                     "ref": REF, "name": {"type": "string"}, "email": {"type": ["string", "null"]},
                     "language": {"enum": ["fr", "en"]}, "profile": {"type": "string"},
                     "phone": {"type": ["string", "null"]}, "kind": {"enum": ["business", "consumer"]},
-                    "balance": AMOUNT, "currency": CURRENCY,
+                    "payment_reference": PAYMENT_REFERENCE, "balance": AMOUNT, "currency": CURRENCY,
                     "balances": {"type": "object", "additionalProperties": AMOUNT},
                     "open_invoices": {"type": "array", "items": {"$ref": s + "Invoice"}}}},
                 "InvoiceInput": {"type": "object",
@@ -112,7 +114,8 @@ def document() -> dict:
                     "status": {"enum": ["open", "partially_paid", "paid", "cancelled"]},
                     "disputed": {"type": "boolean"},
                     "last_reminder": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
-                        "step": {"type": "string"}, "sent_at": {"type": "string", "format": "date-time"}}}]}}},
+                        "step": {"type": "string"}, "sent_at": {"type": "string", "format": "date-time"}}}]},
+                    "payment_reference": PAYMENT_REFERENCE}},
                 "PaymentInput": {"type": "object", "required": ["amount", "date", "reference"], "properties": {
                     "amount": AMOUNT, "date": DATE, "reference": {"type": "string", "minLength": 1, "maxLength": 255}}},
                 "Payment": {"type": "object", "properties": {

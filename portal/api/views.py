@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import g, jsonify, request
 
 from ..domain.money import MoneyError, check_currency, to_decimal_string
+from ..domain.references import debtor_reference, invoice_reference
 from ..errors import json_error
 from ..extensions import limiter
 from ..models import Invoice
@@ -41,7 +42,7 @@ def body() -> dict:
 
 def debtor_json(d) -> dict:
     return {"ref": d.ref, "name": d.name, "email": d.email, "language": d.language, "profile": d.profile,
-            "phone": d.phone, "kind": d.kind}
+            "phone": d.phone, "kind": d.kind, "payment_reference": debtor_reference(d.id)}
 
 
 def invoice_json(i: Invoice, last_reminder: dict | None = None) -> dict:
@@ -52,6 +53,7 @@ def invoice_json(i: Invoice, last_reminder: dict | None = None) -> dict:
         "balance": to_decimal_string(i.balance, cur), "currency": cur,
         "issue_date": i.issue_date.isoformat(), "due_date": i.due_date.isoformat(),
         "status": i.status, "disputed": i.disputed, "last_reminder": last_reminder,
+        "payment_reference": invoice_reference(i.id),
     }
 
 

@@ -10,12 +10,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
+from portal.domain.references import invoice_reference
 from portal.extensions import db
 from portal.models import Document, Event, Invoice, Payment, PaymentAllocation
 from support import Api
 
 INVOICE_FIELDS = {"number", "debtor_ref", "amount", "amount_paid", "balance", "currency", "issue_date", "due_date",
-                  "status", "disputed", "last_reminder"}
+                  "status", "disputed", "last_reminder", "payment_reference"}
 
 
 def invoice_body(ref="D1", issue="2026-09-01", due="2026-10-01", amount="1200.00", currency="EUR", **extra):
@@ -109,6 +110,9 @@ def test_put_invoice_201_then_get_exact_fields(seeded):
     expected = {"number": "FA-2026/0001", "debtor_ref": "D1", "amount": "1200.00", "amount_paid": "0.00",
                 "balance": "1200.00", "currency": "EUR", "issue_date": "2026-09-01", "due_date": "2026-10-01",
                 "status": "open", "disputed": False, "last_reminder": None}
+    db.session.rollback()  # see what the request committed
+    invoice_id = db.session.scalar(select(Invoice.id).where(Invoice.number == "FA-2026/0001"))
+    expected["payment_reference"] = invoice_reference(invoice_id)
     assert r.json == expected
     g = seeded.get("/invoices/FA-2026/0001")
     assert g.status_code == 200
