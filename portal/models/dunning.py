@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, ForeignKey, ForeignKeyConstraint, Index, Integer,
-                        LargeBinary, String, Text, UniqueConstraint)
+                        LargeBinary, String, Text, UniqueConstraint, false)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -84,6 +84,8 @@ class Reminder(db.Model):
     #: the step's code, or thank_you
     step_code: Mapped[str] = mapped_column(String(32))
     position: Mapped[int] = mapped_column(Integer)
+    #: its rung on the ladder (1 = first after-due step); NULL before the due date and for thank-yous
+    rung: Mapped[int | None] = mapped_column(Integer)
     #: the calendar day (creditor's time zone) it was planned for
     dunning_date: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(20))
@@ -131,6 +133,14 @@ class OutboxMessage(db.Model):
     html_body: Mapped[str] = mapped_column(Text)
     attachment: Mapped[bytes | None] = mapped_column(LargeBinary)
     attachment_name: Mapped[str | None] = mapped_column(String(200))
+    #: the one amount the message asks for (balances + charges it claims), its currency, the
+    #: payment reference it quotes and the deadline it gives: the portal banner shows the same
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    payment_reference: Mapped[str | None] = mapped_column(String(25))
+    deadline: Mapped[date | None] = mapped_column(Date)
+    #: how a formal notice leaves, chosen at approval: email, letter, registered (with acknowledgement)
+    delivery: Mapped[str | None] = mapped_column(String(12))
     #: the e-mail as sent (RFC 5322 bytes), built once when composed so every attempt sends the
     #: same bytes and the sender does no MIME work; NULL: built from the columns above at send time
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -182,5 +192,9 @@ class DunningDay(db.Model):
     creditor_id: Mapped[int] = mapped_column(ForeignKey("creditor.id"))
     dunning_date: Mapped[date] = mapped_column(Date)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: the day's sending waits for a person (the creditor's hold setting) until released_at
+    held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    released_by: Mapped[str | None] = mapped_column(String(254))
 
     __table_args__ = (UniqueConstraint("creditor_id", "dunning_date"),)

@@ -22,6 +22,10 @@ class PortalLink(db.Model):
     nonce: Mapped[str] = mapped_column(String(32), unique=True)
     #: invoices to preselect when the link came with a reminder
     invoice_numbers: Mapped[list | None] = mapped_column(JSON)
+    #: the message it was sent in: the portal shows that message's amount, deadline and invoices
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_message.id"))
+    #: short random code resolving under /l/ (printed letters); NULL: the signed token only
+    short_code: Mapped[str | None] = mapped_column(String(16), unique=True)
     #: who issued it: api, creditor, cli, reminder
     issued_by: Mapped[str] = mapped_column(String(16), default="creditor")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, LargeBinary, String,
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, LargeBinary, String,
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -32,6 +32,15 @@ class Invoice(db.Model):
     #: derived from amount_paid by the ledger (open -> partially_paid -> paid), or cancelled
     status: Mapped[str] = mapped_column(String(16), default="open")
     disputed: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: invoice, or charges: late-payment charges a message claimed, an open item of their own
+    #: (payable, allocated after the principal, waivable by the creditor)
+    kind: Mapped[str] = mapped_column(String(10), default="invoice", server_default="invoice")
+    #: for charges, the invoice they were claimed on
+    charged_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"))
+    #: the highest rung of the dunning ladder (1 = first after-due step) whose message was sent
+    rung_reached: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: the calendar day (creditor's time zone) that rung was sent
+    rung_sent_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -46,6 +55,7 @@ class Invoice(db.Model):
         CheckConstraint("amount_paid >= 0 AND amount_paid <= amount", name="paid_range"),
         CheckConstraint("due_date >= issue_date", name="due_after_issue"),
         CheckConstraint("status IN ('open', 'partially_paid', 'paid', 'cancelled')", name="status"),
+        CheckConstraint("kind IN ('invoice', 'charges')", name="kind"),
         Index("ix_invoice_creditor_status_due", "creditor_id", "status", "due_date"),
     )
 

@@ -43,6 +43,8 @@ class Creditor(db.Model):
     partial_payment_min: Mapped[int | None] = mapped_column(BigInteger)
     #: how far ahead a debtor may promise to pay, in days from the day of the promise
     promise_max_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    #: hold each dunning day's sending until a person releases it (offered after an import)
+    hold_dunning: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
@@ -91,8 +93,10 @@ class Debtor(db.Model):
     language: Mapped[str] = mapped_column(String(2), default="fr")
     #: dunning profile: standard, key_account, risky, public_sector...
     profile: Mapped[str] = mapped_column(String(32), default="standard")
-    #: business or consumer: late-payment charges apply to businesses only
+    #: business, public (body) or consumer: the legal basis of reminders and charges follows it
     kind: Mapped[str] = mapped_column(String(10), default="business")
+    #: postal address for letters: at most 6 lines of 38 characters (NF Z10-011), "\n"-separated
+    address: Mapped[str | None] = mapped_column(Text)
     #: collect open invoices through the active mandate on their due date (set by the creditor)
     auto_collect: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -103,5 +107,5 @@ class Debtor(db.Model):
     __table_args__ = (
         UniqueConstraint("creditor_id", "ref"),
         CheckConstraint("language IN ('fr', 'en')", name="language"),
-        CheckConstraint("kind IN ('business', 'consumer')", name="kind"),
+        CheckConstraint("kind IN ('business', 'public', 'consumer')", name="kind"),
     )

@@ -125,26 +125,28 @@ def test_0007_aligns_reminders_with_their_invoice(empty_database):
     """Before 0007 an invoice moved to another debtor left its reminders naming the old one; the
     composite key (invoice_id, creditor_id, debtor_id) -> invoice needs them aligned, and the
     migration aligns them on the invoice (the truth) instead of failing."""
-    from portal.services import ledger, tenants
-
     app = create_app({**BASE_CONFIG, "DATABASE_URL": empty_database})
     try:
         with app.app_context():
             upgrade(revision="0006")
-            creditor, _key = tenants.create_creditor(name="Mig", email="mig@example.com", password="correct horse battery",
-                                                     iban="FR7630006000011234567890189")
-            for ref in ("A", "B"):
-                ledger.upsert_debtor(creditor, ref, {"name": ref, "email": f"{ref.lower()}@example.com"})
-            invoice, _ = ledger.upsert_invoice(creditor, "M-1", {"debtor_ref": "B", "issue_date": "2026-05-01",
-                                                                 "due_date": "2026-05-31", "amount": "10.00",
-                                                                 "currency": "EUR"})
-            old = ledger.get_debtor(creditor.id, "A").id
-            new = invoice.debtor_id
+            # Rows written as 0006 knew them, in SQL: today's models have columns 0006 lacks.
             with db.engine.begin() as conn:
+                def insert(sql, **values):
+                    return conn.execute(text(sql + " RETURNING id"), values).scalar_one()
+                creditor = insert("INSERT INTO creditor (name, email, currency, timezone, language, payment_terms_days, "
+                                  "created_at) VALUES ('Mig', 'mig@example.com', 'EUR', 'Europe/Paris', 'fr', 30, :at)",
+                                  at="2026-05-01 00:00:00")
+                old, new = (insert("INSERT INTO debtor (creditor_id, ref, name, language, profile, kind, created_at, "
+                                   "updated_at) VALUES (:c, :r, :r, 'fr', 'standard', 'business', :at, :at)",
+                                   c=creditor, r=ref, at="2026-05-01 00:00:00") for ref in ("A", "B"))
+                invoice = insert("INSERT INTO invoice (creditor_id, debtor_id, number, issue_date, due_date, amount, "
+                                 "amount_paid, currency, status, disputed, created_at, updated_at) VALUES (:c, :d, 'M-1', "
+                                 "'2026-05-01', '2026-05-31', 1000, 0, 'EUR', 'open', false, :at, :at)",
+                                 c=creditor, d=new, at="2026-05-01 00:00:00")
                 conn.execute(text("INSERT INTO reminder (creditor_id, debtor_id, invoice_id, step_code, position, "
                                   "dunning_date, status, interest, indemnity, created_at) VALUES "
                                   "(:c, :d, :i, 'reminder_1', 1, '2026-06-01', 'sent', 0, 0, '2026-06-01 06:30:00')"),
-                             {"c": creditor.id, "d": old, "i": invoice.id})
+                             {"c": creditor, "d": old, "i": invoice})
             db.session.remove()
             upgrade()
             with db.engine.connect() as conn:
