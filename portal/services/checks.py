@@ -89,3 +89,25 @@ def check_timezone(value) -> str:
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         raise Invalid(f"unknown time zone {value!r}", "timezone") from None
     return value
+
+
+ADDRESS_LINES, ADDRESS_LINE_LEN = 6, 38  # NF Z10-011: what a window envelope and La Poste read
+
+
+def check_address(value, field: str = "address") -> str | None:
+    """A postal address for letters: 1 to 6 non-empty lines of at most 38 characters, "\\n"-separated
+    (CRLF accepted); None or "" clears it."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise Invalid("must be text, lines separated by \\n", field)
+    lines = [" ".join(line.split()) for line in check_storable(value.replace("\r\n", "\n"), field).split("\n")]
+    lines = [line for line in lines if line]
+    if not lines:
+        return None
+    if len(lines) > ADDRESS_LINES:
+        raise Invalid(f"at most {ADDRESS_LINES} lines", field)
+    for n, line in enumerate(lines, 1):
+        if len(line) > ADDRESS_LINE_LEN:
+            raise Invalid(f"line {n} has {len(line)} characters, at most {ADDRESS_LINE_LEN}", field)
+    return "\n".join(lines)
