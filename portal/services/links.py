@@ -32,6 +32,13 @@ def max_age() -> timedelta:
 class IssuedLink:
     link: PortalLink
     url: str
+    #: PORTAL_BASE_URL/l/<short code>, for letters (typed by hand from paper); None unless asked
+    short_url: str | None = None
+
+
+#: short codes: no 0/O, 1/l/I to misread on paper; 10 characters = 31^10, about 2^49
+SHORT_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
+SHORT_LENGTH = 10
 
 
 @dataclass
@@ -41,12 +48,17 @@ class OpenedLink:
 
 
 def issue(debtor: Debtor, *, issued_by: str, invoice_numbers: list[str] | None = None,
-          dispute_id: int | None = None, commit: bool = True) -> IssuedLink:
+          dispute_id: int | None = None, message_id: int | None = None, short: bool = False,
+          commit: bool = True) -> IssuedLink:
     """A new link for `debtor`; it lands on the portal's home (with `invoice_numbers` preselected
-    for payment) or, given `dispute_id`, on that dispute's thread (signed into the token)."""
+    for payment) or, given `dispute_id`, on that dispute's thread (signed into the token).
+    `message_id`: the message it is sent in (the portal shows what that message asked);
+    `short`: also a short code resolving under /l/ (printed letters)."""
     link = PortalLink(creditor_id=debtor.creditor_id, debtor_id=debtor.id, nonce=secrets.token_hex(16),
-                      invoice_numbers=invoice_numbers or None, issued_by=issued_by,
+                      invoice_numbers=invoice_numbers or None, issued_by=issued_by, message_id=message_id,
                       expires_at=utcnow() + max_age())
+    if short:
+        link.short_code = "".join(secrets.choice(SHORT_ALPHABET) for _ in range(SHORT_LENGTH))
     db.session.add(link)
     db.session.flush()
     payload = {"l": link.id, "n": link.nonce}
@@ -57,7 +69,8 @@ def issue(debtor: Debtor, *, issued_by: str, invoice_numbers: list[str] | None =
                   link_id=link.id, expires_at=link.expires_at.isoformat())
     if commit:
         db.session.commit()
-    return IssuedLink(link, f"{current_app.config['PORTAL_BASE_URL']}/l/{token}")
+    base = current_app.config["PORTAL_BASE_URL"]
+    return IssuedLink(link, f"{base}/l/{token}", f"{base}/l/{link.short_code}" if short else None)
 
 
 def open_token(token: str, *, ip: str | None = None) -> OpenedLink:
