@@ -24,7 +24,9 @@ Interest ("pénalités de retard", L441-10 II)
 Recovery indemnity ("indemnité forfaitaire pour frais de recouvrement", D441-5)
 - 40 EUR per late invoice, owed in full as soon as the invoice is late.
 
-Both apply between businesses only: a consumer debtor owes neither (zeros). Nothing due
+A public body (debtor_kind "public", Code de la commande publique L2192-13) owes the same
+indemnity and interest at the ECB rate + 8 points (PUBLIC_MARGIN_BP), never a contractual rate.
+A consumer debtor owes neither (zeros). Nothing due
 (balance <= 0) or not yet late (``as_of <= due_date``) also gives zeros.
 """
 from __future__ import annotations
@@ -37,10 +39,13 @@ from fractions import Fraction
 from portal.domain.money import check_currency
 
 DEFAULT_MARGIN_BP = 1000  # ECB main refinancing rate + 10 percentage points
+#: public bodies (Code de la commande publique L2192-13, R2192-31): ECB rate + 8 points, a rate
+#: fixed by law, so no contractual rate replaces it
+PUBLIC_MARGIN_BP = 800
 RECOVERY_INDEMNITY_EUR_MINOR = 4000  # 40.00 EUR
 DAYS_PER_YEAR = 365  # exact/365, leap years included (see the module docstring)
 BP_PER_UNIT = 10_000  # 10,000 bp = 100 %
-DEBTOR_KINDS = ("business", "consumer")
+DEBTOR_KINDS = ("business", "public", "consumer")
 
 RateTable = Iterable[tuple[date, int]]
 
@@ -164,12 +169,15 @@ def late_charges(balance: int, currency: str, due_date: date, as_of: date, *, de
         return NO_CHARGES
 
     first_late_day = due_date + timedelta(days=1)
+    margin_bp = DEFAULT_MARGIN_BP
+    if debtor_kind == "public":
+        contractual_bp, margin_bp = None, PUBLIC_MARGIN_BP
     if contractual_bp is not None:
         segments = ((first_late_day, as_of, contractual_bp),)
     else:
         rates = _checked_rates(reference_rates)
         segments = tuple(
-            (start, end, _rate_in_force(_half_year_start(start), rates, start) + DEFAULT_MARGIN_BP)
+            (start, end, _rate_in_force(_half_year_start(start), rates, start) + margin_bp)
             for start, end in _segments(first_late_day, as_of))
 
     exact = Fraction(0)

@@ -186,6 +186,22 @@ def test_a_contractual_zero_rate_is_zero_interest_but_the_indemnity_stays():
     assert (c.interest, c.indemnity) == (0, 4_000)
 
 
+def test_public_body_sixty_days_at_ecb_plus_eight_points():
+    # Code de la commande publique L2192-13 (rate: R2192-31): ECB + 8 points, 40 EUR.
+    # Same 10,000.00 EUR, 60 days late: 3.15 + 8 = 11.15 % = 1115 bp.
+    # 1,000,000 × 0.1115 × 60/365 = 66,900,000,000 / 3,650,000 = 18,328.767… -> 18,329 = 183.29 EUR
+    c = late_charges(1_000_000, "EUR", date(2025, 3, 31), date(2025, 5, 30), debtor_kind="public",
+                     reference_rates=ECB_MRO)
+    assert c == Charges(18_329, 4_000, ((date(2025, 4, 1), date(2025, 5, 30), 1115),))
+
+
+def test_a_public_body_pays_the_legal_rate_whatever_the_contract():
+    # The rate is fixed by law for public procurement: the creditor's contractual rate is not used.
+    with_contract = late_charges(1_000_000, "EUR", date(2025, 3, 31), date(2025, 5, 30), debtor_kind="public",
+                                 reference_rates=ECB_MRO, contractual_bp=1500)
+    assert with_contract.interest == 18_329 and with_contract.rate_bp_by_segment[0][2] == 1115
+
+
 def test_consumer_debtor_owes_neither():
     c = late_charges(1_000_000, "EUR", date(2025, 3, 31), date(2025, 5, 30),
                      debtor_kind="consumer", reference_rates=ECB_MRO)
