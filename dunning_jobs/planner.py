@@ -102,7 +102,9 @@ def remindable(day):
                                 PaymentAttempt.status == "processing"))
     promised = exists().where(PaymentPromise.invoice_id == Invoice.id, PaymentPromise.status == "live",
                               PaymentPromise.promised_date >= day)
-    return and_(Invoice.status.in_(OPEN_STATUSES), Invoice.disputed.is_(False), ~in_flight, ~promised)
+    # Charges items (kind "charges") are asked for with their invoice, never reminded on their own.
+    return and_(Invoice.status.in_(OPEN_STATUSES), Invoice.kind == "invoice", Invoice.disputed.is_(False),
+                ~in_flight, ~promised)
 
 
 def plan_day(creditor: Creditor, day: date) -> tuple[int, int]:
@@ -266,5 +268,5 @@ _THANK_YOUS = _InsertNew(
            bindparam("day", type_=Date), literal("planned"), literal(0), literal(0),
            bindparam("now", type_=Reminder.created_at.type))
     .where(Invoice.creditor_id == bindparam("creditor", type_=Integer), Invoice.status == "paid",
-           Invoice.updated_at >= bindparam("since", type_=Invoice.updated_at.type),
+           Invoice.kind == "invoice", Invoice.updated_at >= bindparam("since", type_=Invoice.updated_at.type),
            ~exists().where(Reminder.invoice_id == Invoice.id, Reminder.step_code == "thank_you")))

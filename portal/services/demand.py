@@ -1,14 +1,28 @@
 """What a message asks for, computed once: the e-mail, the letter, the portal banner the link opens
 and the EPC QR code all print this object's figures, never figures of their own.
 
-(Issue 14: the shape is fixed here so that composing, letters and the portal can be written
-side by side; `compute` fills it.)"""
+`compute` fills it for the invoices a message is about: their balances, the charges items
+earlier messages claimed on them, and, for a step that adds charges, the interest accrued since
+the last claim and the indemnity not yet claimed. `claim_charges` then turns the new charges
+into charges items (Invoice rows of kind "charges"), open items of their own on the account.
+"""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
-from ..models import Invoice
+from flask import current_app
+from sqlalchemy import func, select
+
+from ..domain.charges import MissingReferenceRate, late_charges
+from ..domain.references import debtor_reference, invoice_reference
+from ..extensions import db
+from ..models import (OPEN_STATUSES, Creditor, Debtor, DunningStep, Invoice, ReferenceRate, Reminder)
+from . import events
+
+#: debtors who owe late-payment charges (a consumer owes none before a court says so)
+CHARGED_KINDS = ("business", "public")
 
 
 @dataclass(frozen=True)
@@ -48,3 +62,116 @@ class Demand:
     @property
     def new_charges(self) -> int:
         return sum(line.interest + line.indemnity for line in self.lines)
+
+
+def reference_rates() -> list[tuple[date, int]]:
+    return [(r.effective_from, r.rate_bp) for r in db.session.scalars(select(ReferenceRate))]
+
+
+def compute(creditor: Creditor, debtor: Debtor, invoices: Sequence[Invoice], day: date, *,
+            step: DunningStep | None, formal: bool = False) -> Demand:
+    """What a message about `invoices` asks for on `day`. `step` is the most advanced step of the
+    message (None: no step, e.g. a thank-you); `formal`: a formal notice, which sets a deadline.
+    Reads the database, writes nothing (events aside: a missing ECB rate is recorded)."""
+    invoices = list({inv.id: inv for inv in invoices if inv.kind != "charges"}.values())
+    currency = invoices[0].currency if invoices else creditor.currency
+    ids = [inv.id for inv in invoices]
+    items = _open_charges_items(ids)
+    charged = step is not None and step.adds_charges and debtor.kind in CHARGED_KINDS
+    claimed = _claimed(ids) if charged else {}
+    rates = reference_rates() if charged else []
+    lines = []
+    for inv in invoices:
+        interest = indemnity = 0
+        if charged and inv.balance > 0:
+            interest, indemnity = _new_charges(creditor, debtor, inv, day, rates, *claimed.get(inv.id, (0, False)))
+        lines.append(Line(inv, inv.balance, max(0, (day - inv.due_date).days), interest, indemnity))
+        lines += [Line(item, item.balance, max(0, (day - item.due_date).days)) for item in items.get(inv.id, ())]
+    total = sum(ln.balance + ln.interest + ln.indemnity for ln in lines if ln.invoice.currency == currency)
+    single = len(lines) == 1 and not (lines[0].interest or lines[0].indemnity)
+    # One invoice alone: its own reference. Anything more (several invoices, or charges beside
+    # the invoice) the debtor's, which a transfer of the whole amount settles item by item.
+    reference = invoice_reference(lines[0].invoice.id) if single else debtor_reference(debtor.id)
+    deadline = day + timedelta(days=creditor.formal_notice_days) if formal else None
+    return Demand(currency, lines, total, reference, deadline, earlier_sends(ids, day))
+
+
+def _open_charges_items(invoice_ids: list[int]) -> dict[int, list[Invoice]]:
+    """Charges items earlier messages claimed on these invoices that are still to be paid."""
+    found: dict[int, list[Invoice]] = {}
+    if invoice_ids:
+        for item in db.session.scalars(select(Invoice).where(
+                Invoice.kind == "charges", Invoice.charged_invoice_id.in_(invoice_ids),
+                Invoice.status.in_(OPEN_STATUSES)).order_by(Invoice.issue_date, Invoice.id)):
+            found.setdefault(item.charged_invoice_id, []).append(item)
+    return found
+
+
+def _claimed(invoice_ids: list[int]) -> dict[int, tuple[int, bool]]:
+    """Per invoice: interest already claimed, and whether the indemnity was, by the reminders
+    whose message was written (their charges are frozen on them)."""
+    rows = db.session.execute(
+        select(Reminder.invoice_id, func.sum(Reminder.interest), func.max(Reminder.indemnity))
+        .where(Reminder.invoice_id.in_(invoice_ids), Reminder.message_id.is_not(None))
+        .group_by(Reminder.invoice_id)).all()
+    return {invoice_id: (int(interest or 0), bool(indemnity)) for invoice_id, interest, indemnity in rows}
+
+
+def _new_charges(creditor: Creditor, debtor: Debtor, inv: Invoice, day: date, rates, interest_claimed: int,
+                 indemnity_claimed: bool) -> tuple[int, int]:
+    contractual = creditor.late_interest_bp if debtor.kind == "business" else None
+    try:
+        accrued = late_charges(inv.balance, inv.currency, inv.due_date, day, debtor_kind=debtor.kind,
+                               reference_rates=rates, contractual_bp=contractual)
+        interest, indemnity = accrued.interest, accrued.indemnity
+    except MissingReferenceRate as e:
+        # Never state a guessed rate: the indemnity alone, and the creditor is told.
+        current_app.logger.warning("%s", e)
+        interest = 0
+        indemnity = late_charges(inv.balance, inv.currency, inv.due_date, day, debtor_kind=debtor.kind,
+                                 reference_rates=[], contractual_bp=0).indemnity
+        events.record("charges.rate_missing", creditor_id=creditor.id, debtor_id=debtor.id, invoice_id=inv.id,
+                      actor="system", error=str(e))
+    return max(0, interest - interest_claimed), 0 if indemnity_claimed else indemnity
+
+
+def earlier_sends(invoice_ids: list[int], day: date) -> list[Sent]:
+    """The reminders of these invoices that really went out after their due date (courtesy
+    notices are not reminders), one per day, oldest first."""
+    if not invoice_ids:
+        return []
+    rows = db.session.execute(
+        select(Reminder.dunning_date, Reminder.step_code, Reminder.position, DunningStep.tone)
+        .join(Invoice, Invoice.id == Reminder.invoice_id)
+        .outerjoin(DunningStep, DunningStep.id == Reminder.step_id)
+        .where(Reminder.invoice_id.in_(invoice_ids), Reminder.status == "sent", Reminder.step_code != "thank_you",
+               Reminder.dunning_date > Invoice.due_date, Reminder.dunning_date < day)).all()
+    best: dict[date, tuple] = {}
+    for sent_on, code, position, tone in rows:
+        if tone != "courtesy" and (sent_on not in best or position > best[sent_on][0]):
+            best[sent_on] = (position, code, tone)
+    return [Sent(d, code, tone) for d, (_p, code, tone) in sorted(best.items())]
+
+
+def claim_charges(creditor: Creditor, debtor: Debtor, demand: Demand, day: date) -> list[Invoice]:
+    """The charges `demand` claims, each invoice's as a charges item of its own (payable,
+    allocated after the principal, waivable): "<invoice number>+F<n>", due on the message's day."""
+    created = []
+    for line in demand.lines:
+        amount = line.interest + line.indemnity
+        if not amount:
+            continue
+        inv = line.invoice
+        n = 1 + db.session.scalar(select(func.count()).select_from(Invoice).where(
+            Invoice.charged_invoice_id == inv.id))
+        # "+" never appears in a creditor's own numbers (checks.REF), so this cannot clash.
+        item = Invoice(creditor_id=inv.creditor_id, debtor_id=inv.debtor_id, number=f"{inv.number[:56]}+F{n}",
+                       issue_date=day, due_date=day, amount=amount, amount_paid=0, currency=inv.currency,
+                       status="open", kind="charges", charged_invoice_id=inv.id)
+        db.session.add(item)
+        db.session.flush()
+        events.record("charges.claimed", creditor_id=creditor.id, debtor_id=debtor.id, invoice_id=item.id,
+                      actor="system", invoice=inv.number, number=item.number, interest=line.interest,
+                      indemnity=line.indemnity, date=day.isoformat())
+        created.append(item)
+    return created

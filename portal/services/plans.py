@@ -29,7 +29,11 @@ PROFILE_OFFSETS = {
 }
 
 # Subject and opening paragraph per step and language. Placeholders: {{ debtor_name }},
-# {{ creditor_name }}, {{ total }}, {{ count }}, {{ deadline }}; everything else is added around.
+# {{ creditor_name }}, {{ total }} (the one amount the message asks), {{ count }}, {{ deadline }},
+# {{ earlier }} (the reminders really sent before, "nos relances des 12 et 19 novembre 2026",
+# empty for a first one). The invoice table, the earlier reminders' dates (when the text does not
+# use {{ earlier }}), the legal basis of charges (by debtor kind), the link and the bank details
+# are added around it: a text never claims a reminder or a charge on its own.
 DEFAULT_TEXTS = {
     "courtesy": {
         "fr": ("Échéance prochaine de vos factures — {{ creditor_name }}",
@@ -49,38 +53,75 @@ DEFAULT_TEXTS = {
                "which are now due. Probably an oversight: you can pay in one click from your account page."),
     },
     "reminder_2": {
-        "fr": ("Deuxième rappel : {{ total }} restent à régler — {{ creditor_name }}",
-               "Bonjour,\n\nMalgré notre précédent rappel, les factures ci-dessous restent impayées. Merci de "
-               "procéder à leur règlement, ou de nous indiquer depuis votre espace si l'une d'elles pose "
-               "problème."),
-        "en": ("Second reminder: {{ total }} still outstanding — {{ creditor_name }}",
-               "Hello,\n\nDespite our previous reminder, the invoices below remain unpaid. Please settle them, "
-               "or tell us from your account page if one of them is in question."),
+        "fr": ("Rappel : {{ total }} restent à régler — {{ creditor_name }}",
+               "Bonjour,\n\nLes factures ci-dessous restent impayées à ce jour. Merci de procéder à leur "
+               "règlement, ou de nous indiquer depuis votre espace si l'une d'elles pose problème."),
+        "en": ("Reminder: {{ total }} still outstanding — {{ creditor_name }}",
+               "Hello,\n\nThe invoices below remain unpaid. Please settle them, or tell us from your account "
+               "page if one of them is in question."),
     },
     "firm": {
         "fr": ("Relance : retard de paiement de {{ total }} — {{ creditor_name }}",
-               "Madame, Monsieur,\n\nLes factures ci-dessous sont échues depuis plus de deux semaines. Nous "
-               "vous demandons d'en effectuer le règlement sans délai. Conformément à l'article L441-10 du "
-               "Code de commerce, des pénalités de retard et une indemnité forfaitaire pour frais de "
-               "recouvrement sont exigibles."),
+               "Madame, Monsieur,\n\nLes factures ci-dessous sont échues et restent impayées. Nous vous "
+               "demandons d'en effectuer le règlement sans délai."),
         "en": ("Overdue payment of {{ total }} — {{ creditor_name }}",
-               "Dear Sir or Madam,\n\nThe invoices below have been overdue for more than two weeks. We ask "
-               "you to settle them without delay. Under article L441-10 of the French Commercial Code, "
-               "late-payment interest and a fixed recovery indemnity are due."),
+               "Dear Sir or Madam,\n\nThe invoices below are overdue and remain unpaid. We ask you to settle "
+               "them without delay."),
     },
     "formal_notice": {
         "fr": ("Mise en demeure de payer — {{ creditor_name }}",
-               "Madame, Monsieur,\n\nMalgré nos relances, les sommes ci-dessous restent impayées. Par la "
-               "présente, nous vous mettons en demeure de régler la somme de {{ total }} au plus tard le "
-               "{{ deadline }}. À défaut, nous nous réservons le droit d'engager une procédure de "
-               "recouvrement judiciaire, sans autre avis."),
+               "Madame, Monsieur,\n\n{% if earlier %}Malgré {{ earlier }}, les{% else %}Les{% endif %} sommes "
+               "ci-dessous restent impayées. Par la présente, nous vous mettons en demeure de régler la somme de "
+               "{{ total }} au plus tard le {{ deadline }}. À défaut, nous nous réservons le droit d'engager une "
+               "procédure de recouvrement judiciaire, sans autre avis."),
         "en": ("Formal notice to pay — {{ creditor_name }}",
-               "Dear Sir or Madam,\n\nDespite our reminders, the amounts below remain unpaid. We hereby give "
-               "you formal notice (mise en demeure) to pay {{ total }} by {{ deadline }} at the latest. "
-               "Failing this, we reserve the right to start legal recovery proceedings without further "
-               "notice."),
+               "Dear Sir or Madam,\n\n{% if earlier %}Despite {{ earlier }}, the{% else %}The{% endif %} amounts "
+               "below remain unpaid. We hereby give you formal notice (mise en demeure) to pay {{ total }} by "
+               "{{ deadline }} at the latest. Failing this, we reserve the right to start legal recovery "
+               "proceedings without further notice."),
     },
 }
+
+# Texts the default plans shipped with before issue 14, as creditors' plans still store them:
+# they claimed earlier reminders ("Malgré notre précédent rappel") and the Code de commerce
+# whoever the debtor was. A step still holding one word for word is written with today's default.
+FORMER_TEXTS = {
+    ("reminder_2", "fr"): "Bonjour,\n\nMalgré notre précédent rappel, les factures ci-dessous restent impayées. Merci "
+                          "de procéder à leur règlement, ou de nous indiquer depuis votre espace si l'une d'elles pose "
+                          "problème.",
+    ("reminder_2", "en"): "Hello,\n\nDespite our previous reminder, the invoices below remain unpaid. Please settle "
+                          "them, or tell us from your account page if one of them is in question.",
+    ("firm", "fr"): "Madame, Monsieur,\n\nLes factures ci-dessous sont échues depuis plus de deux semaines. Nous "
+                    "vous demandons d'en effectuer le règlement sans délai. Conformément à l'article L441-10 du "
+                    "Code de commerce, des pénalités de retard et une indemnité forfaitaire pour frais de "
+                    "recouvrement sont exigibles.",
+    ("firm", "en"): "Dear Sir or Madam,\n\nThe invoices below have been overdue for more than two weeks. We ask "
+                    "you to settle them without delay. Under article L441-10 of the French Commercial Code, "
+                    "late-payment interest and a fixed recovery indemnity are due.",
+    ("formal_notice", "fr"): "Madame, Monsieur,\n\nMalgré nos relances, les sommes ci-dessous restent impayées. Par "
+                             "la présente, nous vous mettons en demeure de régler la somme de {{ total }} au plus "
+                             "tard le {{ deadline }}. À défaut, nous nous réservons le droit d'engager une procédure "
+                             "de recouvrement judiciaire, sans autre avis.",
+    ("formal_notice", "en"): "Dear Sir or Madam,\n\nDespite our reminders, the amounts below remain unpaid. We hereby "
+                             "give you formal notice (mise en demeure) to pay {{ total }} by {{ deadline }} at the "
+                             "latest. Failing this, we reserve the right to start legal recovery proceedings "
+                             "without further notice.",
+}
+FORMER_SUBJECTS = {
+    ("reminder_2", "fr"): "Deuxième rappel : {{ total }} restent à régler — {{ creditor_name }}",
+    ("reminder_2", "en"): "Second reminder: {{ total }} still outstanding — {{ creditor_name }}",
+}
+
+
+def step_text(step, part: str, lang: str) -> str:
+    """A step's subject or body ("subject"/"body") in `lang`, today's default if it still holds
+    a former default word for word."""
+    text = getattr(step, f"{part}_{lang}")
+    former = (FORMER_SUBJECTS if part == "subject" else FORMER_TEXTS).get((getattr(step, "code", None), lang))
+    if former is not None and text == former:
+        return DEFAULT_TEXTS[step.code][lang][0 if part == "subject" else 1]
+    return text
+
 
 _env = SandboxedEnvironment(autoescape=False)
 
@@ -92,7 +133,7 @@ def render_text(template: str, **values) -> str:
 
 #: the values a step's texts may use, with harmless stand-ins to try them on
 SAMPLE_VALUES = {"debtor_name": "Exemple SARL", "creditor_name": "Exemple", "total": "1 000,00 €", "count": 2,
-                 "deadline": "01/01/2030"}
+                 "deadline": "1er janvier 2030", "earlier": "nos relances des 12 et 19 novembre 2029"}
 
 
 def check_template(template: str, field: str) -> str:

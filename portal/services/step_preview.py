@@ -10,9 +10,11 @@ from types import SimpleNamespace
 from flask import current_app
 
 from ..domain.charges import ChargesError, late_charges
+from ..domain.references import debtor_reference
 from ..models import Creditor, DunningStep
+from .demand import Demand, Line, reference_rates
+from .message_texts import render_message
 from .plans import check_template
-from .reminders import Item, reference_rates, render_message
 
 LANGUAGES = ("fr", "en")
 SAMPLE_DEBTORS = {"fr": "Exemple SARL", "en": "Example Ltd"}
@@ -52,24 +54,26 @@ def sample_messages(creditor: Creditor, step: DunningStep, data: dict, today: da
     adds_charges = bool(data.get("adds_charges", step.adds_charges))
     requires_approval = bool(data.get("requires_approval", step.requires_approval))
     kind = "formal_notice" if requires_approval else "reminder"
-    shown = SimpleNamespace(**values)
-    deadline = today + timedelta(days=creditor.formal_notice_days)
+    shown = SimpleNamespace(**values, adds_charges=adds_charges, code=None)
+    deadline = today + timedelta(days=creditor.formal_notice_days) if requires_approval else None
     url = f"{current_app.config['PORTAL_BASE_URL']}/l/…"
     currency = creditor.currency
     rates = reference_rates() if adds_charges else []
     samples = []
     for lang in LANGUAGES:
         debtor = SimpleNamespace(name=SAMPLE_DEBTORS[lang], language=lang, kind="business", ref="SAMPLE")
-        items = []
+        lines = []
         for n, (extra_days, amount) in enumerate(((0, 120000), (10, 35000)), 1):
             due = today - timedelta(days=offset + extra_days)
-            invoice = SimpleNamespace(number=f"F-{today.year}-{n:04d}", due_date=due, amount=amount,
-                                      balance=amount, currency=currency, status="open")
+            invoice = SimpleNamespace(id=n, number=f"F-{today.year}-{n:04d}", due_date=due, amount=amount,
+                                      balance=amount, currency=currency, status="open", kind="invoice")
             interest = indemnity = 0
             if adds_charges:
                 interest, indemnity = _charges(creditor, invoice, today, rates)
-            items.append(Item(invoice, SimpleNamespace(), max(0, (today - due).days), interest, indemnity))
-        subject, text, _html = render_message(creditor, debtor, kind, items, shown, url, today, deadline)
+            lines.append(Line(invoice, amount, max(0, (today - due).days), interest, indemnity))
+        demand = Demand(currency, lines, sum(ln.balance + ln.interest + ln.indemnity for ln in lines),
+                        debtor_reference(1), deadline)
+        subject, text, _html = render_message(creditor, debtor, kind, demand, [], shown, url, today)
         samples.append(Sample(lang, subject, text))
     return samples
 

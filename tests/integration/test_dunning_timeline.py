@@ -78,8 +78,8 @@ def test_day_by_day_timeline(mail_app, creditor, smtp_server, client):
     firm_fr = bodies[(d(15), "alpha@example.com")]
     assert "L441-10" in firm_fr.text() and "40,00" in firm_fr.text()  # business debtor: charges stated
     firm_en = bodies[(d(15), "bob@example.com")]
-    assert "L441-10" in firm_en.subject + firm_en.text()  # the firm text cites the law...
-    assert "40.00" not in firm_en.text()  # ...but a consumer is charged neither interest nor indemnity
+    # A consumer is charged neither interest nor indemnity, and no business law is cited to them.
+    assert "L441-10" not in firm_en.subject + firm_en.text() and "40.00" not in firm_en.text()
     for r in bodies.values():
         assert r.message["Reply-To"] == creditor.email
         assert r.html() and "FR76 3000 6000 0112 3456 7890 189" in r.text()

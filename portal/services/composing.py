@@ -1,0 +1,149 @@
+"""Composing the day's messages: one per debtor and day, listing every invoice that reached a step,
+in the tone of the most advanced one, with the thanks for what was paid since the last one.
+
+A message states one amount, computed once (demand.compute) and stored on it with its reference
+and deadline; the e-mail, its QR code, the letter and the portal banner its link opens all show
+that figure. It is written to the outbox in the same transaction as the reminders it carries,
+the charges items it claims and its portal link; the outbox sends it after commit.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from email.utils import parseaddr
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..models import OPEN_STATUSES, Creditor, Debtor, DunningStep, Invoice, OutboxMessage, Reminder, utcnow
+from . import demand as demands
+from . import events, links
+from .mime import smtp_bytes
+from .message_texts import letter_pdf, render_message
+
+
+def _lock_debtor(debtor_id: int) -> Debtor | None:
+    """Row lock with SKIP LOCKED: a debtor being composed by another worker is left to it."""
+    return db.session.scalar(select(Debtor).where(Debtor.id == debtor_id).with_for_update(skip_locked=True))
+
+
+def compose_day(creditor: Creditor, day: date) -> int:
+    """Turn every planned reminder of the creditor into messages; returns messages written."""
+    debtor_ids = db.session.scalars(
+        select(Reminder.debtor_id).where(Reminder.creditor_id == creditor.id, Reminder.status == "planned",
+                                         Reminder.message_id.is_(None)).distinct()).all()
+    db.session.commit()
+    written = 0
+    for debtor_id in debtor_ids:
+        written += _compose_debtor(creditor, debtor_id, day)
+    return written
+
+
+def _compose_debtor(creditor: Creditor, debtor_id: int, day: date) -> int:
+    debtor = _lock_debtor(debtor_id)
+    if debtor is None:
+        db.session.rollback()
+        return 0
+    rows = db.session.execute(
+        select(Reminder, Invoice).join(Invoice, Invoice.id == Reminder.invoice_id)
+        .where(Reminder.debtor_id == debtor.id, Reminder.status == "planned", Reminder.message_id.is_(None))
+        .order_by(Invoice.due_date, Invoice.id)).all()
+    thanks, dunning = [], []
+    for reminder, invoice in rows:
+        if reminder.step_code == "thank_you":
+            thanks.append((reminder, invoice))
+        elif invoice.status in OPEN_STATUSES and not invoice.disputed:
+            dunning.append((reminder, invoice))
+        else:  # paid or disputed since it was planned: nothing to chase
+            reminder.status = "cancelled"
+    if thanks and not debtor.email:  # a thank-you is never worth a stamp
+        for reminder, _ in thanks:
+            reminder.status = "cancelled"
+        thanks = []
+    written = 0
+    by_letter = dunning and (not debtor.email or top_step(dunning).channel == "letter")
+    if by_letter:
+        written += _write(creditor, debtor, dunning, [], day, "letter")
+        dunning = []
+    if dunning or thanks:  # one e-mail: thanks for what was paid, then what remains
+        written += _write(creditor, debtor, dunning, thanks, day, "email")
+    db.session.commit()
+    return written
+
+
+def _steps(rows) -> dict[int, DunningStep]:
+    ids = {r.step_id for r, _ in rows if r.step_id}
+    return {s.id: s for s in db.session.scalars(select(DunningStep).where(DunningStep.id.in_(ids)))} if ids else {}
+
+
+def top_step(rows) -> DunningStep | None:
+    steps = _steps(rows)
+    return max(steps.values(), key=lambda s: s.position) if steps else None
+
+
+def _write(creditor: Creditor, debtor: Debtor, dunning, thanks, day: date, channel: str) -> int:
+    """One message for these reminders, inside a savepoint: if the debtor already had its
+    e-mail (or letter) today, the reminders wait for tomorrow's."""
+    try:
+        with db.session.begin_nested():
+            kind = "reminder" if dunning else "thank_you"
+            message = build_message(creditor, debtor, kind, dunning, thanks, top_step(dunning), day, channel,
+                                    daily_key=f"{'E' if channel == 'email' else 'L'}:{debtor.id}:{day.isoformat()}")
+            if channel == "letter":  # waits in the print queue: the reminders are done
+                for reminder, _ in dunning:
+                    reminder.status = "sent"
+        return 1
+    except IntegrityError:
+        return 0
+
+
+def build_message(creditor: Creditor, debtor: Debtor, kind: str, dunning, thanks, step: DunningStep | None,
+                  day: date, channel: str, daily_key: str | None) -> OutboxMessage:
+    """Compute what the message asks, claim its charges, render and store it with a fresh portal
+    link that preselects what it asks for and remembers the message (the portal's banner)."""
+    demand = None
+    claimed: list[Invoice] = []
+    if dunning:
+        demand = demands.compute(creditor, debtor, [inv for _, inv in dunning], day, step=step,
+                                 formal=kind == "formal_notice" or (step is not None and step.tone == "formal"))
+        _freeze_charges(dunning, demand)
+        claimed = demands.claim_charges(creditor, debtor, demand, day)
+    asked = [ln.invoice.number for ln in demand.lines] + [c.number for c in claimed] if demand else []
+    issued = links.issue(debtor, issued_by="reminder", commit=False, invoice_numbers=asked or None)
+    domain = parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "relance.local"
+    message = OutboxMessage(creditor_id=creditor.id, debtor_id=debtor.id, kind=kind, channel=channel,
+                            daily_key=daily_key, to_addr=debtor.email if channel == "email" else None,
+                            message_id_header=f"<{uuid.uuid4().hex}@{domain}>",
+                            status="pending" if channel == "email" else "letter", next_attempt_at=utcnow())
+    if demand is not None:
+        message.amount, message.currency = demand.total, demand.currency
+        message.payment_reference, message.deadline = demand.reference, demand.deadline
+    message.created_at = message.next_attempt_at  # the Date header, needed before the INSERT
+    paid = [inv for _, inv in thanks]
+    message.subject, message.text_body, message.html_body = render_message(
+        creditor, debtor, kind, demand, paid, step, issued.url, day, message)
+    if kind == "formal_notice" or channel == "letter":
+        message.attachment = letter_pdf(creditor, debtor, kind, demand, step, issued.url, day)
+        prefix = "mise-en-demeure" if kind == "formal_notice" else "relance"
+        message.attachment_name = f"{prefix}-{debtor.ref.replace('/', '-')}-{day}.pdf"
+    if channel == "email":
+        message.raw = smtp_bytes(message, creditor)
+    db.session.add(message)
+    db.session.flush()
+    issued.link.message_id = message.id
+    for reminder, _ in dunning + thanks:
+        reminder.message_id = message.id
+    events.record("message.planned", creditor_id=creditor.id, debtor_id=debtor.id, actor="system",
+                  message_id=message.id, kind=kind, channel=channel, step=step.code if step else kind,
+                  invoices=[inv.number for _, inv in dunning + thanks], date=day.isoformat(),
+                  amount=message.amount)
+    return message
+
+
+def _freeze_charges(dunning, demand) -> None:
+    """The charges claimed on each invoice, kept on its reminder: what later messages deduct."""
+    charges = {ln.invoice.id: (ln.interest, ln.indemnity) for ln in demand.lines}
+    for reminder, invoice in dunning:
+        reminder.interest, reminder.indemnity = charges.pop(invoice.id, (0, 0))
