@@ -10,7 +10,7 @@ from flask_wtf.csrf import generate_csrf
 
 from .. import gateways
 from ..extensions import limiter
-from ..services import NotFound, account, documents, links, statements
+from ..services import NotFound, account, documents, links, message_banner, statements
 from .blueprint import bp
 from .page_cache import PageCache
 from .session import SESSION_KEY, portal_required
@@ -28,7 +28,8 @@ def open_link(token):
     session.clear()
     session.permanent = True
     session[SESSION_KEY] = {"debtor": link.debtor_id, "link": link.id, "t": int(time.time()),
-                            "lang": link.debtor.language, "select": link.invoice_numbers or []}
+                            "lang": link.debtor.language, "select": link.invoice_numbers or [],
+                            "message": link.message_id}
     generate_csrf()  # the session's CSRF secret is set now, so the session cookie stays stable
     # The token leaves the address bar (and the browser history) here. A link sent about a
     # dispute lands on its thread (that view shows it to its own debtor only).
@@ -44,13 +45,15 @@ pages = PageCache()
 @portal_required
 def home():
     selected = session[SESSION_KEY].get("select") or []
+    message_id = session[SESSION_KEY].get("message")  # the message whose link opened this session
     generate_csrf()  # the page's forms need it; its secret is part of the cache key
     version, today = account.version(g.debtor_id)
-    key = (g.debtor_id, version, today, g.locale, tuple(selected), session.get("csrf_token"))
+    key = (g.debtor_id, version, today, g.locale, tuple(selected), message_id, session.get("csrf_token"))
     page = None if session.get("_flashes") else pages.get(key)
     if page is None:
         acc = account.load(g.debtor_id)
         page = render_template("debtor/home.html", acc=acc, selected=set(selected),
+                               banner=message_banner.for_session(g.debtor_id, message_id, selected, g.locale),
                                card_enabled=gateways.card() is not None,
                                dd_enabled=gateways.direct_debit() is not None)
         pages.put(key, page)

@@ -90,7 +90,7 @@ def context(creditor: Creditor, debtor: Debtor, kind: str, demand: Demand | None
                 lang=lang, currency=currency, subject=subject, greeting=greeting, paragraphs=paragraphs,
                 intro="\n\n".join(([greeting] if greeting else []) + paragraphs), thanks=thanks,
                 legal=legal_basis(creditor, debtor, step) if demand else None,
-                deadline_text=values["deadline"],
+                deadline_text=values["deadline"], long=lambda day_: long_date(day_, lang),
                 interest_label=gettext("default interest") if debtor.kind == "public" else gettext("late-payment interest"), day_text=long_date(day, lang),
                 reference=format_reference(demand.reference) if demand else None,
                 qr_cid=qr_content_id(message) if payload else None,
