@@ -169,7 +169,9 @@ def test_preview_is_a_fragment_for_htmx_and_the_page_without(bo, app, creditor):
     assert "<html" not in fragment and "<body" not in fragment and "<nav" not in fragment
     assert "Dernier avis à Exemple SARL — Atelier Test" in fragment  # rendered subject, unsaved text
     assert "Final notice to Example Ltd" in fragment
-    assert re.search(r"Réglez 1\u202f550,00\u00a0€ avant le \d\d/\d\d/\d{4}\.", fragment)  # the sample total
+    # The sample's one amount (balances 1 550,00 € + the charges this step claims), its deadline in full.
+    asked = re.search(r"Réglez (1\u202f\d{3},\d\d\u00a0€) avant le \d{1,2}(er)? [a-zéû]+ \d{4}\.", fragment)
+    assert asked and f"Total dû\u00a0: {asked.group(1)}" in fragment and asked.group(1) > "1\u202f550,00"
     assert "F-" in fragment and "<pre>" in fragment  # the plain-text body with its invoice list
     assert "HX-Request" in r.headers.get("Vary", "")
 
