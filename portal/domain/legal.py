@@ -95,11 +95,11 @@ _TEXTS = {
         "percentage points (article R2192-31) and to a fixed indemnity of €40 for recovery costs "
         "(article D2192-35)."),
     ("fr", CONSUMER): (
-        "À défaut de paiement, la somme due portera intérêt au taux légal à compter de la présente mise "
-        "en demeure (article 1231-6 du Code civil)."),
+        "Conformément à l'article 1231-6 du Code civil, la somme due porte intérêt au taux légal à compter "
+        "de la présente mise en demeure."),
     ("en", CONSUMER): (
-        "Failing payment, the sum due will bear interest at the statutory rate from the date of this "
-        "formal notice (article 1231-6 of the French Civil Code)."),
+        "Under article 1231-6 of the French Civil Code, the sum due bears interest at the statutory rate "
+        "from the date of this formal notice."),
 }
 
 _STATUTORY_RATE = {

@@ -23,7 +23,9 @@ from ..domain.money import format_money
 from ..extensions import db
 from ..models import (OPEN_STATUSES, Creditor, Debtor, DunningStep, Invoice, OutboxMessage, ReferenceRate, Reminder,
                       utcnow)
-from . import NotFound, events, links
+from ..domain.references import debtor_reference, invoice_reference
+from . import NotFound, events, letters, links
+from .demand import Demand, Line
 from .plans import render_text
 
 
@@ -138,12 +140,13 @@ def build_message(creditor: Creditor, debtor: Debtor, kind: str, items: list[Ite
                   day: date, channel: str, daily_key: str | None) -> OutboxMessage:
     """Render and store one message with a fresh portal link preselecting its invoices."""
     issued = links.issue(debtor, issued_by="reminder", commit=False,
+                         short=kind == "formal_notice" or channel == "letter",
                          invoice_numbers=[i.invoice.number for i in items if i.invoice.status in OPEN_STATUSES] or None)
     deadline = day + timedelta(days=creditor.formal_notice_days)
     subject, text_body, html_body = render_message(creditor, debtor, kind, items, step, issued.url, day, deadline)
     attachment = name = None
     if kind == "formal_notice" or channel == "letter":
-        attachment = letter_pdf(creditor, debtor, kind, items, step, issued.url, day, deadline)
+        attachment = letter_pdf(creditor, debtor, kind, items, step, issued.short_url, day, deadline, channel)
         name = f"{'mise-en-demeure' if kind == 'formal_notice' else 'relance'}-{debtor.ref.replace('/', '-')}-{day}.pdf"
     domain = parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "relance.local"
     message = OutboxMessage(creditor_id=creditor.id, debtor_id=debtor.id, kind=kind, channel=channel,
@@ -213,13 +216,16 @@ def render_message(creditor, debtor, kind, items, step, url, day, deadline) -> t
     return " ".join(ctx["subject"].split())[:300], text_body, html_body
 
 
-def letter_pdf(creditor, debtor, kind, items, step, url, day, deadline) -> bytes:
-    from weasyprint import HTML  # imported late: it loads Pango, which only PDF letters need
-
-    ctx = _context(creditor, debtor, kind, items, step, url, day, deadline)
-    with force_locale(debtor.language):
-        html = render_template("pdf/letter.html", **ctx)
-    return HTML(string=html).write_pdf()
+def letter_pdf(creditor, debtor, kind, items, step, url, day, deadline, channel="letter") -> bytes:
+    # Bridge to services/letters.py until composing builds the Demand itself: the same figures.
+    currency = items[0].invoice.currency
+    lines = [Line(i.invoice, i.invoice.balance, i.days_late, i.interest, i.indemnity)
+             for i in items if i.invoice.currency == currency]
+    reference = invoice_reference(lines[0].invoice.id) if len(lines) == 1 else debtor_reference(debtor.id)
+    demand = Demand(currency, lines, sum(l.balance + l.interest + l.indemnity for l in lines), reference,
+                    deadline if kind == "formal_notice" else None)
+    return letters.letter_pdf(creditor, debtor, kind, demand, step, url=url, day=day,
+                              delivery="email" if channel == "email" else "letter")
 
 
 # --- approvals of formal notices --------------------------------------------------------------
