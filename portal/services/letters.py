@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from flask import render_template
 from flask_babel import force_locale
-from markupsafe import Markup, escape
 
 from ..domain import legal
 from ..domain.giro import qr_svg_data_uri
@@ -42,12 +41,6 @@ class Row:
     due: str  # long date, or "" for charges
     days_late: int | None
     amount: str
-
-
-    @property
-    def number_html(self) -> Markup:
-        """An invoice number is never hyphenated across lines: it is copied and searched for."""
-        return Markup('<span class="nb">%s</span>') % escape(self.number)
 
 
 def is_formal_notice(kind: str, step: DunningStep | None) -> bool:
