@@ -55,16 +55,20 @@ def test_the_token_of_a_link_with_a_short_code_still_works(client, app, seeded, 
     assert portal_state(client)["link"] == link_id
 
 
-def test_expired_short_code_refused(client, app, seeded, creditor):
-    link_id, short, _ = issue_short(app, creditor.id, "D1")
-    link = db.session.get(PortalLink, link_id)
-    link.expires_at = utcnow() - timedelta(seconds=1)
-    db.session.commit()
-    refused(client, short)
+@pytest.mark.parametrize("end", ["expired", "revoked"])
+def test_an_ended_link_is_refused_by_code_and_token_alike(client, app, seeded, creditor, end):
+    link_id, short, token_path = issue_short(app, creditor.id, "D1")
+    if end == "revoked":
+        links.revoke(creditor.id, link_id)
+    else:
+        db.session.get(PortalLink, link_id).expires_at = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+    for path in (short, token_path):
+        refused(client, path)
     no_open_recorded(app, link_id)
 
 
-def test_revoked_short_code_refused_and_ends_its_session(client, app, seeded, creditor):
+def test_revoking_ends_a_session_opened_by_code(client, app, seeded, creditor):
     link_id, short, _ = issue_short(app, creditor.id, "D1")
     assert client.get(short).status_code == 303
     assert client.get("/portal/").status_code == 200
