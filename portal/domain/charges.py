@@ -24,10 +24,13 @@ Interest ("pénalités de retard", L441-10 II)
 Recovery indemnity ("indemnité forfaitaire pour frais de recouvrement", D441-5)
 - 40 EUR per late invoice, owed in full as soon as the invoice is late.
 
-A public body (debtor_kind "public", Code de la commande publique L2192-13) owes the same
-indemnity and interest at the ECB rate + 8 points (PUBLIC_MARGIN_BP), never a contractual rate.
-A consumer debtor owes neither (zeros). Nothing due
-(balance <= 0) or not yet late (``as_of <= due_date``) also gives zeros.
+A public buyer (``debtor_kind="public"``, Code de la commande publique L2192-13) owes both too, with
+two differences (R2192-31, D2192-35): the ECB rate in force on the first day of the half-year in
+which interest began to run, plus 8 points, for the whole late period (no split, no contractual
+rate); and the same 40 EUR. The figures per kind come from legal.basis, which also words them.
+
+A consumer debtor owes neither (zeros): only legal interest after a formal notice, which we do not
+claim. Nothing due (balance <= 0) or not yet late (``as_of <= due_date``) also gives zeros.
 """
 from __future__ import annotations
 
@@ -36,16 +39,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from fractions import Fraction
 
+from portal.domain import legal
 from portal.domain.money import check_currency
 
-DEFAULT_MARGIN_BP = 1000  # ECB main refinancing rate + 10 percentage points
-#: public bodies (Code de la commande publique L2192-13, R2192-31): ECB rate + 8 points, a rate
-#: fixed by law, so no contractual rate replaces it
-PUBLIC_MARGIN_BP = 800
-RECOVERY_INDEMNITY_EUR_MINOR = 4000  # 40.00 EUR
+DEFAULT_MARGIN_BP = legal.basis(legal.BUSINESS).margin_bp  # ECB main refinancing rate + 10 points
+RECOVERY_INDEMNITY_EUR_MINOR = legal.RECOVERY_INDEMNITY_EUR_MINOR  # 40.00 EUR
 DAYS_PER_YEAR = 365  # exact/365, leap years included (see the module docstring)
 BP_PER_UNIT = 10_000  # 10,000 bp = 100 %
-DEBTOR_KINDS = ("business", "public", "consumer")
+DEBTOR_KINDS = legal.DEBTOR_KINDS
 
 RateTable = Iterable[tuple[date, int]]
 
@@ -151,7 +152,8 @@ def _round_half_up(value: Fraction) -> int:
 
 def late_charges(balance: int, currency: str, due_date: date, as_of: date, *, debtor_kind: str,
                  reference_rates: RateTable, contractual_bp: int | None = None) -> Charges:
-    """Late-payment interest and recovery indemnity on one invoice, computed on ``as_of``.
+    """Late-payment interest and recovery indemnity on one invoice, computed on ``as_of``, for a
+    ``debtor_kind`` of legal.DEBTOR_KINDS (business, public, consumer).
 
     ``balance`` is the unpaid amount in minor units of ``currency``. The rules, day count
     (exact/365) and rounding are in the module docstring."""
@@ -165,19 +167,20 @@ def late_charges(balance: int, currency: str, due_date: date, as_of: date, *, de
     if contractual_bp is not None and (not _is_int(contractual_bp) or contractual_bp < 0):
         raise ChargesError(f"contractual rate must be non-negative integer bp, got {contractual_bp!r}")
 
-    if debtor_kind == "consumer" or balance <= 0 or as_of <= due_date:
+    law = legal.basis(debtor_kind)
+    if law.margin_bp is None or balance <= 0 or as_of <= due_date:
         return NO_CHARGES
 
     first_late_day = due_date + timedelta(days=1)
-    margin_bp = DEFAULT_MARGIN_BP
-    if debtor_kind == "public":
-        contractual_bp, margin_bp = None, PUBLIC_MARGIN_BP
-    if contractual_bp is not None:
+    if contractual_bp is not None and law.contractual_rate:
         segments = ((first_late_day, as_of, contractual_bp),)
+    elif law.rate_fixed_at_start:
+        rate = _rate_in_force(_half_year_start(first_late_day), _checked_rates(reference_rates), first_late_day)
+        segments = ((first_late_day, as_of, rate + law.margin_bp),)
     else:
         rates = _checked_rates(reference_rates)
         segments = tuple(
-            (start, end, _rate_in_force(_half_year_start(start), rates, start) + margin_bp)
+            (start, end, _rate_in_force(_half_year_start(start), rates, start) + law.margin_bp)
             for start, end in _segments(first_late_day, as_of))
 
     exact = Fraction(0)
@@ -190,5 +193,5 @@ def late_charges(balance: int, currency: str, due_date: date, as_of: date, *, de
     # The indemnity is fixed in euros by D441-5. For another currency we would have to convert
     # 40 EUR at some date's exchange rate, which is out of scope: we claim no indemnity rather
     # than a made-up amount.
-    indemnity = RECOVERY_INDEMNITY_EUR_MINOR if currency == "EUR" else 0
+    indemnity = law.indemnity_eur_minor if currency == "EUR" else 0
     return Charges(_round_half_up(exact), indemnity, segments)

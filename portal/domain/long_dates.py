@@ -42,3 +42,16 @@ def day_list(days: list[date], lang: str) -> str:
     if len(parts) <= 1:
         return "".join(parts)
     return ", ".join(parts[:-1]) + _AND.get(lang, " & ") + parts[-1]
+
+
+def dates_phrase(days: list[date], lang: str) -> str:
+    """The dates after a noun, each one whole: "du 12 novembre 2026 et du 19 novembre 2026" /
+    "of 12 November 2026 and 19 November 2026" (letters)."""
+    if not days:
+        return ""
+    if lang == "fr":
+        parts, joiner = [f"du {long_date(d, lang)}" for d in days], " et "
+    else:
+        parts, joiner = [long_date(d, lang) for d in days], " and "
+        parts[0] = "of " + parts[0]
+    return ", ".join(parts[:-1]) + joiner + parts[-1] if len(parts) > 1 else parts[0]

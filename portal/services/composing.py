@@ -19,9 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from ..extensions import db
 from ..models import OPEN_STATUSES, Creditor, Debtor, DunningStep, Invoice, OutboxMessage, Reminder, utcnow
 from . import demand as demands
-from . import events, links
+from . import events, letters, links
 from .mime import smtp_bytes
-from .message_texts import letter_pdf, render_message
+from .message_texts import render_message
 
 
 def _lock_debtor(debtor_id: int) -> Debtor | None:
@@ -100,9 +100,11 @@ def _write(creditor: Creditor, debtor: Debtor, dunning, thanks, day: date, chann
 
 
 def build_message(creditor: Creditor, debtor: Debtor, kind: str, dunning, thanks, step: DunningStep | None,
-                  day: date, channel: str, daily_key: str | None) -> OutboxMessage:
+                  day: date, channel: str, daily_key: str | None, delivery: str | None = None) -> OutboxMessage:
     """Compute what the message asks, claim its charges, render and store it with a fresh portal
-    link that preselects what it asks for and remembers the message (the portal's banner)."""
+    link that preselects what it asks for and remembers the message (the portal's banner).
+    `delivery`: how a letter leaves (email, letter, registered), stated in it; by default as the
+    message goes (an e-mail, or a plain letter)."""
     demand = None
     claimed: list[Invoice] = []
     if dunning:
@@ -111,7 +113,11 @@ def build_message(creditor: Creditor, debtor: Debtor, kind: str, dunning, thanks
         _freeze_charges(dunning, demand)
         claimed = demands.claim_charges(creditor, debtor, demand, day)
     asked = [ln.invoice.number for ln in demand.lines] + [c.number for c in claimed] if demand else []
-    issued = links.issue(debtor, issued_by="reminder", commit=False, invoice_numbers=asked or None)
+    with_letter = kind == "formal_notice" or channel == "letter"
+    delivery = delivery or ("email" if channel == "email" else "letter")
+    # A letter prints a short link: people type it from paper.
+    issued = links.issue(debtor, issued_by="reminder", commit=False, invoice_numbers=asked or None,
+                         short=with_letter)
     domain = parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "relance.local"
     message = OutboxMessage(creditor_id=creditor.id, debtor_id=debtor.id, kind=kind, channel=channel,
                             daily_key=daily_key, to_addr=debtor.email if channel == "email" else None,
@@ -124,8 +130,10 @@ def build_message(creditor: Creditor, debtor: Debtor, kind: str, dunning, thanks
     paid = [inv for _, inv in thanks]
     message.subject, message.text_body, message.html_body = render_message(
         creditor, debtor, kind, demand, paid, step, issued.url, day, message)
-    if kind == "formal_notice" or channel == "letter":
-        message.attachment = letter_pdf(creditor, debtor, kind, demand, step, issued.url, day)
+    if with_letter:
+        message.delivery = delivery
+        message.attachment = letters.letter_pdf(creditor, debtor, kind, demand, step, url=issued.short_url, day=day,
+                                                delivery=delivery)
         prefix = "mise-en-demeure" if kind == "formal_notice" else "relance"
         message.attachment_name = f"{prefix}-{debtor.ref.replace('/', '-')}-{day}.pdf"
     if channel == "email":

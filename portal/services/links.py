@@ -1,6 +1,8 @@
-"""Portal links: signed (itsdangerous), bound to one debtor, expiring, revocable."""
+"""Portal links: signed (itsdangerous), bound to one debtor, expiring, revocable. A link may also
+have a short random code (printed letters), opening the same row under the same rules."""
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -39,6 +41,7 @@ class IssuedLink:
 #: short codes: no 0/O, 1/l/I to misread on paper; 10 characters = 31^10, about 2^49
 SHORT_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
 SHORT_LENGTH = 10
+_SHORT_CODE = re.compile(f"[{SHORT_ALPHABET}]{{{SHORT_LENGTH}}}")
 
 
 @dataclass
@@ -74,9 +77,17 @@ def issue(debtor: Debtor, *, issued_by: str, invoice_numbers: list[str] | None =
 
 
 def open_token(token: str, *, ip: str | None = None) -> OpenedLink:
-    """Check a token and record the opening; raise LinkRefused for anything not exactly right."""
+    """Check a signed token or a short code and record the opening; raise LinkRefused for anything
+    not exactly right. Both open the same row, under the same expiry and revocation rules."""
     if not token or len(token) > 500:
         raise LinkRefused()
+    # Typed by hand from paper, a code may come back in capitals (phones capitalise); the alphabet
+    # has one case, so folding it loses nothing. A signed token always contains dots: never a code.
+    if _SHORT_CODE.fullmatch(token.lower()):
+        link = db.session.scalar(select(PortalLink).where(PortalLink.short_code == token.lower()))
+        if link is None:
+            raise LinkRefused()
+        return _open(link, None)
     try:
         payload = _serializer().loads(token, max_age=int(max_age().total_seconds()))
     except (SignatureExpired, BadSignature):
@@ -87,6 +98,10 @@ def open_token(token: str, *, ip: str | None = None) -> OpenedLink:
     link = db.session.get(PortalLink, payload["l"])
     if link is None or not secrets.compare_digest(link.nonce, str(payload.get("n", ""))):
         raise LinkRefused()
+    return _open(link, payload.get("d"))
+
+
+def _open(link: PortalLink, dispute_id: int | None) -> OpenedLink:
     now = utcnow()
     if link.revoked_at is not None or link.expires_at <= now:
         raise LinkRefused()
@@ -96,7 +111,7 @@ def open_token(token: str, *, ip: str | None = None) -> OpenedLink:
     events.record("portal.opened", creditor_id=link.creditor_id, debtor_id=link.debtor_id, actor="debtor",
                   link_id=link.id, first=link.open_count == 1)
     db.session.commit()
-    return OpenedLink(link, payload.get("d"))
+    return OpenedLink(link, dispute_id)
 
 
 def still_valid(link_id: int, debtor_id: int) -> bool:

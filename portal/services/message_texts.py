@@ -110,12 +110,3 @@ def render_message(creditor, debtor, kind, demand, paid, step, url, day, message
         text_body = render_template("email/message.txt", **ctx)
         html_body = render_template("email/message.html", **ctx)
     return " ".join(ctx["subject"].split())[:300], text_body, html_body
-
-
-def letter_pdf(creditor, debtor, kind, demand, step, url, day) -> bytes:
-    from weasyprint import HTML  # imported late: it loads Pango, which only PDF letters need
-
-    with force_locale(debtor.language):
-        ctx = context(creditor, debtor, kind, demand, [], step, url, day)
-        html = render_template("pdf/letter.html", **ctx)
-    return HTML(string=html).write_pdf()

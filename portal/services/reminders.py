@@ -10,11 +10,11 @@ from ..models import OutboxMessage, Reminder
 from .approvals import approve, awaiting, postpone, skip
 from .composing import build_message, compose_day
 from .demand import reference_rates
-from .message_texts import letter_pdf, render_message
+from .message_texts import render_message
 from .mime import smtp_bytes, to_email
 
 __all__ = ["approve", "awaiting", "postpone", "skip", "build_message", "compose_day", "reference_rates",
-           "letter_pdf", "render_message", "smtp_bytes", "to_email", "last_sent"]
+           "render_message", "smtp_bytes", "to_email", "last_sent"]
 
 
 def last_sent(invoice_ids: list[int]) -> dict[int, dict]:

@@ -1,0 +1,171 @@
+"""Letters (PDF): the formal notice and reminder letters a creditor prints, posts or sends.
+
+A letter prints one Demand (services/demand.py) and nothing of its own: its lines, its one total
+(in the demand sentence, the table's total and the EPC QR code), its reference and its deadline.
+Everything else on the page is true of how it leaves: the delivery it states is the one chosen,
+the reminders it recalls are the ones sent, the law it cites is the debtor's (domain/legal.py).
+
+Layout: A4, the debtor's name and address placed for a French window envelope (DL, window on the
+right: a frame 85 x 33 mm, 110 mm from the left edge and 55 mm from the top, as NF Z10-011 and
+La Poste place it), every date in the long format of the debtor's language.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from flask import render_template
+from flask_babel import force_locale
+
+from ..domain import legal
+from ..domain.giro import qr_svg_data_uri
+from ..domain.long_dates import dates_phrase, long_date
+from ..domain.money import format_money
+from ..domain.references import epc_qr_payload, format_reference
+from ..extensions import db
+from ..models import Creditor, Debtor, DunningStep, Invoice
+from .demand import Demand
+
+#: how the letter leaves, as the creditor chose it at approval
+DELIVERIES = ("registered", "letter", "email")
+LANGUAGES = ("fr", "en")
+#: characters of the portal link that fit the text width on one line at the body size (monospace)
+LINK_FITS = 80
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the items table."""
+    kind: str  # invoice | charges_item | interest | indemnity
+    number: str  # the invoice's number (for charges, the invoice they were claimed on)
+    due: str  # long date, or "" for charges
+    days_late: int | None
+    amount: str
+
+
+def is_formal_notice(kind: str, step: DunningStep | None) -> bool:
+    return kind == "formal_notice" or (step is not None and step.tone == "formal")
+
+
+def _lines(text: str | None) -> list[str]:
+    return [" ".join(line.split()) for line in (text or "").splitlines() if line.strip()]
+
+
+def _town(address: str | None) -> str | None:
+    """The town of a French address ("12 rue des Lilas, 69003 Lyon" -> "Lyon"), for "Lyon, le …";
+    None when no postcode and town can be read (the letter then says "Le …", nothing guessed)."""
+    lines = _lines(address)
+    if not lines:
+        return None
+    match = re.search(r"\b\d{5}\s+([^,\d]+?)(?:\s+CEDEX\b.*)?$", lines[-1].split(",")[-1].strip(), re.I)
+    if not match:
+        return None
+    town = match.group(1).strip()
+    return town.title() if town.isupper() else town
+
+
+def recipient_lines(debtor: Debtor) -> list[str]:
+    """The window's lines: the debtor's name, then its postal address as recorded (the name is not
+    repeated when the address already starts with it). No address: the name alone."""
+    address = _lines(debtor.address)
+    if address and address[0].casefold() == " ".join(debtor.name.split()).casefold():
+        address = address[1:]
+    return [debtor.name, *address]
+
+
+def _charged_number(line_invoice: Invoice, demand: Demand) -> str:
+    """The number of the invoice a charges item was claimed on."""
+    target = line_invoice.charged_invoice_id
+    for line in demand.lines:
+        if line.invoice.id == target:
+            return line.invoice.number
+    charged = db.session.get(Invoice, target) if target is not None else None
+    return charged.number if charged is not None else line_invoice.number
+
+
+def _rows(demand: Demand, lang: str) -> list[Row]:
+    money = lambda minor: format_money(minor, demand.currency, lang)  # noqa: E731
+    rows = []
+    for line in demand.lines:
+        invoice = line.invoice
+        if invoice.kind == "charges":
+            rows.append(Row("charges_item", _charged_number(invoice, demand), "", None, money(line.balance)))
+        else:
+            rows.append(Row("invoice", invoice.number, long_date(invoice.due_date, lang), line.days_late,
+                            money(line.balance)))
+        if line.interest:
+            rows.append(Row("interest", invoice.number, "", None, money(line.interest)))
+        if line.indemnity:
+            rows.append(Row("indemnity", invoice.number, "", None, money(line.indemnity)))
+    return rows
+
+
+def _check(demand: Demand, delivery: str) -> None:
+    if delivery not in DELIVERIES:
+        raise ValueError(f"delivery must be one of {DELIVERIES}, not {delivery!r}")
+    if not demand.lines:
+        raise ValueError("a letter asks for at least one item")
+    added = sum(line.balance + line.interest + line.indemnity for line in demand.lines)
+    if added != demand.total:
+        # A table that does not add up to the amount claimed is worse than no letter.
+        raise ValueError(f"the demand's lines add up to {added}, not its total {demand.total}")
+
+
+def _payment(creditor: Creditor, demand: Demand, url: str) -> dict:
+    qr = None
+    if demand.currency == "EUR" and creditor.iban:
+        qr = qr_svg_data_uri(epc_qr_payload(creditor.legal_name or creditor.name, creditor.iban, creditor.bic,
+                                            demand.total, demand.currency, demand.reference))
+    iban = (creditor.iban or "").replace(" ", "")
+    return {"iban": " ".join(iban[i:i + 4] for i in range(0, len(iban), 4)), "bic": creditor.bic,
+            "holder": creditor.legal_name or creditor.name, "reference": format_reference(demand.reference),
+            "qr": qr, "url": url,
+            # Never broken across lines (typed by hand from paper): a longer link gets a smaller type.
+            "url_pt": 9 if len(url) <= LINK_FITS else max(5.5, round(9 * LINK_FITS / len(url), 1))}
+
+
+def letter_context(creditor: Creditor, debtor: Debtor, kind: str, demand: Demand, step: DunningStep | None, *,
+                   url: str, day, delivery: str) -> dict:
+    _check(demand, delivery)
+    lang = debtor.language if debtor.language in LANGUAGES else "fr"
+    formal = is_formal_notice(kind, step)
+    has_charges = any(line.interest or line.indemnity or line.invoice.kind == "charges" for line in demand.lines)
+    town = _town(creditor.address)
+    today = long_date(day, lang)
+    if lang == "fr":
+        place_date = f"{town}, le {today}" if town else f"Le {today}"
+    else:
+        place_date = today
+    earlier = sorted({sent.day for sent in demand.earlier})
+    return {
+        "lang": lang, "formal": formal, "delivery": delivery, "creditor": creditor, "debtor": debtor,
+        "sender_name": creditor.legal_name or creditor.name, "sender_lines": _lines(creditor.address),
+        "recipient": recipient_lines(debtor), "place_date": place_date,
+        "earlier_count": len(earlier), "earlier_dates": dates_phrase(earlier, lang),
+        "rows": _rows(demand, lang), "total": format_money(demand.total, demand.currency, lang),
+        "deadline": long_date(demand.deadline, lang) if demand.deadline else None,
+        "legal": legal.paragraph(debtor.kind, lang, formal_notice=formal, contractual_bp=creditor.late_interest_bp)
+        if formal or has_charges else "",
+        "pay": _payment(creditor, demand, url),
+    }
+
+
+def letter_html(creditor: Creditor, debtor: Debtor, kind: str, demand: Demand, step: DunningStep | None, *,
+                url: str, day, delivery: str) -> str:
+    """The letter as HTML (what the PDF is made of; for tests and previews).
+
+    `kind`: the message's kind ("formal_notice", "reminder"); a step of tone formal is one too.
+    `url`: the portal's short link (PORTAL_BASE_URL/l/<code>); `day`: the letter's date;
+    `delivery`: "registered", "letter" or "email", as it will leave."""
+    ctx = letter_context(creditor, debtor, kind, demand, step, url=url, day=day, delivery=delivery)
+    with force_locale(ctx["lang"]):
+        return render_template("pdf/letter.html", **ctx)
+
+
+def letter_pdf(creditor: Creditor, debtor: Debtor, kind: str, demand: Demand, step: DunningStep | None, *,
+               url: str, day, delivery: str) -> bytes:
+    """The letter as an A4 PDF; arguments as letter_html."""
+    from weasyprint import HTML  # imported late: it loads Pango, which only PDF letters need
+
+    return HTML(string=letter_html(creditor, debtor, kind, demand, step, url=url, day=day,
+                                   delivery=delivery)).write_pdf()
