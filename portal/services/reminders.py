@@ -23,7 +23,7 @@ from ..domain.money import format_money
 from ..extensions import db
 from ..models import (OPEN_STATUSES, Creditor, Debtor, DunningStep, Invoice, OutboxMessage, ReferenceRate, Reminder,
                       utcnow)
-from . import NotFound, events, links
+from . import NotFound, events, ladder, links
 from .plans import render_text
 
 
@@ -129,6 +129,8 @@ def _write(creditor: Creditor, debtor: Debtor, kind: str, rows, day: date) -> in
                 item.reminder.message_id = message.id
                 if channel == "letter":  # waits in the print queue: the reminder is done
                     item.reminder.status = "sent"
+            if channel == "letter":
+                ladder.record_sent([i.reminder for i in items], day)
         return 1
     except IntegrityError:
         return 0
@@ -267,6 +269,8 @@ def approve(creditor: Creditor, debtor_id: int, day: date, user: str) -> OutboxM
         for item in items:
             item.reminder.status = "planned" if channel == "email" else "sent"
             item.reminder.message_id = message.id
+        if channel == "letter":
+            ladder.record_sent([i.reminder for i in items], day)
         events.record("reminder.approved", creditor_id=creditor.id, debtor_id=debtor_id, actor="creditor",
                       user=user, message_id=message.id, invoices=[i.invoice.number for i in items])
     db.session.commit()
