@@ -173,7 +173,7 @@ def test_refused_step_is_shown_and_goes_again_once_the_address_changes(app, cred
     # The creditor sees it on the debtor's page: which step, when, why.
     back_office_login(client, creditor)
     page = response_text(client.get("/app/debtors/Y"))
-    assert "reminder_1" in page and "no such user" in page and "Y-1" in page
+    assert "Relances en échec" in page and "Premier rappel" in page and "no such user" in page and "Y-1" in page
     # Nothing happens while the address is wrong: the failed step blocks the ladder.
     assert dunning_day.run(DAY0 + timedelta(days=1)).planned == 0
     # The creditor corrects the e-mail (the API's PUT): the step is planned again and goes.
@@ -181,6 +181,7 @@ def test_refused_step_is_shown_and_goes_again_once_the_address_changes(app, cred
     db.session.expire_all()
     assert db.session.get(Reminder, reminder.id).status == "planned"
     assert db.session.get(Reminder, reminder.id).message_id is None
+    assert "Relance en échec replanifiée : Premier rappel" in response_text(client.get("/app/debtors/Y"))
     assert db.session.scalars(select(Event.data).where(Event.type == "reminder.replanned")).all() == [
         {"step": "reminder_1"}]
     result = dunning_day.run(DAY0 + timedelta(days=2))
