@@ -121,6 +121,21 @@ def test_cli_upgrade_then_check(empty_database):
         engine.dispose()
 
 
+def _old_rows(conn, refs):
+    """A creditor and its debtors written as the migrations before 0008 knew them, in SQL (today's
+    models have columns they lack): (insert, creditor id, debtor ids); insert(sql, **values)
+    returns the new row's id."""
+    def insert(sql, **values):
+        return conn.execute(text(sql + " RETURNING id"), values).scalar_one()
+    creditor = insert("INSERT INTO creditor (name, email, currency, timezone, language, payment_terms_days, "
+                      "created_at) VALUES ('Mig', 'mig@example.com', 'EUR', 'Europe/Paris', 'fr', 30, :at)",
+                      at="2026-05-01 00:00:00")
+    debtors = [insert("INSERT INTO debtor (creditor_id, ref, name, language, profile, kind, created_at, "
+                      "updated_at) VALUES (:c, :r, :r, 'fr', 'standard', 'business', :at, :at)",
+                      c=creditor, r=ref, at="2026-05-01 00:00:00") for ref in refs]
+    return insert, creditor, debtors
+
+
 def test_0007_aligns_reminders_with_their_invoice(empty_database):
     """Before 0007 an invoice moved to another debtor left its reminders naming the old one; the
     composite key (invoice_id, creditor_id, debtor_id) -> invoice needs them aligned, and the
@@ -131,14 +146,7 @@ def test_0007_aligns_reminders_with_their_invoice(empty_database):
             upgrade(revision="0006")
             # Rows written as 0006 knew them, in SQL: today's models have columns 0006 lacks.
             with db.engine.begin() as conn:
-                def insert(sql, **values):
-                    return conn.execute(text(sql + " RETURNING id"), values).scalar_one()
-                creditor = insert("INSERT INTO creditor (name, email, currency, timezone, language, payment_terms_days, "
-                                  "created_at) VALUES ('Mig', 'mig@example.com', 'EUR', 'Europe/Paris', 'fr', 30, :at)",
-                                  at="2026-05-01 00:00:00")
-                old, new = (insert("INSERT INTO debtor (creditor_id, ref, name, language, profile, kind, created_at, "
-                                   "updated_at) VALUES (:c, :r, :r, 'fr', 'standard', 'business', :at, :at)",
-                                   c=creditor, r=ref, at="2026-05-01 00:00:00") for ref in ("A", "B"))
+                insert, creditor, (old, new) = _old_rows(conn, ("A", "B"))
                 invoice = insert("INSERT INTO invoice (creditor_id, debtor_id, number, issue_date, due_date, amount, "
                                  "amount_paid, currency, status, disputed, created_at, updated_at) VALUES (:c, :d, 'M-1', "
                                  "'2026-05-01', '2026-05-31', 1000, 0, 'EUR', 'open', false, :at, :at)",
@@ -168,14 +176,7 @@ def test_0008_backfills_the_ladder_from_reminders_sent(empty_database):
         with app.app_context():
             upgrade(revision="0007")
             with db.engine.begin() as conn:
-                def insert(sql, **values):
-                    return conn.execute(text(sql + " RETURNING id"), values).scalar_one()
-                creditor = insert("INSERT INTO creditor (name, email, currency, timezone, language, payment_terms_days, "
-                                  "created_at) VALUES ('Mig', 'mig@example.com', 'EUR', 'Europe/Paris', 'fr', 30, :at)",
-                                  at=at)
-                debtor = insert("INSERT INTO debtor (creditor_id, ref, name, language, profile, kind, created_at, "
-                                "updated_at) VALUES (:c, 'A', 'A', 'fr', 'standard', 'business', :at, :at)",
-                                c=creditor, at=at)
+                insert, creditor, (debtor,) = _old_rows(conn, ("A",))
                 plan = insert("INSERT INTO dunning_plan (creditor_id, profile, name) VALUES (:c, 'standard', 'Standard')",
                               c=creditor)
                 steps = {}
