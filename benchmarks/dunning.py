@@ -6,9 +6,10 @@ For each size (open invoices; debtors = invoices / 10):
 1. Creates a fresh PostgreSQL database, migrates it, gives one creditor its default plans and
    loads debtors, open invoices and their reminder history with COPY, then ANALYZE. Due dates
    are spread around the benchmark date (40 % not yet due, 60 % overdue with an exponential
-   age of mean 35 days) and every invoice already has the reminders of the steps it passed
-   before that date (except 1 %, "loaded late", which the planner catches up), so the planner
-   sees a steady-state day: only invoices crossing a step threshold today are planned.
+   age of mean 35 days) and every invoice already has the reminders the ladder sent it before
+   that date, with its rung and the day it was sent (except 1 %, "loaded late", which the
+   planner starts on the first rung), so the planner sees a steady-state day: only invoices
+   whose next step falls due today are planned.
 2. Times the raw baseline (`SELECT id, debtor_id, due_date FROM invoice WHERE creditor_id = %s
    AND status IN ('open', 'partially_paid')`, every row fetched; median of --raw-repeats after a
    warm-up) and `planner.plan_day` alone, in a child process (app context on that database),
@@ -54,6 +55,7 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import lru_cache
 from datetime import date, datetime, time as dtime, timedelta, timezone
 from pathlib import Path
 
@@ -142,6 +144,28 @@ def plan_steps(app, creditor_id: int) -> dict[str, list[tuple[int, str, int, int
     return out
 
 
+@lru_cache(maxsize=None)
+def ladder_history(plan: tuple[tuple[int, str, int, int], ...], due: date, day: date) -> tuple:
+    """What the ladder (domain/schedule.py) sent an invoice due on `due` before `day`, each step
+    on the first day it was due: ((step id, code, position, rung or None, day sent), ...). The
+    steps before the due date each on their day; rung 1 on its day, rung k + 1 on its day or
+    max(7, gap) days after rung k, whichever is later."""
+    from portal.domain.schedule import Step, rung_gap
+
+    sent = [(step_id, code, position, None, due + timedelta(days=offset))
+            for step_id, code, position, offset in plan if offset <= 0]
+    rungs = [s for s in plan if s[3] > 0]
+    when = None
+    for k, (step_id, code, position, offset) in enumerate(rungs):
+        when = due + timedelta(days=offset)
+        if k:
+            lower = rungs[k - 1]
+            gap = rung_gap(Step(lower[1], lower[2], lower[3]), Step(code, position, offset))
+            when = max(when, sent[-1][4] + timedelta(days=gap))
+        sent.append((step_id, code, position, k + 1, when))
+    return tuple(s for s in sent if s[4] < day)
+
+
 def load_main(conn, creditor_id: int, n_invoices: int, day: date, steps: dict, history: bool,
               rng: random.Random) -> dict:
     """Debtors, open invoices and their reminder history, with COPY (FK triggers off while
@@ -178,18 +202,27 @@ def load_main(conn, creditor_id: int, n_invoices: int, day: date, steps: dict, h
             ages.append(min(MAX_AGE, int(rng.expovariate(1 / OVERDUE_MEAN_AGE))))
         owners.append(rng.randrange(n_debtors))
 
+    # Each invoice's history: the reminders it was sent before `day` as the ladder sends them
+    # (domain/schedule.py), except the 1 % loaded late; its rung and the day it was sent.
+    histories = [[] if not history or rng.random() < HISTORY_GAP
+                 else ladder_history(tuple(steps[debtor_profile[owners[i]]]), day - timedelta(days=ages[i]), day)
+                 for i in range(n_invoices)]
+
     def invoice_lines():
         for i in range(n_invoices):
             due = day - timedelta(days=ages[i])
             issue = due - timedelta(days=30)
             amount = rng.randint(5_000, 500_000)
             created = _ts(issue)
+            sent = [(rung, when) for *_s, rung, when in histories[i] if rung]
+            reached, sent_on = sent[-1] if sent else (0, None)
             yield (f"{creditor_id}\t{debtor_ids[owners[i]]}\tF{i:08d}\t{issue.isoformat()}\t{due.isoformat()}\t"
-                   f"{amount}\t0\tEUR\topen\tf\t{created}\t{created}\n")
+                   f"{amount}\t0\tEUR\topen\tf\t{created}\t{created}\t{reached}\t{sent_on or chr(92) + 'N'}\n")
 
     t0 = time.perf_counter()
     _copy(conn, "invoice", ["creditor_id", "debtor_id", "number", "issue_date", "due_date", "amount",
-                            "amount_paid", "currency", "status", "disputed", "created_at", "updated_at"],
+                            "amount_paid", "currency", "status", "disputed", "created_at", "updated_at",
+                            "rung_reached", "rung_sent_on"],
           invoice_lines())
     t_invoices = time.perf_counter() - t0
     first_id = conn.execute("SELECT min(id) FROM invoice WHERE creditor_id = %s", (creditor_id,)).fetchone()[0]
@@ -199,21 +232,14 @@ def load_main(conn, creditor_id: int, n_invoices: int, day: date, steps: dict, h
     if history:
         def reminder_lines():
             for i in range(n_invoices):
-                if rng.random() < HISTORY_GAP:
-                    continue
-                age = ages[i]
-                due = day - timedelta(days=age)
                 d = debtor_ids[owners[i]]
-                for step_id, code, position, offset in steps[debtor_profile[owners[i]]]:
-                    if offset > age - 1:  # reached only today or later
-                        break
-                    when = due + timedelta(days=offset)
-                    yield (f"{creditor_id}\t{d}\t{first_id + i}\t{step_id}\t{code}\t{position}\t{when.isoformat()}\t"
-                           f"sent\t0\t0\t{_ts(when)}\n")
+                for step_id, code, position, rung, when in histories[i]:
+                    yield (f"{creditor_id}\t{d}\t{first_id + i}\t{step_id}\t{code}\t{position}\t"
+                           f"{rung or chr(92) + 'N'}\t{when.isoformat()}\tsent\t0\t0\t{_ts(when)}\n")
 
         t0 = time.perf_counter()
         n_history = _copy(conn, "reminder", ["creditor_id", "debtor_id", "invoice_id", "step_id", "step_code",
-                                             "position", "dunning_date", "status", "interest", "indemnity",
+                                             "position", "rung", "dunning_date", "status", "interest", "indemnity",
                                              "created_at"], reminder_lines())
         t_history = time.perf_counter() - t0
     conn.execute("SET session_replication_role = DEFAULT")

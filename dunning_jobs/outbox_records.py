@@ -7,14 +7,16 @@ dot, so a crash leaves either a pending message or a handover that the next run 
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg import pq
 from sqlalchemy import bindparam, delete, select, text, update
 
-from portal.models import OutboxHandover, OutboxMessage, Reminder, UTCDateTime, utcnow
-from portal.services import events
+from portal.models import Creditor, OutboxHandover, OutboxMessage, Reminder, UTCDateTime, utcnow
+from portal.services import events, ladder
+from portal.services.ladder import climb_sql
 
 MAX_ATTEMPTS = 8
 BASE_BACKOFF = timedelta(minutes=1)
@@ -115,16 +117,24 @@ def _record_events(connection, message, *rows, at=None) -> None:
                         for type, invoice_id, data in rows], connection=connection)
 
 
-# PostgreSQL: handovers deleted, their messages, reminders and events recorded sent in one
-# statement, however many messages (SQLite, in process, takes four statements a message).
-RECORD_SENT_PG = text("""
+# PostgreSQL: handovers deleted, their messages, reminders, events and the invoices' rungs
+# (portal/services/ladder.py) recorded sent in one statement, however many messages (SQLite, in
+# process, takes five statements a message). The day a rung was sent: the day its reminder was
+# planned for, moved by the calendar days (creditor's time zone) it waited between planning and
+# the server's acceptance (a server down overnight, an approval days later).
+RECORD_SENT_PG = text(f"""
 WITH h AS (DELETE FROM outbox_handover WHERE message_id = ANY(:ids) RETURNING message_id, handed_at),
      m AS (UPDATE outbox_message o SET status = 'sent', sent_at = h.handed_at, attempts = o.attempts + 1,
                   last_error = NULL
            FROM h WHERE o.id = h.message_id AND o.status = 'pending'
            RETURNING o.id, o.creditor_id, o.debtor_id, o.kind, o.channel, o.sent_at),
      r AS (UPDATE reminder SET status = 'sent' FROM m WHERE reminder.message_id = m.id
-           RETURNING reminder.message_id, reminder.invoice_id, reminder.step_code),
+           RETURNING reminder.message_id, reminder.invoice_id, reminder.step_code, reminder.rung,
+                     reminder.dunning_date, reminder.created_at),
+     rungs AS (SELECT r.invoice_id, r.rung, r.dunning_date + GREATEST(0, (m.sent_at AT TIME ZONE c.timezone)::date
+                      - (r.created_at AT TIME ZONE c.timezone)::date) AS day
+               FROM r JOIN m ON m.id = r.message_id JOIN creditor c ON c.id = m.creditor_id),
+     i AS ({climb_sql("rungs")}),
      e AS (INSERT INTO event (creditor_id, debtor_id, invoice_id, type, actor, at, data)
            SELECT m.creditor_id, m.debtor_id, r.invoice_id,
                   CASE WHEN r.step_code = 'thank_you' THEN 'thank_you.sent' ELSE 'reminder.sent' END, 'system',
@@ -137,12 +147,23 @@ WITH h AS (DELETE FROM outbox_handover WHERE message_id = ANY(:ids) RETURNING me
 SELECT count(*) FROM m""")
 
 
+def _sent_on(connection, creditor_id: int, dunning_date: date, planned_at, sent_at, zones: dict) -> date:
+    """SQLite's take on the day computed in RECORD_SENT_PG, in Python (SQLite knows no time zones)."""
+    if creditor_id not in zones:
+        zones[creditor_id] = ZoneInfo(connection.execute(
+            select(Creditor.timezone).where(Creditor.id == creditor_id)).scalar_one())
+    zone = zones[creditor_id]
+    waited = (sent_at.astimezone(zone).date() - planned_at.astimezone(zone).date()).days
+    return dunning_date + timedelta(days=max(0, waited))
+
+
 def record_sent(connection, ids: list[int]) -> None:
     """Handed-over messages recorded sent: status, sent_at (the handover's time), reminders,
-    events; their handover rows deleted. The caller commits."""
+    events, the invoices' rungs; their handover rows deleted. The caller commits."""
     if connection.dialect.name == "postgresql":
         connection.execute(RECORD_SENT_PG, {"ids": ids})
         return
+    zones: dict = {}
     for message_id in ids:
         handed_at = connection.execute(delete(HANDOVER).where(HANDOVER.c.message_id == message_id)
                               .returning(HANDOVER.c.handed_at)).scalar()
@@ -155,10 +176,14 @@ def record_sent(connection, ids: list[int]) -> None:
             continue
         rows = connection.execute(
             update(Reminder.__table__).where(Reminder.message_id == message_id).values(status="sent")
-            .returning(Reminder.invoice_id, Reminder.step_code)).all()
+            .returning(Reminder.invoice_id, Reminder.step_code, Reminder.rung, Reminder.dunning_date,
+                       Reminder.created_at)).all()
+        ladder.record_sends(connection, [
+            (row.invoice_id, row.rung, _sent_on(connection, message.creditor_id, row.dunning_date, row.created_at,
+                                                handed_at, zones)) for row in rows if row.rung])
         _record_events(connection, message,
-                *[("thank_you.sent" if step == "thank_you" else "reminder.sent", invoice_id,
-                   {"step": step, "channel": message.channel}) for invoice_id, step in rows]
+                *[("thank_you.sent" if row.step_code == "thank_you" else "reminder.sent", row.invoice_id,
+                   {"step": row.step_code, "channel": message.channel}) for row in rows]
                 or [("message.sent", None, {"kind": message.kind})], at=handed_at)
 
 

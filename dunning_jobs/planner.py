@@ -1,18 +1,26 @@
 """What is due today: set-based SQL, one INSERT ... SELECT for the steps of every plan.
 
-The rule (domain/schedule.py; tests/integration/test_planner_*.py hold this SQL to it): each
-remindable invoice gets the step of its debtor's plan (the profile's own, else standard) with
-the highest position whose day has come (due_date <= day - offset_days), only if it has no
-reminder at that position or beyond. So a late-loaded invoice jumps straight to the step its age
-calls for, and missed steps are never sent late. The unique (invoice, step) constraint makes a
-second run, or a concurrent one, plan nothing twice.
+The rule is the ladder (domain/schedule.py; tests/integration/test_planner_*.py hold this SQL to
+it): an invoice climbs its debtor's plan (the profile's own, else standard) one after-due step
+(rung) at a time. Rung 1 is due when its day has come; rung k+1 when its day has come, the
+invoice stands on rung k (invoice.rung_reached) and rung k was sent (invoice.rung_sent_on) at
+least max(7 days, the gap between their offsets) ago. The courtesy notice (offset <= 0) is
+optional: planned only while rung 1 is not due and nothing was sent. Both columns are written
+when a send is recorded (portal/services/ladder.py), so the invoice row alone says which step
+is due: one probe of the unique (invoice, step) index per candidate then says whether that step
+is already planned (or sent, failed, skipped). A step cancelled at composing (the invoice was
+disputed, paid or in flight then) does not block the ladder: when it is due again its row is
+planned again (ON CONFLICT ... DO UPDATE ... WHERE status = 'cancelled'). The unique (invoice,
+step) constraint makes a second run, or a concurrent one, plan nothing twice. Charges items
+(invoice.kind = 'charges') are never planned.
 
 Built so that planning costs a small multiple of reading the open invoices once, at any size:
 - the cutoffs are computed here and bound as parameters, so one CASE picks every invoice's step
   in a single read of the open invoices, instead of a statement per plan step;
-- the statement is built once per shape of plans (profiles and their number of steps: the same
-  for every creditor on the default plans) and run with this run's values, because building and
-  keying it for SQLAlchemy's cache costs more than a small creditor's planning in the database;
+- the statement is built once per shape of plans (profiles and their numbers of rungs and
+  before-due steps: the same for every creditor on the default plans) and run with this run's
+  values, because building and keying it for SQLAlchemy's cache costs more than a small
+  creditor's planning in the database;
 - on PostgreSQL, when the invoices are large enough to be read in parallel, that SELECT fills a
   temporary table (CREATE TEMPORARY TABLE ... AS, which PostgreSQL runs in parallel, unlike the
   SELECT of an INSERT) and the INSERT reads it: the same rows.
@@ -30,33 +38,41 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ClauseElement, Executable
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from portal.domain.schedule import Step, before_due, rung_gap, rungs
 from portal.extensions import db
 from portal.models import (OPEN_STATUSES, Creditor, Debtor, Event, Invoice, PaymentAttempt, PaymentAttemptLine,
                            PaymentPromise, Reminder, utcnow)
 from portal.services.plans import PROFILE_OFFSETS, ensure_default_plans, plans_for
 
 THANK_YOU_WINDOW_DAYS = 30
-COLUMNS = ["creditor_id", "debtor_id", "invoice_id", "step_id", "step_code", "position", "dunning_date",
+COLUMNS = ["creditor_id", "debtor_id", "invoice_id", "step_id", "step_code", "position", "rung", "dunning_date",
            "status", "interest", "indemnity", "created_at"]
+#: what a cancelled reminder planned again takes from the new row (the rest is reset below)
+REPLANNED = ["step_id", "position", "rung", "dunning_date", "status", "interest", "indemnity", "created_at"]
 CANDIDATES = table("planner_candidate", *(column(c) for c in COLUMNS))
 
 
 class _InsertNew(Executable, ClauseElement):
     """INSERT INTO reminder (COLUMNS) <select> ON CONFLICT (invoice_id, step_code) DO NOTHING, on
-    both engines. Cached like any statement (SQLAlchemy 2.0 compiles the dialects' own
-    on_conflict_do_nothing() inserts again on every execution)."""
+    both engines; with `replan`, a cancelled reminder in the way is planned again instead (its
+    row, its id: nothing was sent). Cached like any statement (SQLAlchemy 2.0 compiles the
+    dialects' own on_conflict_do_*() inserts again on every execution)."""
     inherit_cache = True
-    _traverse_internals = [("query", InternalTraversal.dp_clauseelement)]
+    _traverse_internals = [("query", InternalTraversal.dp_clauseelement), ("replan", InternalTraversal.dp_boolean)]
     _inline = False  # read by the compiler, which sees the INSERT inside as the statement
 
-    def __init__(self, query):
-        self.query = query
+    def __init__(self, query, replan: bool = False):
+        self.query, self.replan = query, replan
 
 
 @compiles(_InsertNew)
 def _compile_insert_new(element, compiler, **kw):
     statement = insert(Reminder.__table__).from_select(COLUMNS, element.query)
-    return f"{compiler.process(statement, **kw)} ON CONFLICT (invoice_id, step_code) DO NOTHING"
+    action = "DO NOTHING"
+    if element.replan:
+        action = ("DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in REPLANNED)
+                  + ", message_id = NULL, postponed_to = NULL, decided_at = NULL WHERE reminder.status = 'cancelled'")
+    return f"{compiler.process(statement, **kw)} ON CONFLICT (invoice_id, step_code) {action}"
 
 
 class _CreateTempAs(Executable, ClauseElement):
@@ -96,13 +112,13 @@ def lock_creditor(creditor_id: int) -> None:
 def remindable(day):
     """Conditions under which an invoice may be reminded at all on `day` (a date or a bound
     parameter): open, not under dispute, no payment in flight (a card payment settling, a direct
-    debit submitted) and no live promise to pay by `day` or later."""
+    debit submitted) and no live promise to pay by `day` or later. Charges items (late-payment
+    charges a message claimed) are never reminded on their own."""
     in_flight = (exists().where(PaymentAttemptLine.invoice_id == Invoice.id,
                                 PaymentAttempt.id == PaymentAttemptLine.attempt_id,
                                 PaymentAttempt.status == "processing"))
     promised = exists().where(PaymentPromise.invoice_id == Invoice.id, PaymentPromise.status == "live",
                               PaymentPromise.promised_date >= day)
-    # Charges items (kind "charges") are asked for with their invoice, never reminded on their own.
     return and_(Invoice.status.in_(OPEN_STATUSES), Invoice.kind == "invoice", Invoice.disputed.is_(False),
                 ~in_flight, ~promised)
 
@@ -127,27 +143,38 @@ def plan_day(creditor: Creditor, day: date) -> tuple[int, int]:
 
 def _ordered(plans):
     """The plans in the order their statement binds them: standard last (the CASE's else), each
-    with its steps from the highest position down (the first due one wins)."""
+    with its steps in the order its CASE tries them: the rungs (rung 1 first), then the steps
+    before the due date, the most advanced first. Returns [(profile, rungs, before-due steps)]."""
     ordered = sorted(plans, key=lambda p: (p.profile == "standard", p.profile))
-    return [(p.profile, sorted(p.steps, key=lambda s: -s.position)) for p in ordered]
+    out = []
+    for p in ordered:
+        steps = {s.position: s for s in p.steps}
+        rule = [Step(s.code, s.position, s.offset_days) for s in p.steps]
+        out.append((p.profile, [steps[s.position] for s in rungs(rule)],
+                    [steps[s.position] for s in before_due(rule)]))
+    return out
 
 
 def _plan_steps(creditor: Creditor, plans, day: date, now, parallel: bool) -> int:
     """Every step due on `day`, all plans at once: one scan of the open invoices instead of one
-    per (plan, step). An invoice gets its chosen step only when it has no reminder at that
-    position or beyond."""
+    per (plan, step). An invoice gets its step unless that step is already planned for it (or
+    was sent, failed, skipped); a cancelled one is planned again."""
     ordered = _ordered(plans)
-    steps = [s for _profile, plan_steps in ordered for s in plan_steps]
+    steps = [s for _profile, ladder, before in ordered for s in ladder + before]
     if not steps:
         return 0
     params = {"creditor": creditor.id, "day": day, "now": now,
               "earliest": day - timedelta(days=min(s.offset_days for s in steps))}
-    for i, (_profile, plan_steps) in enumerate(ordered):
-        for j, s in enumerate(plan_steps):
+    for i, (_profile, ladder, before) in enumerate(ordered):
+        for j, s in enumerate(ladder + before):
             params.update({f"cut_{i}_{j}": day - timedelta(days=s.offset_days), f"id_{i}_{j}": s.id,
                            f"pos_{i}_{j}": s.position, f"code_{i}_{j}": s.code,
+                           f"rung_{i}_{j}": j + 1 if j < len(ladder) else None,
                            f"status_{i}_{j}": "awaiting_approval" if s.requires_approval else "planned"})
-    shape = tuple((profile, len(plan_steps)) for profile, plan_steps in ordered)
+            if 0 < j < len(ladder):
+                lower, upper = (Step(x.code, x.position, x.offset_days) for x in (ladder[j - 1], s))
+                params[f"sent_{i}_{j}"] = day - timedelta(days=rung_gap(lower, upper))
+    shape = tuple((profile, len(ladder), len(before)) for profile, ladder, before in ordered)
     if not parallel:
         return _inserted(_steps_insert(shape), params)
     db.session.execute(_steps_into_candidates(shape), params)
@@ -157,45 +184,56 @@ def _plan_steps(creditor: Creditor, plans, day: date, now, parallel: bool) -> in
 
 
 @lru_cache(maxsize=32)
-def _steps_select(shape: tuple[tuple[str, int], ...]):
-    """The candidates' SELECT for plans of this shape ((profile, number of steps), as _ordered
-    gives them), every value a parameter of _plan_steps.
+def _steps_select(shape: tuple[tuple[str, int, int], ...]):
+    """The candidates' SELECT for plans of this shape ((profile, rungs, before-due steps), as
+    _ordered gives them), every value a parameter of _plan_steps.
 
-    The chosen step's id and position are CASE expressions over the steps' cutoffs, and its code
-    and status CASEs on that id: no join with dunning_step. So PostgreSQL estimates the
-    candidates right (a join on a CASE is guessed at a small fraction of them, which makes it
-    probe the reminders once per candidate where a hash anti-join is cheaper). The foreign key
-    still checks every step id inserted."""
+    The chosen step's id, position and rung are CASE expressions over the invoice's rung and
+    the steps' cutoffs, and its code and status CASEs on that id: no join with dunning_step. So
+    PostgreSQL estimates the candidates right (a join on a CASE is guessed at a small fraction
+    of them, which makes it probe the reminders once per candidate where a hash anti-join is
+    cheaper). The foreign key still checks every step id inserted."""
+    reached, sent_on = Invoice.rung_reached, Invoice.rung_sent_on
+
+    def due(i, j, rungs_n):
+        """Step j of plan i is due: rung 1 (j = 0) or a before-due step (j >= rungs_n) on an
+        invoice that reached no rung, rung j + 1 on one standing on rung j, sent long enough ago."""
+        on_time = Invoice.due_date <= bindparam(f"cut_{i}_{j}", type_=Date)
+        if j == 0 or j >= rungs_n:
+            return and_(reached == 0, on_time)
+        return and_(reached == j, on_time, sent_on <= bindparam(f"sent_{i}_{j}", type_=Date))
+
     def chosen(value):
-        """value(i, j) of the step due: per plan, a CASE from its highest position down; a CASE on
-        the debtor's profile picks the plan. Only debtors whose profile has a plan of its own are
-        joined: the others (NULL profile) fall to the standard plan. NULL when no step is due."""
-        by_plan = [case(*[(Invoice.due_date <= bindparam(f"cut_{i}_{j}", type_=Date), value(i, j))
-                          for j in range(n)]) if n else null() for i, (_p, n) in enumerate(shape)]
-        own = {profile: by_plan[i] for i, (profile, _n) in enumerate(shape) if profile != "standard"}
+        """value(i, j) of the step due: per plan, a CASE in _ordered's order (the first due one
+        wins: rung 1 before the courtesy notice); a CASE on the debtor's profile picks the plan.
+        Only debtors whose profile has a plan of its own are joined: the others (NULL profile)
+        fall to the standard plan. NULL when no step is due."""
+        by_plan = [case(*[(due(i, j, r), value(i, j)) for j in range(r + b)]) if r + b else null()
+                   for i, (_p, r, b) in enumerate(shape)]
+        own = {profile: by_plan[i] for i, (profile, _r, _b) in enumerate(shape) if profile != "standard"}
         fallback = by_plan[-1] if shape[-1][0] == "standard" else null()
         return case(own, value=Debtor.profile, else_=fallback) if own else fallback
 
     def param(name, type_):
         return lambda i, j: bindparam(f"{name}_{i}_{j}", type_=type_)
 
-    each = [(i, j) for i, (_p, n) in enumerate(shape) for j in range(n)]
+    each = [(i, j) for i, (_p, r, b) in enumerate(shape) for j in range(r + b)]
     step_id = chosen(param("id", Integer))
     position = chosen(param("pos", Integer))
+    rung = chosen(param("rung", Integer))
     code = case({bindparam(f"id_{i}_{j}", type_=Integer): bindparam(f"code_{i}_{j}", type_=String) for i, j in each},
                 value=step_id)
     status = case({bindparam(f"id_{i}_{j}", type_=Integer): bindparam(f"status_{i}_{j}", type_=String)
                    for i, j in each}, value=step_id)
     day = bindparam("day", type_=Date)
-    # A reminder at the chosen position or beyond: on PostgreSQL the unique (invoice_id,
-    # step_code) index carries the position too (INCLUDE), so this reads no reminder row. A
-    # reminder of the chosen step is one of them (same position), unless the debtor changed
-    # plans since; then the insert conflicts on that index and drops the row.
-    later = exists().where(Reminder.invoice_id == Invoice.id, Reminder.position >= position,
-                           Reminder.step_code != "thank_you")
-    values = (Invoice.creditor_id, Invoice.debtor_id, Invoice.id, step_id, code, position, day, status,
+    # The chosen step already has its row (planned, awaiting approval, sent, failed, skipped):
+    # one probe of the unique (invoice_id, step_code) index. A cancelled row does not count: the
+    # insert plans it again.
+    planned = exists().where(Reminder.invoice_id == Invoice.id, Reminder.step_code == code,
+                             Reminder.status != "cancelled")
+    values = (Invoice.creditor_id, Invoice.debtor_id, Invoice.id, step_id, code, position, rung, day, status,
               literal(0), literal(0), bindparam("now", type_=Reminder.created_at.type))
-    own = [profile for profile, _n in shape if profile != "standard"]
+    own = [profile for profile, _r, _b in shape if profile != "standard"]
     return (select(*(v.label(c) for v, c in zip(values, COLUMNS)))
             # Only debtors whose profile has a plan of its own, usually few: a small hash table
             # instead of every debtor. The others get the standard plan.
@@ -204,7 +242,7 @@ def _steps_select(shape: tuple[tuple[str, int], ...]):
             # before any join.
             .where(Invoice.creditor_id == bindparam("creditor", type_=Integer),
                    Invoice.due_date <= bindparam("earliest", type_=Date), step_id.is_not(None),
-                   remindable(day), ~later)
+                   remindable(day), ~planned)
             # The sort reads every candidate before the first row is written, so the probes never
             # walk the rows this statement inserts: with an empty or unanalysed reminder table
             # PostgreSQL probes it by seq scan, quadratic without this.
@@ -213,7 +251,7 @@ def _steps_select(shape: tuple[tuple[str, int], ...]):
 
 @lru_cache(maxsize=32)
 def _steps_insert(shape):
-    return _InsertNew(_steps_select(shape))
+    return _InsertNew(_steps_select(shape), replan=True)
 
 
 @lru_cache(maxsize=32)
@@ -232,7 +270,9 @@ def _steps_into_candidates(shape):
     return _CreateTempAs(CANDIDATES.name, _steps_select(shape))
 
 
-_CANDIDATES_INSERT = _InsertNew(select(*(CANDIDATES.c[c] for c in COLUMNS)))
+# "WHERE true": SQLite reads an ON CONFLICT right after a FROM as a join's (unused on PostgreSQL,
+# kept for the statement's sake).
+_CANDIDATES_INSERT = _InsertNew(select(*(CANDIDATES.c[c] for c in COLUMNS)).where(literal(True)), replan=True)
 
 
 def _record_awaiting(creditor_id: int, now) -> int:
@@ -258,15 +298,17 @@ def _awaiting_events(dialect: str):
 
 
 def _plan_thank_yous(creditor: Creditor, day: date, now) -> int:
-    """Once per invoice whose balance reached zero recently, by any path."""
+    """Once per invoice whose balance reached zero recently, by any path (charges items have no
+    thank-you of their own)."""
     return _inserted(_THANK_YOUS, {"creditor": creditor.id, "day": day, "now": now,
                                    "since": now - timedelta(days=THANK_YOU_WINDOW_DAYS)})
 
 
 _THANK_YOUS = _InsertNew(
-    select(Invoice.creditor_id, Invoice.debtor_id, Invoice.id, null(), literal("thank_you"), literal(0),
+    select(Invoice.creditor_id, Invoice.debtor_id, Invoice.id, null(), literal("thank_you"), literal(0), null(),
            bindparam("day", type_=Date), literal("planned"), literal(0), literal(0),
            bindparam("now", type_=Reminder.created_at.type))
     .where(Invoice.creditor_id == bindparam("creditor", type_=Integer), Invoice.status == "paid",
-           Invoice.kind == "invoice", Invoice.updated_at >= bindparam("since", type_=Invoice.updated_at.type),
+           Invoice.kind == "invoice",
+           Invoice.updated_at >= bindparam("since", type_=Invoice.updated_at.type),
            ~exists().where(Reminder.invoice_id == Invoice.id, Reminder.step_code == "thank_you")))

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from .. import gateways
-from ..services import events, ledger, links, mandates, payments, receivables, reports
+from ..services import events, ladder, ledger, links, mandates, payments, receivables, reports
 from ..domain.calendar import today_for
 from .blueprint import bp
 from .forms import ActionForm
@@ -30,7 +30,7 @@ def debtor(ref):
                            links=links.for_debtor(g.creditor.id, d.id), form=ActionForm(),
                            new_link=request.args.get("new_link"), credit=ledger.debtor_credit(d.id),
                            mandate=mandates.current(d.id), attempts=payments.recent_attempts(g.creditor.id, d.id, 20),
-                           dd_enabled=gateways.direct_debit() is not None)
+                           dd_enabled=gateways.direct_debit() is not None, failed=ladder.failed_steps(d.id))
 
 
 @bp.post("/debtors/<path:ref>/auto-collect")

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import OPEN_STATUSES, Creditor, Debtor, Invoice, OutboxMessage, Reminder, utcnow
-from . import NotFound, events
+from . import NotFound, events, ladder
 from .composing import build_message, top_step
 
 
@@ -51,6 +51,8 @@ def approve(creditor: Creditor, debtor_id: int, day: date, user: str) -> OutboxM
                                 daily_key=None)
         for reminder, _ in live:
             reminder.status = "planned" if channel == "email" else "sent"
+        if channel == "letter":  # approved into the print queue: sent, the invoices climb
+            ladder.record_sent([reminder for reminder, _ in live], day)
         events.record("reminder.approved", creditor_id=creditor.id, debtor_id=debtor_id, actor="creditor",
                       user=user, message_id=message.id, invoices=[i.number for _, i in live])
     db.session.commit()

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from ..extensions import db
 from ..models import OPEN_STATUSES, Creditor, Debtor, DunningStep, Invoice, OutboxMessage, Reminder, utcnow
 from . import demand as demands
-from . import events, letters, links
+from . import events, ladder, letters, links
 from .mime import smtp_bytes
 from .message_texts import render_message
 
@@ -94,6 +94,7 @@ def _write(creditor: Creditor, debtor: Debtor, dunning, thanks, day: date, chann
             if channel == "letter":  # waits in the print queue: the reminders are done
                 for reminder, _ in dunning:
                     reminder.status = "sent"
+                ladder.record_sent([reminder for reminder, _ in dunning], day)
         return 1
     except IntegrityError:
         return 0

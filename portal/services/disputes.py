@@ -5,8 +5,8 @@ every state change.
 While a dispute is open its invoice carries `disputed = True`: the planner does not remind it
 and the composer drops reminders planned for it, so dunning pauses for that invoice only.
 Resolving clears the flag: a credit note (through the one ledger) or a corrected amount, or a
-rejection; on the next dunning day the planner gives the invoice the most advanced step whose
-day has come (missed steps are not sent late, portal/domain/schedule.py).
+rejection; on the next dunning day the planner gives the invoice its next rung of the ladder
+(portal/domain/schedule.py), a step cancelled during the dispute included.
 
 Every portal query here filters by the session's debtor id, every back-office query by the
 creditor's id: a dispute, message or attachment of anyone else reads as not found.

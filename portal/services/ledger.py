@@ -18,7 +18,7 @@ from sqlalchemy.orm.util import identity_key
 from ..domain.money import OpenItem, allocate
 from ..extensions import db
 from ..models import OPEN_STATUSES, Creditor, Debtor, Document, Invoice, Payment, PaymentAllocation, PaymentReversal
-from . import Conflict, Invalid, NotFound, events
+from . import Conflict, Invalid, NotFound, events, ladder
 from .checks import REF, amount_of, check_date, check_email, check_ref, check_text, currency_of
 
 PROFILES = ("standard", "key_account", "risky", "public_sector")
@@ -79,7 +79,7 @@ def _put_debtor(creditor: Creditor, ref: str, d: DebtorInput, actor: str) -> tup
     if created:
         debtor = Debtor(creditor_id=creditor.id, ref=ref, profile="standard", kind="business")
         db.session.add(debtor)
-    before = {k: getattr(debtor, k) for k in ("name", "email", "language", "profile", "phone", "kind")}
+    before = {k: getattr(debtor, k) for k in ("name", "email", "language", "profile", "phone", "kind", "address")}
     debtor.name, debtor.email, debtor.language = d.name, d.email, d.language
     for key in ("profile", "phone", "kind"):
         if getattr(d, key) is not None:
@@ -91,6 +91,8 @@ def _put_debtor(creditor: Creditor, ref: str, d: DebtorInput, actor: str) -> tup
     elif changed:
         events.record("debtor.updated", creditor_id=creditor.id, debtor_id=debtor.id, actor=actor,
                       fields=sorted(changed))
+        if changed.keys() & ladder.CONTACT_FIELDS:  # a refused address corrected: failed steps go again
+            ladder.replan_failed(debtor, actor)
     return debtor, created
 
 

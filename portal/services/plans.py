@@ -20,11 +20,15 @@ DEFAULT_STEPS = [
     ("formal_notice", 30, "letter", "formal", True, True),
 ]
 # The same steps on other calendars: key accounts get more room, risky debtors less, public
-# bodies (legal payment term of 30 days, slow circuits) the most.
+# bodies (legal payment term of 30 days, slow circuits) the most. The ladder never sends two
+# rungs less than 7 days apart (domain/schedule.py), so no after-due steps are closer than that:
+# risky debtors get the tightest ladder, a formal notice at D+22 instead of D+30. Plans created
+# with the earlier risky calendar (-10, 1, 5, 10, 20) are left as they are: the ladder spaces
+# their rungs by 7 days anyway (D+1, D+8, D+15, D+25).
 PROFILE_OFFSETS = {
     "standard": ("Standard", (-7, 1, 8, 15, 30)),
     "key_account": ("Key accounts", (-7, 3, 15, 30, 45)),
-    "risky": ("Risky", (-10, 1, 5, 10, 20)),
+    "risky": ("Risky", (-10, 1, 8, 15, 22)),
     "public_sector": ("Public sector", (-7, 5, 20, 35, 60)),
 }
 

@@ -21,6 +21,7 @@ from portal import create_app
 from portal.extensions import db
 from portal.models import Creditor, Debtor, Invoice, OutboxMessage, Reminder
 from portal.services import ledger
+from portal.domain.schedule import Step, due_step
 from portal.services.plans import DEFAULT_STEPS, PROFILE_OFFSETS
 from support import BASE_CONFIG, count, migrate  # noqa: F401 (count: for the fault tests)
 
@@ -101,9 +102,15 @@ def hold_planner_lock(pg: PrivatePostgres, creditor_id: int) -> psycopg.Connecti
     return conn
 
 
-def expected_step(profile: str, age: int) -> str | None:
-    due = [code for (code, *_), offset in zip(DEFAULT_STEPS, PROFILE_OFFSETS[profile][1]) if age >= offset]
-    return due[-1] if due else None
+def expected_step(profile: str, age: int, reached: int = 0, sent_ago: int | None = None) -> str | None:
+    """The step the ladder (domain/schedule.py) plans for an invoice `age` days late on a
+    default plan: never reminded, the first rung at most."""
+    steps = [Step(code, position, offset) for position, ((code, *_), offset)
+             in enumerate(zip(DEFAULT_STEPS, PROFILE_OFFSETS[profile][1]), 1)]
+    day = date(2026, 1, 1)
+    sent_on = None if sent_ago is None else day - timedelta(days=sent_ago)
+    step = due_step(steps, day - timedelta(days=age), day, reached, sent_on)
+    return step.code if step else None
 
 
 #: days late on the dunning date of each debtor's invoices, by debtor number modulo 4

@@ -9,7 +9,9 @@ def test_last_reminder_follows_the_dunning(app, seeded):
     dunning_day.run(date(2026, 10, 2))  # F-1 due 2026-10-01: first reminder
     first = seeded.get("/invoices/F-1").json["last_reminder"]
     assert first["step"] == "reminder_1" and first["sent_at"].startswith("20")
-    dunning_day.run(date(2026, 10, 16))  # D+15: firm reminder
+    dunning_day.run(date(2026, 10, 16))  # D+15: the next rung, the second reminder
+    assert seeded.get("/invoices/F-1").json["last_reminder"]["step"] == "reminder_2"
+    dunning_day.run(date(2026, 10, 23))  # a week later: the firm reminder
     assert seeded.get("/invoices/F-1").json["last_reminder"]["step"] == "firm"
     listed = {i["number"]: i["last_reminder"] for i in seeded.get("/debtors/D1").json["open_invoices"]}
     assert listed["F-1"]["step"] == "firm"

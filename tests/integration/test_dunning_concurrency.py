@@ -3,7 +3,8 @@
 Four real `flask --app app dunning run --date D` processes start together on one PostgreSQL
 database and one real SMTP server. Whatever the interleaving, every (invoice, step) is planned
 once, every debtor gets at most one reminder e-mail that day, the server receives each message
-exactly once, and the four JSON lines add up to what the server received.
+exactly once, and the four JSON lines add up to what the server received. The invoices stand on
+every rung of the ladder, sent at several distances, so every step of the plans is due for some.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sqlalchemy import func, select
 from dunning_jobs import day as dunning_day
 from fakes.cli_process import app_env, flask, json_line
 from fakes.slow_smtp import SlowSmtpServer
+from portal.domain.schedule import Step, due_step
 from portal.extensions import db
 from portal.models import Creditor, Debtor, Invoice, OutboxMessage, Reminder
 from portal.services import ledger
@@ -39,10 +41,13 @@ POSTGRESQL_ONLY = pytest.mark.parametrize("engine_name", [
 ])
 
 
-def expected_step(profile: str, age: int) -> str | None:
-    """The most advanced step of the debtor's plan that its invoice's age calls for on D."""
-    due = [code for (code, *_), offset in zip(DEFAULT_STEPS, PROFILE_OFFSETS[profile][1]) if age >= offset]
-    return due[-1] if due else None
+def expected_step(profile: str, age: int, reached: int, sent_ago: int) -> str | None:
+    """The step of the debtor's plan the ladder (domain/schedule.py) plans on D for an invoice
+    `age` days late standing on rung `reached`, sent `sent_ago` days before D."""
+    steps = [Step(code, position, offset) for position, ((code, *_), offset)
+             in enumerate(zip(DEFAULT_STEPS, PROFILE_OFFSETS[profile][1]), 1)]
+    step = due_step(steps, D - timedelta(days=age), D, reached, D - timedelta(days=sent_ago) if reached else None)
+    return step.code if step else None
 
 
 def seed(creditor_id: int) -> dict[tuple[str, str], str]:
@@ -56,10 +61,14 @@ def seed(creditor_id: int) -> dict[tuple[str, str], str]:
         for k, age in enumerate(AGES[n % 8]):
             number = f"F{n:02d}-{k}"
             due = D - timedelta(days=age)
-            ledger.upsert_invoice(creditor, number, {
+            invoice, _ = ledger.upsert_invoice(creditor, number, {
                 "debtor_ref": ref, "issue_date": (due - timedelta(days=30)).isoformat(),
                 "due_date": due.isoformat(), "amount": f"{100 + n * 7 + k}.50", "currency": "EUR"})
-            step = expected_step(profile, age)
+            # Climbed as far as its age allows, at most rung 3, the last rung sent 7 or 16 days ago.
+            reached, sent_ago = (min(3, (n + k) % 4, max(0, age // 8)), 7 if n % 2 else 16)
+            invoice.rung_reached, invoice.rung_sent_on = reached, (D - timedelta(days=sent_ago) if reached else None)
+            db.session.commit()
+            step = expected_step(profile, age, reached, sent_ago)
             if step:
                 expected[(ref, number)] = step
     return expected

@@ -121,6 +121,21 @@ def test_cli_upgrade_then_check(empty_database):
         engine.dispose()
 
 
+def _old_rows(conn, refs):
+    """A creditor and its debtors written as the migrations before 0008 knew them, in SQL (today's
+    models have columns they lack): (insert, creditor id, debtor ids); insert(sql, **values)
+    returns the new row's id."""
+    def insert(sql, **values):
+        return conn.execute(text(sql + " RETURNING id"), values).scalar_one()
+    creditor = insert("INSERT INTO creditor (name, email, currency, timezone, language, payment_terms_days, "
+                      "created_at) VALUES ('Mig', 'mig@example.com', 'EUR', 'Europe/Paris', 'fr', 30, :at)",
+                      at="2026-05-01 00:00:00")
+    debtors = [insert("INSERT INTO debtor (creditor_id, ref, name, language, profile, kind, created_at, "
+                      "updated_at) VALUES (:c, :r, :r, 'fr', 'standard', 'business', :at, :at)",
+                      c=creditor, r=ref, at="2026-05-01 00:00:00") for ref in refs]
+    return insert, creditor, debtors
+
+
 def test_0007_aligns_reminders_with_their_invoice(empty_database):
     """Before 0007 an invoice moved to another debtor left its reminders naming the old one; the
     composite key (invoice_id, creditor_id, debtor_id) -> invoice needs them aligned, and the
@@ -131,14 +146,7 @@ def test_0007_aligns_reminders_with_their_invoice(empty_database):
             upgrade(revision="0006")
             # Rows written as 0006 knew them, in SQL: today's models have columns 0006 lacks.
             with db.engine.begin() as conn:
-                def insert(sql, **values):
-                    return conn.execute(text(sql + " RETURNING id"), values).scalar_one()
-                creditor = insert("INSERT INTO creditor (name, email, currency, timezone, language, payment_terms_days, "
-                                  "created_at) VALUES ('Mig', 'mig@example.com', 'EUR', 'Europe/Paris', 'fr', 30, :at)",
-                                  at="2026-05-01 00:00:00")
-                old, new = (insert("INSERT INTO debtor (creditor_id, ref, name, language, profile, kind, created_at, "
-                                   "updated_at) VALUES (:c, :r, :r, 'fr', 'standard', 'business', :at, :at)",
-                                   c=creditor, r=ref, at="2026-05-01 00:00:00") for ref in ("A", "B"))
+                insert, creditor, (old, new) = _old_rows(conn, ("A", "B"))
                 invoice = insert("INSERT INTO invoice (creditor_id, debtor_id, number, issue_date, due_date, amount, "
                                  "amount_paid, currency, status, disputed, created_at, updated_at) VALUES (:c, :d, 'M-1', "
                                  "'2026-05-01', '2026-05-31', 1000, 0, 'EUR', 'open', false, :at, :at)",
@@ -155,3 +163,62 @@ def test_0007_aligns_reminders_with_their_invoice(empty_database):
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def test_0008_backfills_the_ladder_from_reminders_sent(empty_database):
+    """Rows planned under the old rule stand, and the ladder continues from what was sent: each
+    reminder's rung is its step's ordinal among its plan's after-due steps (courtesy notices and
+    thank-yous have none), each invoice's rung the highest one sent, with the day it was sent for
+    (planned, failed or cancelled reminders do not count)."""
+    app = create_app({**BASE_CONFIG, "DATABASE_URL": empty_database})
+    at = "2026-05-01 00:00:00"
+    try:
+        with app.app_context():
+            upgrade(revision="0007")
+            with db.engine.begin() as conn:
+                insert, creditor, (debtor,) = _old_rows(conn, ("A",))
+                plan = insert("INSERT INTO dunning_plan (creditor_id, profile, name) VALUES (:c, 'standard', 'Standard')",
+                              c=creditor)
+                steps = {}
+                for position, (code, offset) in enumerate([("courtesy", -7), ("reminder_1", 1), ("reminder_2", 8),
+                                                           ("firm", 15), ("formal_notice", 30)], 1):
+                    steps[code] = insert(
+                        "INSERT INTO dunning_step (plan_id, code, position, offset_days, channel, tone, "
+                        "requires_approval, adds_charges, subject_fr, subject_en, body_fr, body_en) VALUES "
+                        "(:p, :code, :pos, :o, 'email', 'reminder', false, false, 's', 's', 'b', 'b')",
+                        p=plan, code=code, pos=position, o=offset)
+                invoices = {number: insert(
+                    "INSERT INTO invoice (creditor_id, debtor_id, number, issue_date, due_date, amount, amount_paid, "
+                    "currency, status, disputed, created_at, updated_at) VALUES (:c, :d, :n, '2026-04-01', "
+                    "'2026-05-01', 1000, 0, 'EUR', 'open', false, :at, :at)", c=creditor, d=debtor, n=number, at=at)
+                    for number in ("CLIMBED", "COURTESY", "FAILED", "NONE")}
+                history = [("CLIMBED", "courtesy", "2026-04-24", "sent"), ("CLIMBED", "reminder_1", "2026-05-02", "sent"),
+                           ("CLIMBED", "reminder_2", "2026-05-09", "sent"), ("CLIMBED", "firm", "2026-05-16", "planned"),
+                           ("COURTESY", "courtesy", "2026-04-24", "sent"), ("COURTESY", "thank_you", "2026-05-20", "sent"),
+                           ("FAILED", "reminder_1", "2026-05-02", "failed"), ("FAILED", "courtesy", "2026-04-24", "cancelled")]
+                for number, code, day, status in history:
+                    position = list(steps).index(code) + 1 if code in steps else 0
+                    conn.execute(text(
+                        "INSERT INTO reminder (creditor_id, debtor_id, invoice_id, step_id, step_code, position, "
+                        "dunning_date, status, interest, indemnity, created_at) VALUES (:c, :d, :i, :s, :code, :pos, "
+                        ":day, :status, 0, 0, :at)"),
+                        {"c": creditor, "d": debtor, "i": invoices[number], "s": steps.get(code), "code": code,
+                         "pos": position, "day": day, "status": status, "at": at})
+            db.session.remove()
+            upgrade()
+            with db.engine.connect() as conn:
+                rungs = dict(conn.execute(text(
+                    "SELECT i.number || ':' || r.step_code, r.rung FROM reminder r JOIN invoice i ON i.id = r.invoice_id")
+                ).all())
+                ladder = {number: (reached, str(sent_on) if sent_on else None) for number, reached, sent_on in conn.execute(
+                    text("SELECT number, rung_reached, rung_sent_on FROM invoice"))}
+                kinds = set(conn.execute(text("SELECT kind FROM invoice")).scalars())
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    assert rungs == {"CLIMBED:courtesy": None, "CLIMBED:reminder_1": 1, "CLIMBED:reminder_2": 2, "CLIMBED:firm": 3,
+                     "COURTESY:courtesy": None, "COURTESY:thank_you": None, "FAILED:reminder_1": 1,
+                     "FAILED:courtesy": None}
+    assert ladder == {"CLIMBED": (2, "2026-05-09"), "COURTESY": (0, None), "FAILED": (0, None), "NONE": (0, None)}
+    assert kinds == {"invoice"}

@@ -1,7 +1,9 @@
-"""The one-statement planner against the plain rule across every plan at once: debtors of each
-profile (and of a profile without a plan of its own, which falls back to standard), several past
-reminders per invoice (thank-you notes do not count), and the conditions that stop reminding
-(dispute, payment in flight, live promise)."""
+"""The one-statement planner against the plain rule (the ladder) across every plan at once:
+debtors of each profile (and of a profile without a plan of its own, which falls back to
+standard), invoices on every rung, sent at every distance, with rows already there for the step
+due (cancelled ones are planned again, the others block; thank-you notes do not count), charges
+items (never planned), and the conditions that stop reminding (dispute, payment in flight, live
+promise)."""
 from __future__ import annotations
 
 import itertools
@@ -26,7 +28,11 @@ counter = itertools.count()
 invoice = st.fixed_dictionaries({
     "profile": st.sampled_from(PROFILES),
     "age": st.integers(-20, 70),
-    "history": st.sets(st.integers(1, 5), max_size=3),
+    "reached": st.integers(0, 4),
+    "sent_ago": st.integers(0, 40),
+    # a row already there for the step the rule picks: None or its status
+    "existing": st.sampled_from([None, None, "planned", "awaiting_approval", "cancelled", "failed", "skipped"]),
+    "kind": st.sampled_from(["invoice", "invoice", "invoice", "charges"]),
     "thank_you": st.booleans(),
     "disputed": st.booleans(),
     # a payment attempt for the invoice in this status, if any
@@ -61,12 +67,16 @@ def test_every_plan_matches_the_rule(app, creditor, cases, through_candidates):
         inv, _ = ledger.upsert_invoice(owner, f"M-{next(counter)}", {
             "debtor_ref": debtor.ref, "issue_date": (due - timedelta(days=30)).isoformat(),
             "due_date": due.isoformat(), "amount": "10.00", "currency": "EUR"})
-        inv.disputed = case["disputed"]
-        for position in case["history"]:
-            step = by_position[position]
-            db.session.add(Reminder(creditor_id=owner.id, debtor_id=debtor.id, invoice_id=inv.id, step_id=step.id,
-                                    step_code=step.code, position=step.position, status="sent",
-                                    dunning_date=DAY - timedelta(days=10 - position)))
+        inv.disputed, inv.kind = case["disputed"], case["kind"]
+        sent_on = DAY - timedelta(days=case["sent_ago"]) if case["reached"] else None
+        inv.rung_reached, inv.rung_sent_on = case["reached"], sent_on
+        rule_steps = [Step(s.code, s.position, s.offset_days) for s in plan.steps]
+        step = due_step(rule_steps, due, DAY, case["reached"], sent_on)
+        if step is not None and case["existing"]:
+            db.session.add(Reminder(creditor_id=owner.id, debtor_id=debtor.id, invoice_id=inv.id,
+                                    step_id=by_position[step.position].id, step_code=step.code,
+                                    position=step.position, status=case["existing"],
+                                    dunning_date=DAY - timedelta(days=5)))
         if case["thank_you"]:  # position 0, never counts as a reached step
             db.session.add(Reminder(creditor_id=owner.id, debtor_id=debtor.id, invoice_id=inv.id,
                                     step_code="thank_you", position=0, status="sent",
@@ -82,13 +92,14 @@ def test_every_plan_matches_the_rule(app, creditor, cases, through_candidates):
             db.session.add(PaymentPromise(creditor_id=owner.id, debtor_id=debtor.id, invoice_id=inv.id,
                                           promised_date=DAY + timedelta(days=days), status=status))
         db.session.commit()
-        stopped = (case["disputed"] or case["attempt"] == "processing"
+        stopped = (case["disputed"] or case["attempt"] == "processing" or case["kind"] == "charges"
+                   or case["existing"] not in (None, "cancelled")
                    or (case["promise"] is not None and case["promise"][0] == "live" and case["promise"][1] >= 0))
-        rule_steps = [Step(s.code, s.position, s.offset_days) for s in plan.steps]
-        step = None if stopped else due_step(rule_steps, due, DAY, max(case["history"], default=0))
-        expected[inv.id] = None if step is None else (
+        rungs = sorted((s for s in plan.steps if s.offset_days > 0), key=lambda s: s.position)
+        expected[inv.id] = None if stopped or step is None else (
             step.code, step.position, by_position[step.position].id,
-            "awaiting_approval" if by_position[step.position].requires_approval else "planned")
+            "awaiting_approval" if by_position[step.position].requires_approval else "planned",
+            rungs.index(by_position[step.position]) + 1 if step.offset_days > 0 else None)
 
     statements = []
     on_postgresql = db.engine.dialect.name == "postgresql"
@@ -109,11 +120,12 @@ def test_every_plan_matches_the_rule(app, creditor, cases, through_candidates):
     assert selected_first == (on_postgresql and through_candidates)
 
     got = dict.fromkeys(expected)
-    for invoice_id, code, position, step_id, status in db.session.execute(
-            select(Reminder.invoice_id, Reminder.step_code, Reminder.position, Reminder.step_id, Reminder.status)
-            .where(Reminder.dunning_date == DAY)):
+    for invoice_id, code, position, step_id, status, rung, message_id in db.session.execute(
+            select(Reminder.invoice_id, Reminder.step_code, Reminder.position, Reminder.step_id, Reminder.status,
+                   Reminder.rung, Reminder.message_id).where(Reminder.dunning_date == DAY)):
         assert got[invoice_id] is None, "two steps planned for one invoice on one day"
-        got[invoice_id] = (code, position, step_id, status)
+        assert message_id is None
+        got[invoice_id] = (code, position, step_id, status, rung)
     assert got == expected
     assert planned == sum(v is not None for v in expected.values())
     assert awaiting == sum(v is not None and v[3] == "awaiting_approval" for v in expected.values())
@@ -137,6 +149,6 @@ def test_plan_without_steps_plans_nothing_for_its_debtors(app, creditor):
         due = DAY - timedelta(days=40)
         ledger.upsert_invoice(owner, f"F-{ref}", {"debtor_ref": ref, "issue_date": (due - timedelta(days=30)).isoformat(),
                                                   "due_date": due.isoformat(), "amount": "10.00", "currency": "EUR"})
-    assert planner.plan_day(owner, DAY) == (1, 1)
+    assert planner.plan_day(owner, DAY) == (1, 0)  # 40 days late, first seen: the first rung
     rows = db.session.execute(select(Invoice.number, Reminder.step_code).join(Invoice, Invoice.id == Reminder.invoice_id)).all()
-    assert rows == [("F-S", "formal_notice")]
+    assert rows == [("F-S", "reminder_1")]

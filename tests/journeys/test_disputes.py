@@ -2,7 +2,7 @@
 attachment); reminders pause for that invoice only; the creditor's users are told; the creditor
 replies from the back office (each reply e-mailed to the debtor with a fresh portal link) and
 resolves it (credit note through the ledger, corrected amount, or rejection), after which the
-planner resumes with the most advanced step whose day has come, or dunning ends. Attachments are
+planner resumes with the invoice's next rung of the ladder, or dunning ends. Attachments are
 sniffed, size-limited, safely named and served only to that debtor and that creditor.
 SQLite and PostgreSQL; e-mail through a real SMTP server.
 
@@ -300,12 +300,13 @@ def test_rejected_dispute_resumes_reminders_from_the_right_step(d1, back_office,
     [mail] = outbox_of("dispute_reply")
     assert mail.to_addr == "alpha@example.com" and "The price is the one quoted." in mail.text_body
 
-    # On 10 October (D+9) the most advanced step whose day has come is reminder_2 (D+8): the
-    # courtesy notice and reminder_1 were missed under the dispute and are not sent late.
-    seen = run_days(smtp_server, date(2026, 10, 10), date(2026, 10, 11), date(2026, 10, 16))
-    assert steps("F-1") == ["reminder_2", "firm"]
+    # On 10 October (D+9) the ladder starts where the invoice stood, on its first rung (the
+    # courtesy notice, missed under the dispute, is not sent late); the second rung a week later.
+    seen = run_days(smtp_server, date(2026, 10, 10), date(2026, 10, 11), date(2026, 10, 16), date(2026, 10, 17))
+    assert steps("F-1") == ["reminder_1", "reminder_2"]
     assert seen[date(2026, 10, 10)] == [("alpha@example.com", ["F-1"])]
-    assert date(2026, 10, 11) not in seen
+    assert date(2026, 10, 11) not in seen and date(2026, 10, 16) not in seen
+    assert seen[date(2026, 10, 17)] == [("alpha@example.com", ["F-1"])]
 
     # Resolved: no second resolution, no more replies.
     assert back_office.post(f"/app/disputes/{dispute.id}/resolve", data={"resolution": "rejected"}).status_code == 422

@@ -1,7 +1,7 @@
 """Promises to pay, end to end: the debtor promises a date (and optionally an amount) in the
 portal; reminders for that invoice wait; on the dunning day after the date the promise is kept
-(a thank-you note follows) or broken (marked, the creditor told, dunning resumes with the most
-advanced step whose day has come). The back office sets how far ahead a promise may go.
+(a thank-you note follows) or broken (marked, the creditor told, dunning resumes with the
+invoice's next rung of the ladder). The back office sets how far ahead a promise may go.
 SQLite and PostgreSQL.
 
 The portal takes "today" from the real clock (in the creditor's time zone) while the dunning day
@@ -220,8 +220,8 @@ def test_promise_broken_is_marked_creditor_told_and_dunning_resumes(d2, today, a
     assert promises_of("P-1")[0].status == "live"
     assert alerts() == []
 
-    # The day after: broken, the creditor told in the same run, and the most advanced step whose
-    # day has come (D+15 firm; D+30 is at today+27) is sent, not the missed D+8.
+    # The day after: broken, the creditor told in the same run, and the ladder's next rung
+    # (reminder_2, due since D+8) is sent: never two rungs at once.
     day = promised + timedelta(days=1)
     result = run(day)
     [p] = promises_of("P-1")
@@ -231,17 +231,17 @@ def test_promise_broken_is_marked_creditor_told_and_dunning_resumes(d2, today, a
     [alert] = alerts()
     assert alert.to_addr == creditor.email and alert.status == "sent"
     assert "Beta Ltd" in alert.subject and "P-1" in alert.text_body
-    assert steps("P-1") == ["reminder_1", "firm"]
-    firm = db.session.scalar(select(Reminder).join(Invoice, Invoice.id == Reminder.invoice_id)
-                             .where(Invoice.number == "P-1", Reminder.step_code == "firm"))
-    assert firm.dunning_date == day and (day - due).days == 24
+    assert steps("P-1") == ["reminder_1", "reminder_2"]
+    second = db.session.scalar(select(Reminder).join(Invoice, Invoice.id == Reminder.invoice_id)
+                               .where(Invoice.number == "P-1", Reminder.step_code == "reminder_2"))
+    assert second.dunning_date == day and (day - due).days == 24
     assert result.sent >= 2  # the reminder e-mail and the creditor's notice
 
     # Again the same day, and the day after: nothing twice.
     run(day)
     run(day + timedelta(days=1))
     assert len(events_of("promise.broken")) == 1 and len(alerts()) == 1
-    assert steps("P-1") == ["reminder_1", "firm"]
+    assert steps("P-1") == ["reminder_1", "reminder_2"]
     # The portal offers a new promise again.
     home = page(d2)
     assert "Promise a date for invoice P-1" in buttons(home)

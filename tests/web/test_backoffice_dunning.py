@@ -201,7 +201,8 @@ def test_preview_shows_a_template_error_instead(bo, app, creditor):
 
 @pytest.fixture
 def notice(api, app, creditor):
-    """A formal notice awaiting approval: an invoice 40 days overdue, then today's dunning run."""
+    """A formal notice awaiting approval: an invoice 40 days overdue whose firm reminder (the
+    ladder's third rung) went out 16 days ago, then today's dunning run."""
     row = db.session.get(Creditor, creditor.id)
     today = today_for(row)
     assert api.put("/debtors/D1", json={"name": "Alpha SARL", "email": "alpha@example.com",
@@ -210,6 +211,9 @@ def notice(api, app, creditor):
                                         "due_date": (today - timedelta(days=40)).isoformat(),
                                         "amount": "1200.00", "currency": "EUR"})
     assert r.status_code == 201, r.json
+    invoice = ledger.get_invoice(creditor.id, "F-40")
+    invoice.rung_reached, invoice.rung_sent_on = 3, today - timedelta(days=16)
+    db.session.commit()
     result = dunning_day.run(today, creditor_ids=[creditor.id])
     assert result.awaiting_approval == 1
     debtor_id = ledger.get_debtor(creditor.id, "D1").id
