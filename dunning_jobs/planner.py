@@ -261,10 +261,16 @@ def _plan_thank_yous(creditor: Creditor, day: date, now) -> int:
                                    "since": now - timedelta(days=THANK_YOU_WINDOW_DAYS)})
 
 
+_CHARGES = Invoice.__table__.alias("charges")
 _THANK_YOUS = _InsertNew(
     select(Invoice.creditor_id, Invoice.debtor_id, Invoice.id, null(), literal("thank_you"), literal(0),
            bindparam("day", type_=Date), literal("planned"), literal(0), literal(0),
            bindparam("now", type_=Reminder.created_at.type))
     .where(Invoice.creditor_id == bindparam("creditor", type_=Integer), Invoice.status == "paid",
            Invoice.updated_at >= bindparam("since", type_=Invoice.updated_at.type),
-           ~exists().where(Reminder.invoice_id == Invoice.id, Reminder.step_code == "thank_you")))
+           ~exists().where(Reminder.invoice_id == Invoice.id, Reminder.step_code == "thank_you"),
+           # charges items are never thanked; their invoice only once they are paid or waived
+           # (charge_items.touch_charged brings it back into the window then)
+           Invoice.kind == "invoice",
+           ~exists().where(_CHARGES.c.charged_invoice_id == Invoice.id, _CHARGES.c.creditor_id == Invoice.creditor_id,
+                           _CHARGES.c.status.in_(OPEN_STATUSES))))
