@@ -6,7 +6,7 @@ from flask import flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from ..services import charge_items, events, ledger, receivables
+from ..services import Conflict, charge_items, events, ledger, receivables
 from ..domain.calendar import today_for
 from .blueprint import bp
 from .forms import ActionForm
@@ -33,6 +33,10 @@ def waive_charges_confirm(number):
 @bp.post("/charges/<path:number>/waive")
 @login_required
 def waive_charges(number):
-    item = charge_items.waive(g.creditor.id, number, user=current_user.email)
+    try:
+        item = charge_items.waive(g.creditor.id, number, user=current_user.email)
+    except Conflict:  # paid or waived meanwhile (another tab, a payment just in)
+        flash(_("These charges are no longer open."), "error")
+        return redirect(url_for("creditor.waive_charges_confirm", number=number))
     flash(_("The late-payment charges were waived: %(label)s.", label=charge_items.label(item)))
     return redirect(url_for("creditor.invoice", number=charge_items.charged_number(item)))
