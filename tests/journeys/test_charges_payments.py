@@ -1,6 +1,6 @@
-"""Late-payment charges paid by card: the portal lists them beside their invoice, Stripe Checkout
-(the real SDK, the fake server, its signed webhook) names them for the debtor, and paying what
-was asked settles invoice and charges with no credit. SQLite and PostgreSQL."""
+"""Late-payment charges paid through the providers: by card (Stripe Checkout through the real SDK, the
+fake server and its signed webhook), which names them for the debtor, and by automatic SEPA collection
+(GoCardless fake); paying what was asked settles invoice and charges with no credit. SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from datetime import date
@@ -8,10 +8,11 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
+from dunning_jobs import auto_collect
 from portal.extensions import db
-from portal.models import Invoice, PaymentAttempt
-from portal.services import charge_items, ledger
-from support import portal_login
+from portal.models import Creditor, Debtor, Invoice, PaymentAttempt
+from portal.services import charge_items, ledger, mandates
+from support import portal_login, set_up_mandate
 
 
 @pytest.fixture
@@ -60,3 +61,17 @@ def test_invoice_and_its_charges_paid_by_card_settle_with_no_credit(d1, client, 
     page = client.get(f"/portal/payments/{attempt.id}").get_data(as_text=True)
     assert "Late-payment charges — invoice F-1" in page
     assert d1.get("/debtors/D1").json["balance"] == "300.50"
+
+
+def test_automatic_collection_takes_the_charges_after_the_principal(d1, client, fake_gocardless, creditor):
+    set_up_mandate(client, fake_gocardless)
+    mandates.set_auto_collect(db.session.scalar(select(Debtor).where(Debtor.ref == "D1")), True, actor="creditor")
+    # 10 Oct: F-1 (due 1 Oct) and its charges (claimed 10 Oct) are due; F-2 (31 Oct) is not.
+    assert auto_collect.collect_due(db.session.get(Creditor, creditor.id), date(2026, 10, 10)) == 1
+    [attempt] = db.session.scalars(select(PaymentAttempt)).all()
+    assert [(line.invoice.number, line.amount) for line in attempt.lines] == [("F-1", 120000), ("F-1+F1", 4000)]
+    fake_gocardless.confirm_payment(attempt.provider_ref)
+    db.session.expire_all()
+    assert {i.number: i.status for i in db.session.scalars(select(Invoice))
+            if i.debtor.ref == "D1"} == {"F-1": "paid", "F-1+F1": "paid", "F-2": "open"}
+    assert ledger.debtor_credit(attempt.debtor_id) == {}
