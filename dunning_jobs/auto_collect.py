@@ -25,11 +25,13 @@ def collect_due(creditor: Creditor, day: date) -> int:
                            PaymentAttempt.provider == "gocardless")
     has_mandate = exists().where(Mandate.debtor_id == Debtor.id,
                                  Mandate.status.in_(MANDATE_USABLE))
+    charged = Invoice.__table__.alias("charged")  # charges wait while the invoice they were claimed on is disputed
+    charged_disputed = exists().where(charged.c.id == Invoice.charged_invoice_id, charged.c.disputed.is_(True))
     rows = db.session.execute(
         select(Invoice.debtor_id, Invoice.number).join(Debtor, Debtor.id == Invoice.debtor_id)
         .where(Invoice.creditor_id == creditor.id, Debtor.auto_collect.is_(True), has_mandate,
                Invoice.status.in_(OPEN_STATUSES), Invoice.disputed.is_(False), Invoice.currency == "EUR",
-               Invoice.due_date <= day, ~tried)
+               Invoice.due_date <= day, ~tried, ~charged_disputed)
         .order_by(Invoice.debtor_id, charge_items.PRINCIPAL_FIRST, Invoice.due_date, Invoice.id)).all()
     db.session.commit()
     by_debtor: dict[int, list[str]] = {}

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from dunning_jobs import planner
+from portal.domain import ageing
 from portal.extensions import db
 from portal.models import Creditor, Event, Invoice, Reminder
 from portal.services import charge_items, ledger, statements
@@ -186,3 +187,17 @@ def test_no_thank_you_while_the_charges_are_open(charged, creditor, make_app, ap
     assert thank_yous() == ["F-1"]  # once, for the invoice; never for the charges
     plan(creditor, date(2026, 10, 23))
     assert thank_yous() == ["F-1"] and count(Reminder, Reminder.step_code == "thank_you") == 1
+
+
+def test_reports_count_charges_as_owed_not_as_sales(charged):
+    summary = charged.get("/reports/summary?as_of=2026-11-30").json
+    # Owed: F-1 1200.00 + F-2 300.50 + F-3 99.99 + F-4 5000.00 + the charges 40.00.
+    assert summary["outstanding"] == "6640.49"
+    # The charges age from their own due date (10 Oct: 51 days late), beside F-1 (60 days).
+    assert summary["ageing"] == {"not_due": "5000.00", "1_30": "400.49", "31_60": "1240.00", "61_90": "0.00",
+                                 "over_90": "0.00"}
+    # Not sales: DSO walks back through the invoices issued only (the 40.00 of 10 Oct left out).
+    issued = {date(2026, 9, 1): 120000, date(2026, 10, 1): 30050, date(2026, 10, 15): 9999, date(2026, 11, 1): 500000}
+    periods = [ageing.Period((end - start).days, sum(a for d, a in issued.items() if start < d <= end))
+               for start, end in ageing.countback_periods(date(2026, 11, 30))]
+    assert summary["dso_days"] == float(ageing.dso_countback(664049, periods))

@@ -16,11 +16,6 @@ from support import portal_login, set_up_mandate
 
 
 @pytest.fixture
-def app_config(providers_config):
-    return providers_config
-
-
-@pytest.fixture
 def d1(seeded, client, app, creditor, live_app):
     """D1 in English owes F-1 (1200.00), F-2 (300.50) and 40.00 of charges claimed on F-1."""
     seeded.put("/debtors/D1", json={"name": "Alpha SARL", "email": "alpha@example.com", "language": "en"})
@@ -29,6 +24,12 @@ def d1(seeded, client, app, creditor, live_app):
     db.session.commit()
     portal_login(client, app, "D1", creditor.id)
     return seeded
+
+
+@pytest.fixture
+def app_config(providers_config):
+    """Both providers, pointed at the fakes."""
+    return providers_config
 
 
 def test_invoice_and_its_charges_paid_by_card_settle_with_no_credit(d1, client, fake_stripe):
@@ -66,6 +67,11 @@ def test_invoice_and_its_charges_paid_by_card_settle_with_no_credit(d1, client, 
 def test_automatic_collection_takes_the_charges_after_the_principal(d1, client, fake_gocardless, creditor):
     set_up_mandate(client, fake_gocardless)
     mandates.set_auto_collect(db.session.scalar(select(Debtor).where(Debtor.ref == "D1")), True, actor="creditor")
+    # Charges claimed on F-2, which the debtor disputes: they wait with it.
+    f2 = ledger.get_invoice(creditor.id, "F-2")
+    charge_items.claim(creditor.id, f2.debtor_id, f2, 1500, date(2026, 10, 10))
+    f2.disputed = True
+    db.session.commit()
     # 10 Oct: F-1 (due 1 Oct) and its charges (claimed 10 Oct) are due; F-2 (31 Oct) is not.
     assert auto_collect.collect_due(db.session.get(Creditor, creditor.id), date(2026, 10, 10)) == 1
     [attempt] = db.session.scalars(select(PaymentAttempt)).all()
@@ -73,5 +79,5 @@ def test_automatic_collection_takes_the_charges_after_the_principal(d1, client, 
     fake_gocardless.confirm_payment(attempt.provider_ref)
     db.session.expire_all()
     assert {i.number: i.status for i in db.session.scalars(select(Invoice))
-            if i.debtor.ref == "D1"} == {"F-1": "paid", "F-1+F1": "paid", "F-2": "open"}
+            if i.debtor.ref == "D1"} == {"F-1": "paid", "F-1+F1": "paid", "F-2": "open", "F-2+F1": "open"}
     assert ledger.debtor_credit(attempt.debtor_id) == {}
