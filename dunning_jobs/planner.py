@@ -272,5 +272,7 @@ _THANK_YOUS = _InsertNew(
            # charges items are never thanked; their invoice only once they are paid or waived
            # (charge_items.touch_charged brings it back into the window then)
            Invoice.kind == "invoice",
-           ~exists().where(_CHARGES.c.charged_invoice_id == Invoice.id, _CHARGES.c.creditor_id == Invoice.creditor_id,
-                           _CHARGES.c.status.in_(OPEN_STATUSES))))
+           # (NOT IN, uncorrelated: one hashed pass over the open items, whatever the statistics say)
+           Invoice.id.not_in(select(_CHARGES.c.charged_invoice_id).where(
+               _CHARGES.c.creditor_id == bindparam("creditor", type_=Integer),
+               _CHARGES.c.status.in_(OPEN_STATUSES), _CHARGES.c.charged_invoice_id.is_not(None)))))
