@@ -124,7 +124,9 @@ def test_an_unnamed_payment_goes_to_the_principal_first(charged, creditor):
 def test_the_creditor_waives_charges_from_the_back_office(charged, make_app, app_config, creditor):
     office = back_office_login(make_app(**app_config).test_client(), creditor)
     page = office.get("/app/invoices/F-1").get_data(as_text=True)
-    assert "/app/charges/F-1+F1/waive" in page
+    assert "/app/charges/F-1+F1/waive" in page and "Frais de retard" in page
+    own = text(office.get("/app/invoices/F-1+F1").get_data(as_text=True))
+    assert f"{LABEL_FR} — Relance" in own and "Réclamés sur la facture F-1" in own and "Renoncer à ces frais" in own
     confirm = text(office.get("/app/charges/F-1+F1/waive").get_data(as_text=True))
     assert "Confirmer : renoncer à 40,00" in confirm
     assert state("F-1+F1") == ("open", 0, 4000)  # asking is not doing
