@@ -24,10 +24,9 @@ def invoice(number):
 @bp.get("/charges/<path:number>/waive")
 @login_required
 def waive_charges_confirm(number):
-    item = ledger.get_invoice(g.creditor.id, number)
-    if item.kind != charge_items.KIND:
-        return redirect(url_for("creditor.invoice", number=item.number))
-    return render_template("creditor/waive_charges.html", item=item, form=ActionForm())
+    """The confirmation: the open charges of an invoice (or one charges item), a button each."""
+    inv, items = charge_items.waivable(g.creditor.id, number)
+    return render_template("creditor/waive_charges.html", inv=inv, items=items, form=ActionForm())
 
 
 @bp.post("/charges/<path:number>/waive")

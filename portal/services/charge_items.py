@@ -93,6 +93,25 @@ def of_invoice(invoice_id: int, only_open: bool = False) -> list[Invoice]:
     return list(db.session.scalars(q))
 
 
+def waivable(creditor_id: int, number: str) -> tuple[Invoice, list[Invoice]]:
+    """(the creditor's invoice or charges item of that number, the open charges items the creditor
+    may waive there: the invoice's, or that item if still open)."""
+    item = _find(creditor_id, number)
+    if item.kind == KIND:
+        return item, [item] if item.status in OPEN_STATUSES else []
+    return item, of_invoice(item.id, only_open=True)
+
+
+def _find(creditor_id: int, number: str, lock: bool = False) -> Invoice:
+    if not isinstance(number, str) or not NUMBER.fullmatch(number):
+        raise NotFound("no such invoice", "number")
+    q = select(Invoice).where(Invoice.creditor_id == creditor_id, Invoice.number == number)
+    item = db.session.scalar(q.with_for_update() if lock else q)
+    if item is None:
+        raise NotFound("no such invoice", "number")
+    return item
+
+
 def with_charges(invoice_id: int, only_open: bool = True) -> list[int]:
     """The invoice's id, then those of the charges claimed on it: what a payment named against
     that invoice pays, in that order."""
@@ -118,11 +137,8 @@ def waive(creditor_id: int, number: str, user: str) -> Invoice:
     Partly paid, the rest is waived and what was paid stays paid: its amount becomes what was paid
     and it is settled (status 'paid'), so the payment keeps its allocation and the statement
     balances. Event charges.waived (who, how much). Only charges items; a closed one is refused."""
-    if not isinstance(number, str) or not NUMBER.fullmatch(number):
-        raise NotFound("no such charges", "number")
-    item = db.session.scalar(select(Invoice).where(Invoice.creditor_id == creditor_id, Invoice.number == number,
-                                                   Invoice.kind == KIND).with_for_update())
-    if item is None:
+    item = _find(creditor_id, number, lock=True)
+    if item.kind != KIND:
         raise NotFound("no such charges", "number")
     if item.status not in OPEN_STATUSES:
         raise Conflict("these charges are no longer open", "number")

@@ -17,7 +17,7 @@ from portal.domain import ageing
 from portal.extensions import db
 from portal.models import Creditor, Event, Invoice, Reminder
 from portal.services import charge_items, ledger, statements
-from support import back_office_login, count, portal_login, portal_text
+from support import back_office_login, count, csrf_token_in, portal_login, portal_text
 
 CLAIM_DAY = date(2026, 10, 10)  # a message of that day claimed charges on F-1 (due 1 Oct)
 LABEL_FR = "Frais de retard et indemnité — facture F-1"
@@ -130,6 +130,8 @@ def test_the_creditor_waives_charges_from_the_back_office(charged, make_app, app
     confirm = text(office.get("/app/charges/F-1+F1/waive").get_data(as_text=True))
     assert "Confirmer : renoncer à 40,00" in confirm
     assert state("F-1+F1") == ("open", 0, 4000)  # asking is not doing
+    assert "Confirmer : renoncer à 40,00" in text(office.get("/app/charges/F-1/waive").get_data(as_text=True))
+    assert "Aucuns frais de retard en attente" in text(office.get("/app/charges/F-2/waive").get_data(as_text=True))
 
     r = office.post("/app/charges/F-1+F1/waive")
     assert r.status_code == 302 and r.headers["Location"].endswith("/app/invoices/F-1")
@@ -203,3 +205,16 @@ def test_reports_count_charges_as_owed_not_as_sales(charged):
     periods = [ageing.Period((end - start).days, sum(a for d, a in issued.items() if start < d <= end))
                for start, end in ageing.countback_periods(date(2026, 11, 30))]
     assert summary["dso_days"] == float(ageing.dso_countback(664049, periods))
+
+
+def test_waiving_needs_the_form_s_csrf_token(charged, make_app, creditor):
+    strict = make_app(WTF_CSRF_ENABLED=True)
+    office = strict.test_client()
+    token = csrf_token_in(office.get("/app/login").data)
+    office.post("/app/login", data={"email": creditor.email, "password": creditor.password, "csrf_token": token})
+    assert office.post("/app/charges/F-1+F1/waive").status_code == 400
+    assert office.post("/app/charges/F-1+F1/waive", data={"csrf_token": "forged"}).status_code == 400
+    assert state("F-1+F1") == ("open", 0, 4000)
+    confirm = office.get("/app/charges/F-1+F1/waive")
+    assert office.post("/app/charges/F-1+F1/waive", data={"csrf_token": csrf_token_in(confirm.data)}).status_code == 302
+    assert state("F-1+F1") == ("cancelled", 0, 0)
