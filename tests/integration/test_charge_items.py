@@ -208,10 +208,10 @@ def test_reports_count_charges_as_owed_not_as_sales(charged):
 
 
 def test_waiving_needs_the_form_s_csrf_token(charged, make_app, creditor):
-    strict = make_app(WTF_CSRF_ENABLED=True)
-    office = strict.test_client()
-    token = csrf_token_in(office.get("/app/login").data)
-    office.post("/app/login", data={"email": creditor.email, "password": creditor.password, "csrf_token": token})
+    office = make_app(WTF_CSRF_ENABLED=True).test_client()
+    signed_in = office.post("/app/login", data={"email": creditor.email, "password": creditor.password,
+                                                 "csrf_token": csrf_token_in(office.get("/app/login").data)})
+    assert signed_in.status_code == 302
     assert office.post("/app/charges/F-1+F1/waive").status_code == 400
     assert office.post("/app/charges/F-1+F1/waive", data={"csrf_token": "forged"}).status_code == 400
     assert state("F-1+F1") == ("open", 0, 4000)
