@@ -28,7 +28,7 @@ from sqlalchemy import case, func, select, update
 
 from ..extensions import db
 from ..models import OPEN_STATUSES, Invoice, utcnow
-from . import Conflict, NotFound, events
+from . import Conflict, Invalid, NotFound, events
 from .checks import NUMBER
 
 KIND = "charges"
@@ -41,8 +41,10 @@ PRINCIPAL_FIRST = case((Invoice.kind == KIND, 1), else_=0)
 def claim(creditor, debtor, invoice: Invoice, amount: int, day: date, actor: str = "system") -> Invoice:
     """A charges item of `amount` (minor units) claimed on `invoice` by a message of `day`, in the
     caller's transaction (the composer's, which commits it with the message that claims it).
-    `creditor` and `debtor` are the invoice's (objects or ids)."""
+    `creditor` and `debtor` are the invoice's (objects or ids); no charges, no item: amount > 0."""
     creditor_id, debtor_id = getattr(creditor, "id", creditor), getattr(debtor, "id", debtor)
+    if not isinstance(amount, int) or amount <= 0:
+        raise Invalid("charges are a positive amount in minor units", "amount")
     if (creditor_id, debtor_id) != (invoice.creditor_id, invoice.debtor_id) or invoice.kind == KIND:
         raise Conflict("charges are claimed on an invoice of this creditor and debtor", "invoice")
     n = 1 + db.session.scalar(select(func.count()).where(Invoice.charged_invoice_id == invoice.id))
