@@ -304,6 +304,7 @@ def _plan_thank_yous(creditor: Creditor, day: date, now) -> int:
                                    "since": now - timedelta(days=THANK_YOU_WINDOW_DAYS)})
 
 
+_CHARGES = Invoice.__table__.alias("charges")
 _THANK_YOUS = _InsertNew(
     select(Invoice.creditor_id, Invoice.debtor_id, Invoice.id, null(), literal("thank_you"), literal(0), null(),
            bindparam("day", type_=Date), literal("planned"), literal(0), literal(0),
@@ -311,4 +312,11 @@ _THANK_YOUS = _InsertNew(
     .where(Invoice.creditor_id == bindparam("creditor", type_=Integer), Invoice.status == "paid",
            Invoice.kind == "invoice",
            Invoice.updated_at >= bindparam("since", type_=Invoice.updated_at.type),
-           ~exists().where(Reminder.invoice_id == Invoice.id, Reminder.step_code == "thank_you")))
+           ~exists().where(Reminder.invoice_id == Invoice.id, Reminder.step_code == "thank_you"),
+           # charges items are never thanked; their invoice only once they are paid or waived
+           # (charge_items.touch_charged brings it back into the window then)
+           Invoice.kind == "invoice",
+           # (NOT IN, uncorrelated: one hashed pass over the open items, whatever the statistics say)
+           Invoice.id.not_in(select(_CHARGES.c.charged_invoice_id).where(
+               _CHARGES.c.creditor_id == bindparam("creditor", type_=Integer),
+               _CHARGES.c.status.in_(OPEN_STATUSES), _CHARGES.c.charged_invoice_id.is_not(None)))))

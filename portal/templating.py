@@ -17,6 +17,7 @@ from flask_babel import get_locale
 from jinja2 import pass_context
 
 from .domain.money import format_money, to_decimal_string
+from .services import charge_items
 
 
 @lru_cache(maxsize=8192)
@@ -61,6 +62,11 @@ def install(app: Flask) -> None:
     @app.template_filter("iban")
     def iban(value: str) -> str:
         return " ".join(value[i:i + 4] for i in range(0, len(value), 4)) if value else ""
+
+    # An open item's name for people: an invoice's number, "Late-payment charges — invoice F-1".
+    app.add_template_filter(charge_items.label, "item_label")
+    app.add_template_filter(charge_items.charged_number, "charged_number")
+    app.add_template_global(charge_items.describe, "charges_label")
 
     @app.context_processor
     def lang():

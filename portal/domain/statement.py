@@ -16,13 +16,13 @@ from typing import Hashable, Iterable, Sequence
 from .ageing import BUCKETS, aged_balance
 
 #: Same-day order: what is owed first, then what paid it, then what took a payment back.
-KIND_RANK = {"invoice": 0, "payment": 1, "credit": 1, "refund": 2, "chargeback": 2, "failed": 2}
+KIND_RANK = {"invoice": 0, "charges": 0, "payment": 1, "credit": 1, "refund": 2, "chargeback": 2, "failed": 2}
 
 
 @dataclass(frozen=True)
 class Entry:
     day: date
-    #: invoice | payment | credit (credit note) | refund | chargeback | failed (direct debit returned)
+    #: invoice | charges (late-payment charges claimed on invoice `label`) | payment | credit (credit note) | refund | chargeback | failed (direct debit returned)
     kind: str
     #: the invoice number, the payment's reference
     label: str

@@ -10,8 +10,8 @@ from ..domain.calendar import today_for, today_in
 from ..extensions import db
 from ..models import (OPEN_STATUSES, Creditor, Debtor, Dispute, Event, Invoice, Mandate, Payment, PaymentAttempt,
                       PaymentAttemptLine, PaymentPromise)
-from . import NotFound, mandates
-from .checks import REF
+from . import NotFound, charge_items, mandates
+from .checks import NUMBER
 from .ledger import debtor_credit
 
 
@@ -30,6 +30,7 @@ class Account:
     open_items: list[AccountLine]
     settled: list[AccountLine]
     payments: list[Payment]
+    #: (event, the name of its invoice or charges item for people)
     history: list[tuple[Event, str | None]]
     credit: dict[str, int]
     totals: dict[str, dict[str, int]] = field(default_factory=dict)  # currency -> {due, overdue}
@@ -94,10 +95,10 @@ def load(debtor_id: int) -> Account:
     settled = _lines(debtor_id, ("paid", "cancelled"), today, limit=20)
     payments = list(db.session.scalars(select(Payment).where(Payment.debtor_id == debtor_id)
                                        .order_by(Payment.received_on.desc(), Payment.id.desc()).limit(20)))
-    history = db.session.execute(
-        select(Event, Invoice.number).outerjoin(Invoice, Invoice.id == Event.invoice_id)
+    history = [(e, inv and charge_items.label(inv)) for e, inv in db.session.execute(
+        select(Event, Invoice).outerjoin(Invoice, Invoice.id == Event.invoice_id)
         .where(Event.debtor_id == debtor_id, Event.type.in_(HISTORY_TYPES))
-        .order_by(Event.id.desc()).limit(30)).all()
+        .order_by(Event.id.desc()).limit(30)).all()]
     account = Account(debtor, creditor, today, open_items, settled, payments, history, debtor_credit(debtor_id))
     account.in_flight, account.disputes, account.promises = in_flight, disputes, promises
     account.mandate = mandates.current(debtor_id)
@@ -114,11 +115,11 @@ HISTORY_TYPES = ("invoice.created", "payment.received", "invoice.paid", "portal.
                  "reminder.sent", "dispute.opened", "dispute.resolved", "promise.made", "mandate.active",
                  "payment.processing", "payment.failed", "payment.refunded", "payment.charged_back", "payment.reversed",
                  "invoice.reopened", "mandate.pending_submission", "mandate.cancelled", "mandate.failed",
-                 "dispute.replied", "promise.kept", "promise.broken")
+                 "dispute.replied", "promise.kept", "promise.broken", "charges.claimed", "charges.waived")
 
 
 def invoice_for(debtor_id: int, number: str) -> Invoice:
-    if not isinstance(number, str) or not REF.fullmatch(number):  # no stored number is like this; PostgreSQL refuses NUL
+    if not isinstance(number, str) or not NUMBER.fullmatch(number):  # no stored number is like this; PostgreSQL refuses NUL
         raise NotFound("no such invoice")
     invoice = db.session.scalar(select(Invoice).where(Invoice.debtor_id == debtor_id, Invoice.number == number))
     if invoice is None:

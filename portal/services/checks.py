@@ -14,6 +14,8 @@ from ..domain.money import MoneyError, check_currency, parse_amount
 from . import Invalid
 
 REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/\-]{0,63}$")
+#: a stored invoice number to look up: the creditor's own (REF) or a charges item's ("<REF>+F<n>")
+NUMBER = re.compile(r"^(?=.{1,64}$)[A-Za-z0-9][A-Za-z0-9._/\-]*(?:\+F[0-9]{1,6})?$")
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s.]{2,}$")
 # Characters no column can store: PostgreSQL text refuses NUL, and neither database takes the

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import Creditor, Debtor, Document, Invoice
-from . import events
+from . import NotFound, events
 
 
 def render_invoice_pdf(invoice: Invoice, debtor: Debtor, creditor: Creditor) -> bytes:
@@ -20,7 +20,10 @@ def render_invoice_pdf(invoice: Invoice, debtor: Debtor, creditor: Creditor) -> 
 
 
 def pdf_for(invoice: Invoice, *, actor: str) -> Document:
-    """The invoice's document, generated and stored on first request when none was uploaded."""
+    """The invoice's document, generated and stored on first request when none was uploaded.
+    A charges item (charge_items) has none: the message that claimed it is its record."""
+    if invoice.kind == "charges":
+        raise NotFound("no document for charges")
     doc = db.session.scalar(select(Document).where(Document.invoice_id == invoice.id))
     if doc is None:
         debtor = db.session.get(Debtor, invoice.debtor_id)

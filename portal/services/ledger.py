@@ -18,8 +18,8 @@ from sqlalchemy.orm.util import identity_key
 from ..domain.money import OpenItem, allocate
 from ..extensions import db
 from ..models import OPEN_STATUSES, Creditor, Debtor, Document, Invoice, Payment, PaymentAllocation, PaymentReversal
-from . import Conflict, Invalid, NotFound, events, ladder
-from .checks import REF, amount_of, check_date, check_email, check_ref, check_text, currency_of
+from . import Conflict, Invalid, NotFound, charge_items, events, ladder
+from .checks import NUMBER, REF, amount_of, check_date, check_email, check_ref, check_text, currency_of
 
 PROFILES = ("standard", "key_account", "risky", "public_sector")
 MAX_PDF_BYTES = 10 * 1024 * 1024
@@ -153,7 +153,7 @@ def check_pdf(value) -> bytes:
 
 
 def get_invoice(creditor_id: int, number: str) -> Invoice:
-    if not isinstance(number, str) or not REF.fullmatch(number):
+    if not isinstance(number, str) or not NUMBER.fullmatch(number):
         raise NotFound("no such invoice", "number")
     invoice = db.session.scalar(select(Invoice).where(Invoice.creditor_id == creditor_id, Invoice.number == number))
     if invoice is None:
@@ -241,7 +241,8 @@ def record_payment(creditor_id: int, debtor_id: int, *, provider: str, reference
                    currency: str, received_on: date, invoice_ids: list[int] | None, actor: str,
                    commit: bool = True) -> tuple[int, bool]:
     """Record money received and allocate it: to the given invoices in that order, else oldest
-    due first. What no invoice can take stays on the payment as a credit on the debtor's account.
+    due first, principal invoices before charges items (charge_items). What no invoice can take
+    stays on the payment as a credit on the debtor's account.
     Idempotent on (creditor, provider, reference): a replay returns the first payment. Returns
     (payment id, created).
 
@@ -258,11 +259,9 @@ def record_payment(creditor_id: int, debtor_id: int, *, provider: str, reference
         invoices = {r.id: r for r in conn.execute(_OPEN_INVOICES, key)}
     else:
         invoices = {r.id: r for r in conn.execute(_CHOSEN_INVOICES, {**key, "ids": list(invoice_ids)})}
+    # Allocated by position: in the order given, else the query's (principal first, oldest due first).
     order = invoice_ids if invoice_ids is not None else list(invoices)
-    # Explicit choice: allocate in the order given, so rank items by position, not by due date.
-    items = [OpenItem(i, n if invoice_ids is not None else (invoices[i].due_date, n),
-                      invoices[i].amount - invoices[i].amount_paid)
-             for n, i in enumerate(order) if i in invoices]
+    items = [OpenItem(i, n, invoices[i].amount - invoices[i].amount_paid) for n, i in enumerate(order) if i in invoices]
     lines, _credit = allocate(amount, items)
     try:
         payment_id = conn.execute(_NEW_PAYMENT, {
@@ -286,6 +285,7 @@ def record_payment(creditor_id: int, debtor_id: int, *, provider: str, reference
         conn.execute(_SET_PAID, [{"b_id": i, "b_paid": paid[i], "b_status": status_for(invoices[i].amount, paid[i])}
                                  for i in paid])
         expire_loaded(Invoice, paid)
+        charge_items.touch_charged([i for i in paid if invoices[i].kind == "charges" and paid[i] >= invoices[i].amount])
         rows += [{"type": "invoice.paid", "creditor_id": creditor_id, "debtor_id": debtor_id, "invoice_id": i,
                   "actor": "system", "data": {}} for i in paid if paid[i] >= invoices[i].amount]
     events.record_many(rows)
@@ -295,10 +295,10 @@ def record_payment(creditor_id: int, debtor_id: int, *, provider: str, reference
 
 
 _INV, _PAY = Invoice.__table__, Payment.__table__
-_OPEN_INVOICES = (select(_INV.c.id, _INV.c.amount, _INV.c.amount_paid, _INV.c.due_date)
+_OPEN_INVOICES = (select(_INV.c.id, _INV.c.amount, _INV.c.amount_paid, _INV.c.due_date, _INV.c.kind)
                   .where(_INV.c.creditor_id == bindparam("creditor_id"), _INV.c.debtor_id == bindparam("debtor_id"),
                          _INV.c.currency == bindparam("currency"), _INV.c.status.in_(OPEN_STATUSES))
-                  .order_by(_INV.c.due_date, _INV.c.id).with_for_update())
+                  .order_by(charge_items.PRINCIPAL_FIRST, _INV.c.due_date, _INV.c.id).with_for_update())
 _CHOSEN_INVOICES = _OPEN_INVOICES.where(_INV.c.id.in_(bindparam("ids", expanding=True)))
 _NEW_PAYMENT = insert(_PAY).returning(_PAY.c.id)
 _NEW_ALLOCATION = insert(PaymentAllocation.__table__)
@@ -322,8 +322,9 @@ def _find_payment(creditor_id: int, provider: str, reference: str) -> int | None
 
 
 def record_offline_payment(creditor: Creditor, number: str, data, actor: str = "api") -> tuple[Payment, bool]:
-    """A bank transfer seen in the creditor's accounts, for one invoice; idempotent on reference."""
-    invoice = get_invoice(creditor.id, check_ref(number, "number"))
+    """A bank transfer seen in the creditor's accounts, for one invoice, then the charges claimed on
+    it (charge_items); what is left is a credit. Idempotent on reference."""
+    invoice = get_invoice(creditor.id, number)
     if not isinstance(data, dict):
         raise Invalid("a JSON object is required")
     amount = amount_of(data.get("amount"), invoice.currency)
@@ -338,12 +339,12 @@ def record_offline_payment(creditor: Creditor, number: str, data, actor: str = "
             raise Conflict("the invoice is cancelled", "number")
         payment_id, created = record_payment(creditor.id, invoice.debtor_id, provider="offline", reference=reference,
                                              amount=amount, currency=invoice.currency, received_on=received,
-                                             invoice_ids=[invoice_id], actor=actor)
+                                             invoice_ids=charge_items.with_charges(invoice_id), actor=actor)
         if created:
             return db.session.get(Payment, payment_id), True
         existing_id = payment_id  # recorded by a concurrent request: it must be the same payment too
     existing = db.session.get(Payment, existing_id)
-    other_invoices = {a.invoice_id for a in existing.allocations} - {invoice_id}
+    other_invoices = {a.invoice_id for a in existing.allocations} - set(charge_items.with_charges(invoice_id, False))
     if existing.amount != amount or existing.received_on != received or other_invoices:
         raise Conflict("this reference was already used for another payment", "reference")
     return existing, False

@@ -19,8 +19,8 @@ from ..gateways import CheckoutLine, GatewayError, PaymentState, Recovery, Rever
 from ..gateways.stripe import invoice_metadata
 from ..models import (ATTEMPT_RANK, OPEN_STATUSES, Creditor, Debtor, Invoice, Payment, PaymentAllocation,
                       PaymentAttempt, PaymentAttemptLine, PaymentReversal)
-from . import Conflict, Invalid, NotFound, Unavailable, alerts, events, ledger
-from .checks import REF, amount_of
+from . import Conflict, Invalid, NotFound, Unavailable, alerts, charge_items, events, ledger
+from .checks import NUMBER, amount_of
 from .mandates import usable_mandate
 
 MAX_INVOICES = 100  # Stripe Checkout takes at most 100 line items
@@ -50,7 +50,7 @@ def select_invoices(debtor_id: int, numbers, partial_amount: str | None = None) 
     for an empty or impossible choice. Rows are locked: two tabs cannot pay the same twice."""
     if not isinstance(numbers, (list, tuple)) or not numbers:
         raise Invalid("choose at least one invoice to pay", "invoice")
-    numbers = list(dict.fromkeys(n for n in numbers if isinstance(n, str) and REF.fullmatch(n)))
+    numbers = list(dict.fromkeys(n for n in numbers if isinstance(n, str) and NUMBER.fullmatch(n)))
     if len(numbers) > MAX_INVOICES:
         raise Invalid(f"at most {MAX_INVOICES} invoices can be paid at once", "invoice")
     row = db.session.execute(select(Debtor, Creditor).join(Creditor, Creditor.id == Debtor.creditor_id)
@@ -61,7 +61,7 @@ def select_invoices(debtor_id: int, numbers, partial_amount: str | None = None) 
     invoices = list(db.session.scalars(
         select(Invoice).where(Invoice.debtor_id == debtor_id, Invoice.number.in_(numbers),
                               Invoice.status.in_(OPEN_STATUSES))
-        .order_by(Invoice.due_date, Invoice.id).with_for_update()))
+        .order_by(charge_items.PRINCIPAL_FIRST, Invoice.due_date, Invoice.id).with_for_update()))
     busy = in_flight(debtor_id)
     invoices = [i for i in invoices if i.id not in busy]
     if not invoices:
@@ -133,7 +133,7 @@ def _close_other_checkouts(gw, debtor_id: int, numbers) -> None:
     was paid meanwhile is recorded. Before the invoices are locked: the webhooks this sets off
     lock the attempt, then the invoice, and must not wait on us. (Two clicks in the same instant
     can still open two checkouts; a second payment would then stay as a credit.)"""
-    numbers = [n for n in numbers if isinstance(n, str) and REF.fullmatch(n)] \
+    numbers = [n for n in numbers if isinstance(n, str) and NUMBER.fullmatch(n)] \
         if isinstance(numbers, (list, tuple)) else []
     if not numbers:
         return  # select_invoices says what is wrong with the choice
@@ -159,6 +159,8 @@ def _close_other_checkouts(gw, debtor_id: int, numbers) -> None:
 
 def _label(inv: Invoice, amount: int, language: str) -> str:
     part = amount < inv.balance
+    if inv.kind == charge_items.KIND:
+        return charge_items.label(inv, language)
     if language == "fr":
         return f"Facture {inv.number}" + (" (paiement partiel)" if part else "")
     return f"Invoice {inv.number}" + (" (part payment)" if part else "")

@@ -1,4 +1,10 @@
-"""DSO, aged balance and CEI: totals aggregated in SQL, formulas in domain/ageing.py."""
+"""DSO, aged balance and CEI: totals aggregated in SQL, formulas in domain/ageing.py.
+
+Late-payment charges items (charge_items) are what the debtor owes, so they count in the
+outstanding, the overdue and the ageing (from their own due date, the day the message claimed
+them), and in the CEI's receivables (opening, new in the window, closing alike, or claiming charges
+would read as a collection failure). They are not sales: DSO's countback walks back through the
+invoices issued only. A waived charges item leaves every figure, like a cancelled invoice."""
 from __future__ import annotations
 
 from datetime import date
@@ -46,7 +52,8 @@ def summary(creditor: Creditor, as_of: date) -> dict:
     outstanding = sum(buckets.values())
     periods = ageing.countback_periods(as_of)
     window_start, _ = ageing.cei_window(as_of)
-    sales_cols = [func.coalesce(func.sum(case((and_(Invoice.issue_date > start, Invoice.issue_date <= end),
+    sales_cols = [func.coalesce(func.sum(case((and_(Invoice.kind == "invoice", Invoice.issue_date > start,
+                                                    Invoice.issue_date <= end),
                                                 Invoice.amount), else_=0)), 0)
                   for start, end in periods]
     cei_sales = func.coalesce(func.sum(case((and_(Invoice.issue_date > window_start, Invoice.issue_date <= as_of),

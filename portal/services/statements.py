@@ -20,7 +20,7 @@ from ..domain.ageing import BUCKETS, months_back
 from ..domain.calendar import today_for
 from ..extensions import db
 from ..models import OPEN_STATUSES, Creditor, Debtor, Invoice, Payment, PaymentAllocation, PaymentReversal
-from . import Invalid, NotFound, events
+from . import Invalid, NotFound, charge_items, events
 from .checks import ISO_DATE
 
 DEFAULT_MONTHS = 3
@@ -146,7 +146,8 @@ def for_debtor(debtor_id: int, raw_from=None, raw_to=None) -> StatementOfAccount
 def _statements(debtor_id: int, creditor: Creditor, start: date, end: date) -> list[tuple[str, rules.Statement]]:
     tz = ZoneInfo(creditor.timezone)
     invoices = db.session.execute(
-        select(Invoice.id, Invoice.number, Invoice.issue_date, Invoice.due_date, Invoice.amount, Invoice.currency)
+        select(Invoice.id, Invoice.number, Invoice.issue_date, Invoice.due_date, Invoice.amount, Invoice.currency,
+               Invoice.kind, Invoice.charged_invoice_id)
         .where(Invoice.debtor_id == debtor_id, Invoice.status != "cancelled", Invoice.issue_date <= end)
         .order_by(Invoice.issue_date, Invoice.id)).all()
     payments = db.session.execute(
@@ -171,9 +172,11 @@ def _statements(debtor_id: int, creditor: Creditor, start: date, end: date) -> l
 
     by_payment = {p.id: p for p in payments}
     entries: dict[str, list[rules.Entry]] = {}
-    for inv in invoices:
+    for inv in invoices:  # a charges item is labelled with the invoice it was claimed on (charge_items)
+        charges = inv.kind == charge_items.KIND
         entries.setdefault(inv.currency, []).append(
-            rules.Entry(inv.issue_date, "invoice", inv.number, debit=inv.amount))
+            rules.Entry(inv.issue_date, inv.kind, charge_items.charged_number(inv) if charges else inv.number,
+                        debit=inv.amount))
     for p in payments:
         entries.setdefault(p.currency, []).append(
             rules.Entry(p.received_on, PAYMENT_KIND.get(p.provider, "payment"), p.reference, credit=p.amount,
