@@ -11,6 +11,7 @@ from ..extensions import db
 from ..models import (OPEN_STATUSES, Creditor, Debtor, Dispute, Event, Invoice, Mandate, Payment, PaymentAttempt,
                       PaymentAttemptLine, PaymentPromise)
 from . import NotFound, mandates
+from .transfer import TransferDetails, for_debtor as transfer_for_debtor
 from .checks import REF
 from .ledger import debtor_credit
 
@@ -39,6 +40,11 @@ class Account:
     #: open invoice id -> its open dispute's id / its live promise's date
     disputes: dict[int, int] = field(default_factory=dict)
     promises: dict[int, date] = field(default_factory=dict)
+
+    @property
+    def transfer(self) -> TransferDetails:
+        """Pay by transfer: the account asks for several invoices, so the debtor's reference."""
+        return transfer_for_debtor(self.creditor, self.debtor, {c: t["due"] for c, t in self.totals.items()})
 
 
 def _lines(debtor_id: int, statuses, today: date, limit: int | None = None) -> list[AccountLine]:

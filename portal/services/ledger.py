@@ -19,9 +19,10 @@ from ..domain.money import OpenItem, allocate
 from ..extensions import db
 from ..models import OPEN_STATUSES, Creditor, Debtor, Document, Invoice, Payment, PaymentAllocation, PaymentReversal
 from . import Conflict, Invalid, NotFound, events
-from .checks import REF, amount_of, check_date, check_email, check_ref, check_text, currency_of
+from .checks import REF, amount_of, check_address, check_date, check_email, check_ref, check_text, currency_of
 
 PROFILES = ("standard", "key_account", "risky", "public_sector")
+KINDS = ("business", "public", "consumer")  # the legal basis of reminders follows it
 MAX_PDF_BYTES = 10 * 1024 * 1024
 
 
@@ -43,6 +44,7 @@ class DebtorInput:
     profile: str | None
     phone: str | None
     kind: str | None
+    address: str | None = None  # None: keep the current one; "": clear it
 
 
 def check_debtor(data, default_language: str) -> DebtorInput:
@@ -57,10 +59,11 @@ def check_debtor(data, default_language: str) -> DebtorInput:
     if profile is not None and profile not in PROFILES:
         raise Invalid(f"profile must be one of {', '.join(PROFILES)}", "profile")
     kind = data.get("kind")
-    if kind is not None and kind not in ("business", "consumer"):
-        raise Invalid("kind must be business or consumer", "kind")
+    if kind is not None and kind not in KINDS:
+        raise Invalid(f"kind must be one of {', '.join(KINDS)}", "kind")
     phone = check_text(data.get("phone"), "phone", 40, required=False)
-    return DebtorInput(check_text(data.get("name"), "name", 200), email, language, profile, phone, kind)
+    address = (check_address(data["address"]) or "") if "address" in data else None
+    return DebtorInput(check_text(data.get("name"), "name", 200), email, language, profile, phone, kind, address)
 
 
 def get_debtor(creditor_id: int, ref: str) -> Debtor:
@@ -79,11 +82,11 @@ def _put_debtor(creditor: Creditor, ref: str, d: DebtorInput, actor: str) -> tup
     if created:
         debtor = Debtor(creditor_id=creditor.id, ref=ref, profile="standard", kind="business")
         db.session.add(debtor)
-    before = {k: getattr(debtor, k) for k in ("name", "email", "language", "profile", "phone", "kind")}
+    before = {k: getattr(debtor, k) for k in ("name", "email", "language", "profile", "phone", "kind", "address")}
     debtor.name, debtor.email, debtor.language = d.name, d.email, d.language
-    for key in ("profile", "phone", "kind"):
+    for key in ("profile", "phone", "kind", "address"):
         if getattr(d, key) is not None:
-            setattr(debtor, key, getattr(d, key))
+            setattr(debtor, key, getattr(d, key) or None)
     db.session.flush()
     changed = {k: v for k, v in before.items() if getattr(debtor, k) != v}
     if created:
@@ -96,10 +99,9 @@ def _put_debtor(creditor: Creditor, ref: str, d: DebtorInput, actor: str) -> tup
 
 def upsert_debtor(creditor: Creditor, ref, data, actor: str = "api") -> tuple[Debtor, bool]:
     ref = check_ref(ref, "ref")
-    # Fields left out of an update keep their value (profile, phone and kind already did in _put_debtor).
     current = db.session.scalar(select(Debtor).where(Debtor.creditor_id == creditor.id, Debtor.ref == ref))
     d = check_debtor(data, current.language if current else creditor.language)
-    if current is not None and isinstance(data, dict) and "email" not in data:
+    if current is not None and "email" not in data:  # left out: kept (the others in _put_debtor)
         d.email = current.email
     debtor, created = _put_debtor(creditor, ref, d, actor)
     _commit_or_conflict()
