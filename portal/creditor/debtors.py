@@ -52,7 +52,7 @@ def update_debtor_details(ref):
     except Invalid as e:  # refused before anything was written
         return _debtor_page(d, 422, {e.field: message(e)}, typed)
     flash(_("Postal address and kind of debtor saved."))
-    return redirect(url_for("creditor.debtor", ref=d.ref, _anchor="address"))
+    return redirect(url_for("creditor.debtor", ref=d.ref))  # the top: the flash and the form in view
 
 
 @bp.post("/debtors/<path:ref>/auto-collect")

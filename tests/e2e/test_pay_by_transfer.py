@@ -1,7 +1,7 @@
 """The portal home's pay-by-transfer block in a real browser (CONTRACT §7): the EPC QR code read
 back by zbarimg from full-page screenshots at phone and desktop width asks for the total shown,
 with the reference shown and the creditor's IBAN; the copy buttons (static/copy.js, CSP intact)
-put the compact values on the clipboard."""
+put the compact values on the clipboard; axe finds nothing serious on either page."""
 from __future__ import annotations
 
 import os
@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from qr_codes import needs_tools, read_png
 
 from .conftest import ARTIFACTS, CHROMIUM, DESKTOP, PHONE, SKIP_REASON, WAIT_MS, make_creditor
+from .test_accessibility import violations
 
 pytestmark = [pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK), reason=SKIP_REASON), needs_tools]
 
@@ -58,12 +59,14 @@ def test_home_qr_code_read_back_from_screenshots_and_copy_buttons(env, browser, 
             expect(page.locator("#copy-status")).to_have_text(said)
             assert page.evaluate("navigator.clipboard.readText()") == value
             expect(button).to_have_text("Copy", timeout=5000)
+        assert violations(page) == []  # axe, with the copy buttons shown
         # The statement asks for the whole account too: the debtor's reference, the same code.
         page.get_by_role("link", name="Statement of account").click()
         expect(page.locator("#transfer .reference")).to_have_text(shown)
         shot(page, "statement")
         code = read_png(ARTIFACTS / f"{_test_name()}-statement-{DESKTOP['width']}.png")
         assert code.amount == Decimal("245.75") and code.reference == expected_reference
+        assert violations(page) == []
         assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
     finally:
         ctx.close()
