@@ -8,6 +8,7 @@ written details still show what exists."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..domain import giro
 from ..domain.references import debtor_reference, epc_qr_payload, format_reference, invoice_reference
@@ -36,7 +37,14 @@ class TransferDetails:
 
     def qr_data_uri(self, scale: int = 4) -> str | None:
         """The QR code as an SVG data: URI, for an <img> (pages: CSP allows data: images; PDFs)."""
-        return giro.qr_svg_data_uri(self.qr_payload, scale) if self.qr_payload else None
+        return _qr_data_uri(self.qr_payload, scale) if self.qr_payload else None
+
+
+@lru_cache(maxsize=512)
+def _qr_data_uri(payload: str, scale: int) -> str:
+    # Drawing a code takes tens of milliseconds (segno tries every mask); the same account shown
+    # again (a statement, the home page after an unrelated event) asks for the same payload.
+    return giro.qr_svg_data_uri(payload, scale)
 
 
 def details(creditor: Creditor, reference: str, amount: int, currency: str,
