@@ -22,10 +22,12 @@
   }
 
   function init() {
-    var status = document.getElementById("copy-status");
-    document.querySelectorAll("button[data-copy]").forEach(function (button) {
+    document.querySelectorAll("button[data-copy]:not([data-bound])").forEach(function (button) {
       var list = button.closest("[data-copied]");
+      var block = button.closest(".transfer");
+      var status = block ? block.querySelector(".copy-status") : null;
       var label = button.textContent;
+      button.setAttribute("data-bound", "");  // the script may be loaded once per block
       button.hidden = false;
       button.addEventListener("click", function () {
         copyText(button.getAttribute("data-copy")).then(function () {

@@ -56,7 +56,7 @@ def test_home_qr_code_read_back_from_screenshots_and_copy_buttons(env, browser, 
             expect(button).to_be_visible()
             button.click()
             expect(button).to_have_text("Copied")
-            expect(page.locator("#copy-status")).to_have_text(said)
+            expect(block.locator(".copy-status")).to_have_text(said)
             assert page.evaluate("navigator.clipboard.readText()") == value
             expect(button).to_have_text("Copy", timeout=5000)
         assert violations(page) == []  # axe, with the copy buttons shown
