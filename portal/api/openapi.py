@@ -9,6 +9,12 @@ DATE = {"type": "string", "format": "date",
 REF = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._/\-]{0,63}$"}
 PAYMENT_REFERENCE = {"type": "string", "pattern": "^RF[0-9]{2}[0-9A-Z]{1,21}$", "examples": ["RF56D1"],
                      "description": "ISO 11649 structured creditor reference to quote on a transfer, unformatted"}
+KIND = {"enum": ["business", "public", "consumer"],
+        "description": "the legal basis of reminders and charges follows it: a business, a public body or a consumer"}
+ADDRESS = {"type": ["string", "null"],
+           "description": "postal address for letters: at most 6 lines of at most 38 characters (NF Z10-011), "
+                          "separated by \\n; spaces are tidied and empty lines dropped; null or \"\" clears it; "
+                          "left out of an update, it is kept"}
 CURRENCY = {"type": "string", "pattern": "^[A-Za-z]{3}$", "examples": ["EUR"]}
 
 
@@ -94,11 +100,12 @@ def document() -> dict:
                     "language": {"enum": ["fr", "en"]},
                     "profile": {"enum": ["standard", "key_account", "risky", "public_sector"]},
                     "phone": {"type": ["string", "null"], "maxLength": 40},
-                    "kind": {"enum": ["business", "consumer"]}}},
+                    "kind": KIND, "address": ADDRESS}},
                 "Debtor": {"type": "object", "properties": {
                     "ref": REF, "name": {"type": "string"}, "email": {"type": ["string", "null"]},
                     "language": {"enum": ["fr", "en"]}, "profile": {"type": "string"},
-                    "phone": {"type": ["string", "null"]}, "kind": {"enum": ["business", "consumer"]},
+                    "phone": {"type": ["string", "null"]}, "kind": KIND,
+                    "address": {"type": ["string", "null"], "description": ADDRESS["description"]},
                     "payment_reference": PAYMENT_REFERENCE, "balance": AMOUNT, "currency": CURRENCY,
                     "balances": {"type": "object", "additionalProperties": AMOUNT},
                     "open_invoices": {"type": "array", "items": {"$ref": s + "Invoice"}}}},

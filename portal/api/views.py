@@ -42,7 +42,7 @@ def body() -> dict:
 
 def debtor_json(d) -> dict:
     return {"ref": d.ref, "name": d.name, "email": d.email, "language": d.language, "profile": d.profile,
-            "phone": d.phone, "kind": d.kind, "payment_reference": debtor_reference(d.id)}
+            "phone": d.phone, "kind": d.kind, "address": d.address, "payment_reference": debtor_reference(d.id)}
 
 
 def invoice_json(i: Invoice, last_reminder: dict | None = None) -> dict:

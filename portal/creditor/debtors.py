@@ -1,5 +1,6 @@
 """The debtors list and one debtor's page: its invoices, events, portal links, mandate and
-payment attempts; switching automatic collection, issuing and revoking portal links."""
+payment attempts; editing its postal address and kind, switching automatic collection, issuing
+and revoking portal links."""
 from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, url_for
@@ -7,10 +8,11 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from .. import gateways
-from ..services import events, ladder, ledger, links, mandates, payments, receivables, reports
+from ..services import Invalid, events, ladder, ledger, links, mandates, payments, receivables, reports
 from ..domain.calendar import today_for
 from .blueprint import bp
 from .forms import ActionForm
+from .messages import message
 
 
 @bp.get("/")
@@ -24,13 +26,33 @@ def debtors():
 @bp.get("/debtors/<path:ref>")
 @login_required
 def debtor(ref):
-    d = ledger.get_debtor(g.creditor.id, ref)
+    return _debtor_page(ledger.get_debtor(g.creditor.id, ref))
+
+
+def _debtor_page(d, status=200, errors=None, typed=None):
+    """The debtor's page; `errors` and `typed` refill the address form after a refusal."""
     return render_template("creditor/debtor.html", debtor=d, invoices=receivables.debtor_invoices(d.id),
                            today=today_for(g.creditor), events=events.latest(g.creditor.id, debtor_id=d.id),
                            links=links.for_debtor(g.creditor.id, d.id), form=ActionForm(),
                            new_link=request.args.get("new_link"), credit=ledger.debtor_credit(d.id),
                            mandate=mandates.current(d.id), attempts=payments.recent_attempts(g.creditor.id, d.id, 20),
-                           dd_enabled=gateways.direct_debit() is not None, failed=ladder.failed_steps(d.id))
+                           dd_enabled=gateways.direct_debit() is not None, failed=ladder.failed_steps(d.id), kinds=ledger.KINDS,
+                           errors=errors or {}, typed=typed), status
+
+
+@bp.post("/debtors/<path:ref>/details")
+@login_required
+def update_debtor_details(ref):
+    """The postal address letters go to, and the kind of debtor (the legal basis follows it): the
+    API's checks and its debtor.updated event; name, e-mail and language stay as they are."""
+    d = ledger.get_debtor(g.creditor.id, ref)
+    typed = {"address": request.form.get("address", ""), "kind": request.form.get("kind", "")}
+    try:
+        ledger.upsert_debtor(g.creditor, d.ref, {"name": d.name, "language": d.language, **typed}, actor="creditor")
+    except Invalid as e:  # refused before anything was written
+        return _debtor_page(d, 422, {e.field: message(e)}, typed)
+    flash(_("Postal address and kind of debtor saved."))
+    return redirect(url_for("creditor.debtor", ref=d.ref))  # the top: the flash and the form in view
 
 
 @bp.post("/debtors/<path:ref>/auto-collect")

@@ -2,6 +2,8 @@
 language for the back office's forms."""
 from __future__ import annotations
 
+import re
+
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
@@ -28,9 +30,23 @@ SERVICE_MESSAGES = {
 }
 
 
+# A debtor's postal address and kind (services/checks.check_address, ledger.check_debtor).
+ADDRESS_MESSAGES = {
+    "at most 6 lines": lazy_gettext("An address has 6 lines at most."),
+    "address contains control characters or invalid Unicode": lazy_gettext(
+        "The address contains characters that cannot be printed."),
+    "kind must be one of business, public, consumer": lazy_gettext("Choose the kind of debtor."),
+}
+ADDRESS_LINE = re.compile(r"line (\d+) has (\d+) characters, at most (\d+)")
+
+
 def message(e: Invalid | Conflict) -> str:
     if e.message in SERVICE_MESSAGES:
         return str(SERVICE_MESSAGES[e.message])
+    if e.message in ADDRESS_MESSAGES:
+        return str(ADDRESS_MESSAGES[e.message])
+    if m := ADDRESS_LINE.fullmatch(e.message):
+        return _("Line %(line)s has %(count)s characters: %(most)s at most.", line=m[1], count=m[2], most=m[3])
     if e.message.startswith("template error: "):
         return _("This text cannot be used: %(detail)s", detail=e.message.removeprefix("template error: "))
     return e.message

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 
 from .. import gateways
 from ..models import OPEN_STATUSES
-from ..services import Invalid, NotFound, ServiceError, account, mandates, payments
+from ..services import Invalid, NotFound, ServiceError, account, mandates, payments, transfer
 from .blueprint import bp
 from .session import SESSION_KEY, portal_required
 
@@ -58,7 +58,8 @@ def pay_part(number):
     if acc.creditor.partial_payment_min is None or gateways.card() is None or invoice.status not in OPEN_STATUSES:
         raise NotFound("no partial payment")
     return render_template("debtor/pay_part.html", acc=acc, inv=invoice,
-                           minimum=min(acc.creditor.partial_payment_min, invoice.balance))
+                           minimum=min(acc.creditor.partial_payment_min, invoice.balance),
+                           transfer=transfer.for_invoice(acc.creditor, invoice))
 
 
 @bp.get("/portal/payments/<int:attempt_id>")

@@ -12,6 +12,7 @@ from ..models import (OPEN_STATUSES, Creditor, Debtor, Dispute, Event, Invoice, 
                       PaymentAttemptLine, PaymentPromise)
 from . import NotFound, charge_items, mandates
 from .checks import NUMBER
+from .transfer import TransferDetails, for_debtor as transfer_for_debtor
 from .ledger import debtor_credit
 
 
@@ -40,6 +41,11 @@ class Account:
     #: open invoice id -> its open dispute's id / its live promise's date
     disputes: dict[int, int] = field(default_factory=dict)
     promises: dict[int, date] = field(default_factory=dict)
+
+    @property
+    def transfer(self) -> TransferDetails:
+        """Pay by transfer: the account asks for several invoices, so the debtor's reference."""
+        return transfer_for_debtor(self.creditor, self.debtor, {c: t["due"] for c, t in self.totals.items()})
 
 
 def _lines(debtor_id: int, statuses, today: date, limit: int | None = None) -> list[AccountLine]:

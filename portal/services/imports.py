@@ -13,7 +13,8 @@ from ..extensions import db
 from ..models import Creditor, Debtor
 from . import Invalid, ServiceError, events
 from .checks import check_email, check_ref, check_text
-from .ledger import DebtorInput, _put_debtor, _put_invoice, check_invoice
+from .debtors import DebtorInput, _put_debtor
+from .ledger import _put_invoice, check_invoice
 
 COLUMNS = ["debtor_ref", "debtor_name", "debtor_email", "invoice_number", "issue_date", "due_date", "amount",
            "currency"]

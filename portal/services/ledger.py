@@ -18,10 +18,11 @@ from sqlalchemy.orm.util import identity_key
 from ..domain.money import OpenItem, allocate
 from ..extensions import db
 from ..models import OPEN_STATUSES, Creditor, Debtor, Document, Invoice, Payment, PaymentAllocation, PaymentReversal
-from . import Conflict, Invalid, NotFound, charge_items, events, ladder
-from .checks import NUMBER, REF, amount_of, check_date, check_email, check_ref, check_text, currency_of
+from . import Conflict, Invalid, NotFound, charge_items, events
+from .checks import NUMBER, amount_of, check_date, check_ref, check_text, currency_of
+# Debtors are kept in debtors.py; their names stay reachable here, where callers always found them.
+from .debtors import KINDS, PROFILES, DebtorInput, _put_debtor, check_debtor, commit_or_conflict, get_debtor, upsert_debtor  # noqa: F401
 
-PROFILES = ("standard", "key_account", "risky", "public_sector")
 MAX_PDF_BYTES = 10 * 1024 * 1024
 
 
@@ -31,81 +32,6 @@ def status_for(amount: int, paid: int, cancelled: bool = False) -> str:
     if paid >= amount:
         return "paid"
     return "partially_paid" if paid > 0 else "open"
-
-
-# --- debtors -------------------------------------------------------------------------------
-
-@dataclass
-class DebtorInput:
-    name: str
-    email: str | None
-    language: str
-    profile: str | None
-    phone: str | None
-    kind: str | None
-
-
-def check_debtor(data, default_language: str) -> DebtorInput:
-    if not isinstance(data, dict):
-        raise Invalid("a JSON object is required")
-    email = data.get("email")
-    email = None if email in (None, "") else check_email(email)
-    language = data.get("language", default_language)
-    if language not in ("fr", "en"):
-        raise Invalid("language must be fr or en", "language")
-    profile = data.get("profile")
-    if profile is not None and profile not in PROFILES:
-        raise Invalid(f"profile must be one of {', '.join(PROFILES)}", "profile")
-    kind = data.get("kind")
-    if kind is not None and kind not in ("business", "consumer"):
-        raise Invalid("kind must be business or consumer", "kind")
-    phone = check_text(data.get("phone"), "phone", 40, required=False)
-    return DebtorInput(check_text(data.get("name"), "name", 200), email, language, profile, phone, kind)
-
-
-def get_debtor(creditor_id: int, ref: str) -> Debtor:
-    # No stored ref looks otherwise, and PostgreSQL would refuse a query holding a NUL.
-    if not isinstance(ref, str) or not REF.fullmatch(ref):
-        raise NotFound("no such debtor", "ref")
-    debtor = db.session.scalar(select(Debtor).where(Debtor.creditor_id == creditor_id, Debtor.ref == ref))
-    if debtor is None:
-        raise NotFound("no such debtor", "ref")
-    return debtor
-
-
-def _put_debtor(creditor: Creditor, ref: str, d: DebtorInput, actor: str) -> tuple[Debtor, bool]:
-    debtor = db.session.scalar(select(Debtor).where(Debtor.creditor_id == creditor.id, Debtor.ref == ref))
-    created = debtor is None
-    if created:
-        debtor = Debtor(creditor_id=creditor.id, ref=ref, profile="standard", kind="business")
-        db.session.add(debtor)
-    before = {k: getattr(debtor, k) for k in ("name", "email", "language", "profile", "phone", "kind", "address")}
-    debtor.name, debtor.email, debtor.language = d.name, d.email, d.language
-    for key in ("profile", "phone", "kind"):
-        if getattr(d, key) is not None:
-            setattr(debtor, key, getattr(d, key))
-    db.session.flush()
-    changed = {k: v for k, v in before.items() if getattr(debtor, k) != v}
-    if created:
-        events.record("debtor.created", creditor_id=creditor.id, debtor_id=debtor.id, actor=actor)
-    elif changed:
-        events.record("debtor.updated", creditor_id=creditor.id, debtor_id=debtor.id, actor=actor,
-                      fields=sorted(changed))
-        if changed.keys() & ladder.CONTACT_FIELDS:  # a refused address corrected: failed steps go again
-            ladder.replan_failed(debtor, actor)
-    return debtor, created
-
-
-def upsert_debtor(creditor: Creditor, ref, data, actor: str = "api") -> tuple[Debtor, bool]:
-    ref = check_ref(ref, "ref")
-    # Fields left out of an update keep their value (profile, phone and kind already did in _put_debtor).
-    current = db.session.scalar(select(Debtor).where(Debtor.creditor_id == creditor.id, Debtor.ref == ref))
-    d = check_debtor(data, current.language if current else creditor.language)
-    if current is not None and isinstance(data, dict) and "email" not in data:
-        d.email = current.email
-    debtor, created = _put_debtor(creditor, ref, d, actor)
-    _commit_or_conflict()
-    return debtor, created
 
 
 # --- invoices ------------------------------------------------------------------------------
@@ -222,17 +148,8 @@ def upsert_invoice(creditor: Creditor, number, data, actor: str = "api") -> tupl
     number = check_ref(number, "number")
     d = check_invoice(data)
     invoice, created = _put_invoice(creditor, number, d, actor)
-    _commit_or_conflict()
+    commit_or_conflict()
     return invoice, created
-
-
-def _commit_or_conflict() -> None:
-    try:
-        db.session.commit()
-    except IntegrityError:
-        # Two writers created the same reference at once: the other one won; the client retries.
-        db.session.rollback()
-        raise Conflict("this resource was changed at the same moment by another request; retry") from None
 
 
 # --- payments ------------------------------------------------------------------------------

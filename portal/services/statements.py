@@ -20,8 +20,9 @@ from ..domain.ageing import BUCKETS, months_back
 from ..domain.calendar import today_for
 from ..extensions import db
 from ..models import OPEN_STATUSES, Creditor, Debtor, Invoice, Payment, PaymentAllocation, PaymentReversal
-from . import Invalid, NotFound, charge_items, events
+from . import Invalid, NotFound, charge_items, events, receivables
 from .checks import ISO_DATE
+from .transfer import TransferDetails, for_debtor as transfer_for_debtor
 
 DEFAULT_MONTHS = 3
 MAX_YEARS = 5
@@ -44,6 +45,9 @@ class StatementOfAccount:
     error_field: str | None = None
     #: the PDF, from `pdf()`
     content: bytes | None = None
+    #: pay by transfer: the debtor's reference (a statement asks for the whole account) and a QR
+    #: code for the open balance in euros today
+    transfer: TransferDetails | None = None
 
     @property
     def filename(self) -> str:
@@ -140,6 +144,7 @@ def for_debtor(debtor_id: int, raw_from=None, raw_to=None) -> StatementOfAccount
                                   error_field=e.field)
     soa = StatementOfAccount(debtor, creditor, start, end, today, raw=raw)
     soa.statements = _statements(debtor_id, creditor, start, end)
+    soa.transfer = transfer_for_debtor(creditor, debtor, receivables.open_items(debtor_id).balances)
     return soa
 
 
