@@ -268,3 +268,19 @@ _THANK_YOUS = _InsertNew(
     .where(Invoice.creditor_id == bindparam("creditor", type_=Integer), Invoice.status == "paid",
            Invoice.updated_at >= bindparam("since", type_=Invoice.updated_at.type),
            ~exists().where(Reminder.invoice_id == Invoice.id, Reminder.step_code == "thank_you")))
+
+
+def preview(creditor: Creditor, day: date) -> list[tuple[int, int, str, str]]:
+    """What plan_day would plan on `day` now, recorded nowhere: its own statements run inside a
+    savepoint that is rolled back. (debtor id, invoice id, step code, status) per reminder."""
+    plans = plans_for(creditor.id)
+    now = utcnow()
+    savepoint = db.session.begin_nested()
+    try:
+        _plan_steps(creditor, plans, day, now, False)
+        _plan_thank_yous(creditor, day, now)
+        return [tuple(r) for r in db.session.execute(
+            select(Reminder.debtor_id, Reminder.invoice_id, Reminder.step_code, Reminder.status)
+            .where(Reminder.creditor_id == creditor.id, Reminder.created_at == now))]
+    finally:
+        savepoint.rollback()

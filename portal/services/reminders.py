@@ -23,7 +23,7 @@ from ..domain.money import format_money
 from ..extensions import db
 from ..models import (OPEN_STATUSES, Creditor, Debtor, DunningStep, Invoice, OutboxMessage, ReferenceRate, Reminder,
                       utcnow)
-from . import NotFound, events, links
+from . import Invalid, NotFound, events, links
 from .plans import render_text
 
 
@@ -135,21 +135,23 @@ def _write(creditor: Creditor, debtor: Debtor, kind: str, rows, day: date) -> in
 
 
 def build_message(creditor: Creditor, debtor: Debtor, kind: str, items: list[Item], step: DunningStep | None,
-                  day: date, channel: str, daily_key: str | None) -> OutboxMessage:
-    """Render and store one message with a fresh portal link preselecting its invoices."""
+                  day: date, channel: str, daily_key: str | None, delivery: str | None = None) -> OutboxMessage:
+    """Render and store one message with a fresh portal link preselecting its invoices; `delivery`
+    (email, letter, registered: chosen at approval) is stated by the letter and kept on the row."""
     issued = links.issue(debtor, issued_by="reminder", commit=False,
                          invoice_numbers=[i.invoice.number for i in items if i.invoice.status in OPEN_STATUSES] or None)
     deadline = day + timedelta(days=creditor.formal_notice_days)
-    subject, text_body, html_body = render_message(creditor, debtor, kind, items, step, issued.url, day, deadline)
+    subject, text_body, html_body = render_message(creditor, debtor, kind, items, step, issued.url, day, deadline,
+                                                   delivery=delivery)
     attachment = name = None
     if kind == "formal_notice" or channel == "letter":
-        attachment = letter_pdf(creditor, debtor, kind, items, step, issued.url, day, deadline)
+        attachment = letter_pdf(creditor, debtor, kind, items, step, issued.url, day, deadline, delivery=delivery)
         name = f"{'mise-en-demeure' if kind == 'formal_notice' else 'relance'}-{debtor.ref.replace('/', '-')}-{day}.pdf"
     domain = parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "relance.local"
     message = OutboxMessage(creditor_id=creditor.id, debtor_id=debtor.id, kind=kind, channel=channel,
                             daily_key=daily_key, to_addr=debtor.email if channel == "email" else None,
                             subject=subject, text_body=text_body, html_body=html_body, attachment=attachment,
-                            attachment_name=name, message_id_header=f"<{uuid.uuid4().hex}@{domain}>",
+                            attachment_name=name, delivery=delivery, message_id_header=f"<{uuid.uuid4().hex}@{domain}>",
                             status="pending" if channel == "email" else "letter", next_attempt_at=utcnow())
     message.created_at = message.next_attempt_at  # the Date header, needed before the INSERT
     if channel == "email":
@@ -203,8 +205,8 @@ def _context(creditor, debtor, kind, items, step, url, day, deadline) -> dict:
                 intro=intro, lang=lang, with_charges=any(i.interest or i.indemnity for i in items))
 
 
-def render_message(creditor, debtor, kind, items, step, url, day, deadline) -> tuple[str, str, str]:
-    ctx = _context(creditor, debtor, kind, items, step, url, day, deadline)
+def render_message(creditor, debtor, kind, items, step, url, day, deadline, delivery=None) -> tuple[str, str, str]:
+    ctx = _context(creditor, debtor, kind, items, step, url, day, deadline) | {"delivery": delivery}
     with force_locale(debtor.language):
         if ctx["subject"] is None:  # thank-you notes have no step
             ctx["subject"] = render_template("email/subject_thank_you.txt", **ctx).strip()
@@ -213,10 +215,10 @@ def render_message(creditor, debtor, kind, items, step, url, day, deadline) -> t
     return " ".join(ctx["subject"].split())[:300], text_body, html_body
 
 
-def letter_pdf(creditor, debtor, kind, items, step, url, day, deadline) -> bytes:
+def letter_pdf(creditor, debtor, kind, items, step, url, day, deadline, delivery=None) -> bytes:
     from weasyprint import HTML  # imported late: it loads Pango, which only PDF letters need
 
-    ctx = _context(creditor, debtor, kind, items, step, url, day, deadline)
+    ctx = _context(creditor, debtor, kind, items, step, url, day, deadline) | {"delivery": delivery}
     with force_locale(debtor.language):
         html = render_template("pdf/letter.html", **ctx)
     return HTML(string=html).write_pdf()
@@ -245,12 +247,31 @@ def _awaiting_for(creditor_id: int, debtor_id: int):
                Reminder.status == "awaiting_approval").with_for_update()).all()
 
 
-def approve(creditor: Creditor, debtor_id: int, day: date, user: str) -> OutboxMessage | None:
-    """Send the debtor's pending formal notice: e-mail with the letter attached, or letter only."""
+#: how a formal notice leaves, chosen at approval (OutboxMessage.delivery)
+DELIVERIES = ("email", "letter", "registered")
+
+
+def approve(creditor: Creditor, debtor_id: int, day: date, user: str, delivery: str | None = None, *,
+            dry_run: bool = False) -> OutboxMessage | None:
+    """Send the debtor's pending formal notice the way the creditor chose: `delivery` "email"
+    (the letter attached), "letter" or "registered" (with acknowledgement; both go to the print
+    queue); default e-mail when the debtor has an address, else a registered letter. A letter
+    needs the debtor's postal address.
+
+    dry_run builds exactly the same message (the preview) and commits nothing: the caller reads
+    it and rolls back, so no reminder, link or event is left behind."""
     rows = _awaiting_for(creditor.id, debtor_id)
     if not rows:
         raise NotFound("nothing awaits approval for this debtor")
     debtor = db.session.get(Debtor, debtor_id)
+    delivery = delivery or ("email" if debtor.email else "registered")
+    refusal = (("delivery", "choose e-mail, letter or registered letter") if delivery not in DELIVERIES else
+               ("no_email", "the debtor has no e-mail address") if delivery == "email" and not debtor.email else
+               ("no_address", "the debtor has no postal address") if delivery != "email" and not debtor.address
+               and not dry_run else None)
+    if refusal:
+        db.session.rollback()
+        raise Invalid(refusal[1], field="delivery", code=refusal[0])
     live = [(r, i) for r, i in rows if i.status in OPEN_STATUSES and not i.disputed]
     for reminder, invoice in rows:
         reminder.decided_at = utcnow()
@@ -262,14 +283,17 @@ def approve(creditor: Creditor, debtor_id: int, day: date, user: str) -> OutboxM
             DunningStep.id.in_({r.step_id for r, _ in live})))}
         top = max(steps.values(), key=lambda s: s.position)
         items = _items(creditor, debtor, live, day, steps)
-        channel = "email" if debtor.email else "letter"
-        message = build_message(creditor, debtor, "formal_notice", items, top, day, channel, daily_key=None)
+        channel = "email" if delivery == "email" else "letter"
+        message = build_message(creditor, debtor, "formal_notice", items, top, day, channel, daily_key=None,
+                                delivery=delivery)
         for item in items:
             item.reminder.status = "planned" if channel == "email" else "sent"
             item.reminder.message_id = message.id
         events.record("reminder.approved", creditor_id=creditor.id, debtor_id=debtor_id, actor="creditor",
-                      user=user, message_id=message.id, invoices=[i.invoice.number for i in items])
-    db.session.commit()
+                      user=user, message_id=message.id, invoices=[i.invoice.number for i in items],
+                      delivery=delivery)
+    if not dry_run:
+        db.session.commit()
     return message
 
 
