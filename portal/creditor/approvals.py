@@ -110,8 +110,8 @@ def _flash_decided(done) -> None:
         flash(_("Nothing was sent to %(names)s: the invoices were paid, cancelled or disputed in the meantime.",
                 names=", ".join(done.paid)))
     if done.missing:
-        flash(ngettext("Nothing awaits approval for this debtor.",
-                       "%(num)d of the formal notices ticked were already decided.", done.missing), "error")
+        flash(_("Nothing awaits approval for this debtor.") if done.missing == 1 else
+              _("%(num)d of the formal notices ticked were already decided.", num=done.missing), "error")
 
 
 @bp.post("/approvals/<int:debtor_id>/skip")
