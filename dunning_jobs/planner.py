@@ -274,6 +274,9 @@ def preview(creditor: Creditor, day: date) -> list[tuple[int, int, str, str]]:
     """What plan_day would plan on `day` now, recorded nowhere: its own statements run inside a
     savepoint that is rolled back. (debtor id, invoice id, step code, status) per reminder."""
     plans = plans_for(creditor.id)
+    if not PROFILE_OFFSETS.keys() <= {p.profile for p in plans}:
+        ensure_default_plans(creditor.id)  # as plan_day does (the creditor's plans, not the day's)
+        plans = plans_for(creditor.id)
     now = utcnow()
     savepoint = db.session.begin_nested()
     try:
