@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import select, update
 
 from dunning_jobs import day as dunning_day
-from dunning_jobs import outbox
 from fakes.cli_process import app_env, flask, json_line
 from portal.extensions import db
 from portal.models import Debtor, DunningPlan, DunningStep, Event, OutboxMessage, Reminder, utcnow

@@ -17,17 +17,9 @@ from portal.extensions import db
 from portal.models import (Creditor, Debtor, DunningPlan, DunningStep, Event, OutboxMessage, PortalLink,
                            Reminder)
 from portal.services import plans
-from support import assert_clean, back_office_login, csrf_token_in, flashes, response_text
+from support import assert_clean, back_office_login, csrf_token_in, flashes, look, response_text
 
 ADDRESS = "Beta SAS\n12 rue des Lilas\n75011 Paris"
-
-
-def look(fn):
-    db.session.rollback()
-    try:
-        return fn()
-    finally:
-        db.session.rollback()
 
 
 @pytest.fixture
