@@ -42,6 +42,10 @@ def dunning_release():
         flash(_("No held day to release."), "error")
         return redirect(url_for("creditor.dunning_day_page"))
     when = format_date(day, "long")
+    if composed is None:
+        flash(_("Day of %(date)s released, but its messages could not be written: see the dashboard.", date=when),
+              "error")
+        return redirect(url_for("creditor.dunning_day_page"))
     flash(ngettext("Day of %(date)s released: %(num)d message goes out with the next pass of the outbox.",
                    "Day of %(date)s released: %(num)d messages go out with the next pass of the outbox.",
                    composed, date=when) if composed else

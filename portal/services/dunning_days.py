@@ -45,10 +45,11 @@ def set_hold(creditor: Creditor, hold: bool, user: str) -> bool:
     return True
 
 
-def release(creditor: Creditor, day: date, user: str) -> int:
+def release(creditor: Creditor, day: date, user: str) -> int | None:
     """Release the held day `day` (and earlier held ones): recorded with who and when, then what
     waits is composed for the next outbox pass unless a later day is still held. Returns the
-    messages composed. NotFound when no such held day waits."""
+    messages composed, None when composing failed (recorded as a failed day). NotFound when no
+    such held day waits."""
     released = db.session.execute(
         update(DunningDay).where(DunningDay.creditor_id == creditor.id, DunningDay.held.is_(True),
                                  DunningDay.released_at.is_(None), DunningDay.dunning_date <= day)
@@ -62,7 +63,13 @@ def release(creditor: Creditor, day: date, user: str) -> int:
     db.session.commit()
     if held_days(creditor.id):
         return 0
-    return reminders.compose_day(creditor, day)
+    creditor_id = creditor.id
+    try:
+        return reminders.compose_day(creditor, day)
+    except Exception as e:  # noqa: BLE001 (released all the same: the next run composes what is left)
+        db.session.rollback()
+        record_failure(creditor_id, day, "composing", e)
+        return None
 
 
 def record_failure(creditor_id: int, day: date, stage: str, error: BaseException) -> None:
