@@ -4,12 +4,13 @@ reminders still go out, through the in-process run and the real `dunning run` co
 message whose e-mail cannot be built fails alone at sending."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
 
 import pytest
 from sqlalchemy import select, update
 
 from dunning_jobs import day as dunning_day
+from dunning_jobs import scheduler
 from fakes.cli_process import app_env, flask, json_line
 from portal.extensions import db
 from portal.models import Debtor, DunningPlan, DunningStep, Event, OutboxMessage, Reminder, utcnow
@@ -113,3 +114,13 @@ def test_a_message_that_cannot_be_built_fails_alone(app, two_creditors, smtp_ser
     assert bad.status == "failed" and bad.last_error.startswith("cannot be built: ValueError")
     [failure] = failures(broken.id)
     assert failure["stage"] == "sending" and failure["error_type"] == "ValueError"
+
+
+def test_the_scheduler_goes_on_past_a_failing_creditor(app, two_creditors, smtp_server):
+    broken, healthy = two_creditors
+    # 09:00 in Paris on DAY: both creditors' days are due; each runs as its own day.
+    results = scheduler.tick(app, datetime(2026, 10, 2, 7, 0, tzinfo=timezone.utc))
+    assert sorted((r.failed, r.sent) for r in results) == [(0, 1), (1, 0)]
+    assert [m.rcpt_tos for m in smtp_server.handler.take()] == [["s1@example.com"]]
+    assert [f["stage"] for f in failures(broken.id)] == ["composing"]
+    assert failures(healthy.id) == []
