@@ -87,7 +87,7 @@ def record_failure(creditor_id: int, day: date, stage: str, error: BaseException
 @dataclass
 class Failure:
     at: datetime
-    day: str
+    day: date | None
     stage: str
     error_type: str
     error: str
@@ -98,8 +98,15 @@ def recent_failures(creditor_id: int, now: datetime | None = None, limit: int = 
     since = (now or utcnow()) - timedelta(days=FAILURE_DAYS)
     rows = db.session.scalars(select(Event).where(Event.creditor_id == creditor_id, Event.type == "dunning.failed",
                                                   Event.at >= since).order_by(Event.id.desc()).limit(limit))
-    return [Failure(e.at, e.data.get("date", ""), e.data.get("stage", ""), e.data.get("error_type", ""),
+    return [Failure(e.at, _date(e.data.get("date")), e.data.get("stage", ""), e.data.get("error_type", ""),
                     e.data.get("error", "")) for e in rows]
+
+
+def _date(value) -> date | None:
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def import_not_run_yet(creditor: Creditor) -> bool:
