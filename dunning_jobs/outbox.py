@@ -40,7 +40,8 @@ from sqlalchemy import select
 from dunning_jobs.outbox_records import (OUTBOX, HandOver, Taken, claim, record_sent, recover, settle_failure,
                                          take_back)
 from portal.extensions import db
-from portal.models import Creditor
+from portal.models import Creditor, utcnow
+from portal.services import events
 from portal.services.reminders import smtp_bytes
 
 #: messages claimed at once, and how long a batch may keep them (and its reminders) locked
@@ -81,10 +82,20 @@ class _Outcomes:
         self.totals = totals
         self.sent_ids: list[int] = []
         self.refusals: list[tuple] = []  # (message, error, SMTP code)
+        self.broken: list[dict] = []  # events of messages that could not be built
 
     def sent(self, message_id: int) -> None:
         self.sent_ids.append(message_id)
         self.totals.sent += 1
+
+    def unbuildable(self, message, error: Exception) -> None:
+        """A message whose e-mail cannot be built: failed (as a permanent refusal), and its
+        creditor's back office told (dunning.failed, at the sending stage)."""
+        self.refused(message, f"cannot be built: {type(error).__name__}: {error}", 554)
+        self.broken.append({"creditor_id": message.creditor_id, "debtor_id": message.debtor_id,
+                            "type": "dunning.failed", "actor": "system",
+                            "data": {"stage": "sending", "message_id": message.id, "date": utcnow().date().isoformat(),
+                                     "error_type": type(error).__name__, "error": str(error)[:500]}})
 
     def refused(self, message, error: str, code: int) -> None:
         self.refusals.append((message, error, code))
@@ -151,6 +162,7 @@ class _Batches:
             record_sent(connection, outcomes.sent_ids)
         for message, error, code in outcomes.refusals:
             settle_failure(connection, message, error, code)
+        events.record_many(outcomes.broken, connection=connection)
         connection.commit()
         self.ready.put((connection, claim(connection, next_size) if next_size else []))
 
@@ -213,7 +225,12 @@ class _Mailer:
             outcomes.sent(message.id)
             return True
 
-        raw = message.raw if message.raw is not None else self._compose(message)
+        try:
+            raw = message.raw if message.raw is not None else self._compose(message)
+        except Exception as e:  # noqa: BLE001 (one creditor's message that cannot be built stops no other)
+            current_app.logger.exception("outbox message %s cannot be built", message.id)
+            outcomes.unbuildable(message, e)
+            return True
         handed_over = False
 
         def before_final_dot():

@@ -320,3 +320,23 @@ _THANK_YOUS = _InsertNew(
            Invoice.id.not_in(select(_CHARGES.c.charged_invoice_id).where(
                _CHARGES.c.creditor_id == bindparam("creditor", type_=Integer),
                _CHARGES.c.status.in_(OPEN_STATUSES), _CHARGES.c.charged_invoice_id.is_not(None)))))
+
+
+
+def preview(creditor: Creditor, day: date) -> list[tuple[int, int, str, str]]:
+    """What plan_day would plan on `day` now, recorded nowhere: its own statements run inside a
+    savepoint that is rolled back. (debtor id, invoice id, step code, status) per reminder."""
+    plans = plans_for(creditor.id)
+    if not PROFILE_OFFSETS.keys() <= {p.profile for p in plans}:
+        ensure_default_plans(creditor.id)  # as plan_day does (the creditor's plans, not the day's)
+        plans = plans_for(creditor.id)
+    now = utcnow()
+    savepoint = db.session.begin_nested()
+    try:
+        _plan_steps(creditor, plans, day, now, False)
+        _plan_thank_yous(creditor, day, now)
+        return [tuple(r) for r in db.session.execute(
+            select(Reminder.debtor_id, Reminder.invoice_id, Reminder.step_code, Reminder.status)
+            .where(Reminder.creditor_id == creditor.id, Reminder.created_at == now))]
+    finally:
+        savepoint.rollback()

@@ -39,7 +39,13 @@ def run_creditor_day(creditor_id: int, day: date) -> dunning_day.DayResult:
 def tick(app: Flask, now: datetime | None = None) -> list[dunning_day.DayResult]:
     """One pass: run every due creditor's day, then retry what waits in the outbox."""
     with app.app_context():
-        results = [run_creditor_day(cid, day) for cid, day in due_creditors(now or datetime.now(timezone.utc))]
+        results = []
+        for cid, day in due_creditors(now or datetime.now(timezone.utc)):
+            try:  # a creditor's failure is recorded by the run itself; anything else stops no other creditor
+                results.append(run_creditor_day(cid, day))
+            except Exception:  # noqa: BLE001
+                db.session.rollback()
+                app.logger.exception("dunning day of creditor %s failed", cid)
         outbox.send_pending()
         db.session.remove()
         return results

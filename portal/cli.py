@@ -82,6 +82,9 @@ def register(app: Flask) -> None:
         click.echo(json.dumps({"rows": result.rows, "debtors_created": result.debtors_created,
                                "invoices_created": result.invoices_created,
                                "invoices_updated": result.invoices_updated}))
+        if not creditor.hold_dunning:  # offered after an import: see what the first runs send first
+            click.echo(f"To check what the next dunning runs will send before it goes, hold each day: "
+                       f"{app.config['PORTAL_BASE_URL']}/app/day", err=True)
 
     @click.command("demo")
     @click.option("--if-empty", is_flag=True, help="seed only when the database has no creditor yet")

@@ -12,7 +12,7 @@ from ..domain import ageing, charts
 from ..domain.calendar import today_for
 from ..extensions import db
 from ..models import Creditor, CreditorUser, Debtor, Event, Invoice, PaymentAttempt, PortalLink
-from . import Invalid, events, reports
+from . import Invalid, approvals, dunning_days, events, reports
 
 # --- the activity feed ---------------------------------------------------------------------------
 
@@ -115,6 +115,11 @@ def overview(creditor: Creditor, as_of: date, top: int = 10) -> dict:
         "chart": charts.column_chart(list(buckets.items())),
         "top_debtors": top_rows,
         "adoption": figures,
+        # What needs a person: notices to approve, held days to release, failed runs.
+        "awaiting_approvals": approvals.waiting_count(creditor.id, today),
+        "held_days": dunning_days.held_days(creditor.id),
+        "offer_hold": dunning_days.import_not_run_yet(creditor),
+        "dunning_failures": dunning_days.recent_failures(creditor.id),
         "funnel": charts.row_chart([("reached", figures.debtors.reached), ("opened", figures.debtors.opened),
                                     ("paid", figures.debtors.paid)], total=figures.debtors.reached),
     }

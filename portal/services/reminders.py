@@ -7,13 +7,13 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import OutboxMessage, Reminder
-from .approvals import approve, awaiting, postpone, skip
+from .approvals import DELIVERIES, approve, awaiting, postpone, skip
 from .composing import build_message, compose_day
 from .demand import reference_rates
 from .message_texts import render_message
 from .mime import smtp_bytes, to_email
 
-__all__ = ["approve", "awaiting", "postpone", "skip", "build_message", "compose_day", "reference_rates",
+__all__ = ["DELIVERIES", "approve", "awaiting", "postpone", "skip", "build_message", "compose_day", "reference_rates",
            "render_message", "smtp_bytes", "to_email", "last_sent"]
 
 

@@ -81,9 +81,9 @@ def test_dunning_run_survives_postgres_restarts(app, creditor, private_pg, slow_
     # 3. The next run completes the day: nothing planned again, the rest sent once.
     third = json_line(flask("dunning", "run", "--date", D.isoformat(), env=env))
     assert third == {"date": D.isoformat(), "planned": 0, "sent": debtors_due - 2, "awaiting_approval": 0,
-                     "failed": 0}
+                     "failed": 0, "held": 0}
     assert json_line(flask("dunning", "run", "--date", D.isoformat(), env=env)) == {
-        "date": D.isoformat(), "planned": 0, "sent": 0, "awaiting_approval": 0, "failed": 0}
+        "date": D.isoformat(), "planned": 0, "sent": 0, "awaiting_approval": 0, "failed": 0, "held": 0}
     assert len(handler.messages) == debtors_due
     assert_dunning_exactly_once(expected, handler.messages)
 

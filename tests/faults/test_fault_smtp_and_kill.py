@@ -24,7 +24,7 @@ from portal.extensions import db
 from portal.models import Event, OutboxHandover, OutboxMessage, Reminder, utcnow
 
 D = date(2026, 3, 16)
-RUN_ZERO = {"date": D.isoformat(), "planned": 0, "sent": 0, "awaiting_approval": 0, "failed": 0}
+RUN_ZERO = {"date": D.isoformat(), "planned": 0, "sent": 0, "awaiting_approval": 0, "failed": 0, "held": 0}
 
 
 class RefusingHandler(Handler):

@@ -82,7 +82,8 @@ def test_worker_runs_a_creditor_day_and_tick_fans_out(app, creditor, smtp_server
     db.session.remove()
 
     result = tasks.run_creditor_day.delay(creditor.id, earlier.isoformat()).get(timeout=60)
-    assert result == {"date": earlier.isoformat(), "planned": 2, "sent": 2, "awaiting_approval": 0, "failed": 0}
+    assert result == {"date": earlier.isoformat(), "planned": 2, "sent": 2, "awaiting_approval": 0, "failed": 0,
+                      "held": 0}
     first = smtp_server.handler.take()
     assert sorted(r.rcpt_tos[0] for r in first) == ["w0@example.com", "w1@example.com"]
     assert all("W-0" in r.text() or "W-1" in r.text() for r in first)

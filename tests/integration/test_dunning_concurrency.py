@@ -128,7 +128,7 @@ def test_four_concurrent_runs_send_each_reminder_once(app, creditor, smtp_server
 
     # A fifth run for the same date plans and sends nothing new.
     fifth = json_line(flask("dunning", "run", "--date", D.isoformat(), env=env))
-    assert fifth == {"date": D.isoformat(), "planned": 0, "sent": 0, "awaiting_approval": 0, "failed": 0}
+    assert fifth == {"date": D.isoformat(), "planned": 0, "sent": 0, "awaiting_approval": 0, "failed": 0, "held": 0}
     assert smtp_server.handler.take() == []
     assert db.session.scalar(select(func.count()).select_from(Reminder)) == len(expected)
 

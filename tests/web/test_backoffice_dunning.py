@@ -14,7 +14,7 @@ from portal.domain.calendar import today_for
 from portal.extensions import db
 from portal.models import Creditor, DunningPlan, DunningStep, OutboxMessage, Reminder
 from portal.services import ledger, plans, reminders
-from support import assert_clean, back_office_login, response_text
+from support import assert_clean, back_office_login, look, response_text
 
 PAGES = ["/app/plans", "/app/approvals", "/app/outbox", "/app/outbox/1", "/app/outbox/1/html",
          "/app/outbox/1/attachment"]
@@ -22,14 +22,6 @@ ACTIONS = ["/app/plans/steps/1", "/app/plans/steps/1/preview", "/app/approvals/1
            "/app/approvals/1/skip", "/app/approvals/1/postpone"]
 HTMX = {"HX-Request": "true"}
 
-
-def look(fn):
-    """Read through the test's own session in a transaction of its own: rows as committed now."""
-    db.session.rollback()
-    try:
-        return fn()
-    finally:
-        db.session.rollback()
 
 
 def step_of(creditor_id, profile, code) -> DunningStep:
