@@ -19,7 +19,7 @@ from ..domain.charges import MissingReferenceRate, late_charges
 from ..domain.references import debtor_reference, invoice_reference
 from ..extensions import db
 from ..models import (OPEN_STATUSES, Creditor, Debtor, DunningStep, Invoice, ReferenceRate, Reminder)
-from . import events
+from . import charge_items, events
 
 #: debtors who owe late-payment charges (a consumer owes none before a court says so)
 CHARGED_KINDS = ("business", "public")
@@ -155,23 +155,6 @@ def earlier_sends(invoice_ids: list[int], day: date) -> list[Sent]:
 
 def claim_charges(creditor: Creditor, debtor: Debtor, demand: Demand, day: date) -> list[Invoice]:
     """The charges `demand` claims, each invoice's as a charges item of its own (payable,
-    allocated after the principal, waivable): "<invoice number>+F<n>", due on the message's day."""
-    created = []
-    for line in demand.lines:
-        amount = line.interest + line.indemnity
-        if not amount:
-            continue
-        inv = line.invoice
-        n = 1 + db.session.scalar(select(func.count()).select_from(Invoice).where(
-            Invoice.charged_invoice_id == inv.id))
-        # "+" never appears in a creditor's own numbers (checks.REF), so this cannot clash.
-        item = Invoice(creditor_id=inv.creditor_id, debtor_id=inv.debtor_id, number=f"{inv.number[:56]}+F{n}",
-                       issue_date=day, due_date=day, amount=amount, amount_paid=0, currency=inv.currency,
-                       status="open", kind="charges", charged_invoice_id=inv.id)
-        db.session.add(item)
-        db.session.flush()
-        events.record("charges.claimed", creditor_id=creditor.id, debtor_id=debtor.id, invoice_id=item.id,
-                      actor="system", invoice=inv.number, number=item.number, interest=line.interest,
-                      indemnity=line.indemnity, date=day.isoformat())
-        created.append(item)
-    return created
+    allocated after the principal, waivable): charge_items.claim."""
+    return [charge_items.claim(creditor, debtor, line.invoice, line.interest + line.indemnity, day)
+            for line in demand.lines if line.interest + line.indemnity]

@@ -86,7 +86,9 @@ def _rung_gaps(profile: str) -> dict[int, int]:
 def test_forty_days_climb_one_rung_at_a_time(app, creditor, smtp_server):
     owner = db.session.get(Creditor, creditor.id)
     for ref, email, number, due, amount in _ledger_rows():
+        # Without an e-mail, formal notices leave as letters: they need a postal address.
         ledger.upsert_debtor(owner, ref, {"name": f"Client {ref}", "email": email or None,
+                                          "address": None if email else f"Client {ref}\n1 rue de la Paix\n75002 PARIS",
                                           "profile": "risky" if ref in ("L2", "L5") else "standard"})
         ledger.upsert_invoice(owner, number, {"debtor_ref": ref, "issue_date": (due - timedelta(days=30)).isoformat(),
                                               "due_date": due.isoformat(), "amount": amount, "currency": "EUR"})
