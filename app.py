@@ -1,12 +1,26 @@
 """The entry points, the top floor: `app` for `flask --app app` and gunicorn, `main` for the
-`relance` command, `celery` for `celery -A app:celery worker|beat`."""
+`relance` command, `celery` for `celery -A app:celery worker|beat`.
+
+`app` and `celery` are built on first access (PEP 562 module __getattr__), not at import: the
+`relance` command builds its own app, and only a Celery process needs Celery (~0.1 s to import).
+"""
 from flask.cli import FlaskGroup
 
-from dunning_jobs.tasks import bind
 from portal import create_app
 
-app = create_app()
-celery = bind(app)
+
+def __getattr__(name: str):
+    if name == "app":
+        value = create_app()
+    elif name == "celery":
+        # Imported here: Celery loads kombu, yaml and friends, which a web or CLI process never uses.
+        from dunning_jobs.tasks import bind
+
+        value = bind(__getattr__("app"))
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # built once per process
+    return value
 
 
 def main() -> None:
