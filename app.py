@@ -23,6 +23,14 @@ def __getattr__(name: str):
     return value
 
 
+class _Relance(FlaskGroup):
+    def _load_plugin_commands(self) -> None:
+        # Flask would import every installed `flask.commands` plugin before resolving any command:
+        # only Flask-Limiter's `limiter`, which loads rich (~0.1 s). `relance` offers Flask's
+        # commands and the app's own (`db` included), so it skips them.
+        self._loaded_plugin_commands = True
+
+
 def main() -> None:
     # An app of its own, built after FlaskGroup has read --env-file and .env, as `flask` does.
-    FlaskGroup(create_app=create_app).main()
+    _Relance(create_app=create_app).main()
