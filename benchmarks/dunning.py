@@ -37,6 +37,11 @@ For each size (open invoices; debtors = invoices / 10):
 
     .venv/bin/python benchmarks/dunning.py [--sizes 10000,100000,1000000] [--outbox-messages 2000]
         [--explain] [--outbox-diagnose] [--extra-sql "CREATE INDEX ..."] [--no-history]
+
+With --day-work, the day's work of `dunning run` and its empty run instead (benchmarks/dunning_day.py):
+
+    .venv/bin/python benchmarks/dunning.py --day-work [--sizes 20000,200000] [--empty-runs 5]
+        [--smtp-rounds 3] [--profile FILE] [--db-prefix relance_bench]
 """
 from __future__ import annotations
 
@@ -44,6 +49,7 @@ import argparse
 import io
 import json
 import os
+import pickle
 import random
 import resource
 import secrets
@@ -418,6 +424,10 @@ def child_smtp(port: int) -> None:
             elif cmd == "clear":
                 server.handler.take()
                 print("ok", flush=True)
+            elif cmd.startswith("dump "):  # what was received, as (sender, recipient, bytes), then cleared
+                with open(cmd[5:], "wb") as f:
+                    pickle.dump([(m.mail_from, m.rcpt_tos[0], m.raw) for m in server.handler.take()], f)
+                print("ok", flush=True)
             elif cmd == "quit":
                 break
     finally:
@@ -630,7 +640,7 @@ def bench_size(args, size: int, secret: str, day: date, dbs: list, last: bool) -
     from flask_migrate import upgrade
 
     rng = random.Random(SEED + size)
-    name, db_url = create_database(args.pg_url)
+    name, db_url = create_database(args.pg_url, args.db_prefix)
     dbs.append(name)
     log(f"\n=== {size:,} open invoices — database {name} ===")
     app = make_app(db_url, secret)
@@ -775,7 +785,17 @@ def explain_report(statements: list[dict], full: bool) -> list[dict]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sizes", default="10000,100000,1000000", help="open invoices per run, comma-separated")
+    p.add_argument("--sizes", default=None,
+                   help="open invoices per run, comma-separated (default 10000,100000,1000000; with --day-work "
+                        "20000,200000)")
+    p.add_argument("--day-work", action="store_true",
+                   help="measure the day's work of `dunning run` (a run with work less an empty run, as CLI "
+                        "processes) against a raw scan + a raw smtplib loop, and the empty run (benchmarks/dunning_day.py)")
+    p.add_argument("--empty-runs", type=int, default=5, help="--day-work: empty runs timed (median; default 5)")
+    p.add_argument("--smtp-rounds", type=int, default=3, help="--day-work: raw smtplib loops (median; default 3)")
+    p.add_argument("--profile", metavar="FILE", default=None,
+                   help="--day-work: run the day in-process under cProfile into FILE and print its hotspots instead")
+    p.add_argument("--db-prefix", default="relance_bench", help="name prefix of the throw-away databases")
     p.add_argument("--day", default=None, help="benchmark date (default: today)")
     p.add_argument("--raw-repeats", type=int, default=5, help="measured raw scans after a warm-up (best; default 5)")
     p.add_argument("--planner-repeats", type=int, default=2, help="timed planner runs (best; default 2)")
@@ -798,9 +818,14 @@ def main() -> int:
     args = p.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    default_sizes = "20000,200000" if args.day_work else "10000,100000,1000000"
+    sizes = [int(s.replace("_", "")) for s in (args.sizes or default_sizes).split(",") if s.strip()]
     day = date.fromisoformat(args.day) if args.day else date.today()
     secret = secrets.token_urlsafe(32)
+    if args.day_work:
+        import dunning_day
+
+        return dunning_day.main(args, sizes, secret, day)
     figures: dict = {"day": day.isoformat(), "sizes": sizes, "history": not args.no_history,
                      "extra_sql": args.extra_sql, "results": []}
     failures: list[str] = []
