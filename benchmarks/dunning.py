@@ -60,6 +60,7 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from datetime import date, datetime, time as dtime, timedelta, timezone
 from pathlib import Path
 
@@ -94,6 +95,28 @@ def fmt_s(s: float) -> str:
 # --- databases -----------------------------------------------------------------------------
 
 from bench_db import create_database, drop_database  # noqa: E402
+
+
+@contextmanager
+def recorded(pg_url: str, dbs: list[str], figures: dict):
+    """Around a whole run: whatever happens, drop the databases still there and print the
+    figures as one JSON line, with what failed (figures["ok"])."""
+    failures: list[str] = []
+    try:
+        yield
+    except BaseException as e:
+        failures.append(f"{type(e).__name__}: {e}")
+        raise
+    finally:
+        for name in list(dbs):
+            try:
+                drop_database(pg_url, name)
+                log(f"dropped database {name}")
+            except Exception as e:  # noqa: BLE001
+                failures.append(f"drop {name}: {e}")
+        figures["failures"] = failures
+        figures["ok"] = not failures
+        print(json.dumps(figures), flush=True)
 
 
 def make_app(db_url: str, secret: str, **extra):
@@ -828,14 +851,13 @@ def main() -> int:
         return dunning_day.main(args, sizes, secret, day)
     figures: dict = {"day": day.isoformat(), "sizes": sizes, "history": not args.no_history,
                      "extra_sql": args.extra_sql, "results": []}
-    failures: list[str] = []
     dbs: list[str] = []
     figures["cpus"] = os.cpu_count()
     figures["loadavg_start"] = [round(x, 2) for x in os.getloadavg()]
     log(f"dunning benchmark, day {day}, sizes {', '.join(f'{s:,}' for s in sizes)}"
         f"{' (no reminder history: catch-up run)' if args.no_history else ''}; "
         f"load average {figures['loadavg_start']} on {os.cpu_count()} CPUs")
-    try:
+    with recorded(args.pg_url, dbs, figures):
         for i, size in enumerate(sizes):
             figures["results"].append(bench_size(args, size, secret, day, dbs, last=i == len(sizes) - 1))
 
@@ -876,20 +898,7 @@ def main() -> int:
             figures["outbox_met"] = o["ratio"] >= OUTBOX_RATIO_GOAL
             log(f"outbox/raw SMTP: {o['outbox_per_s']} vs {o['raw_per_s']} msg/s = {o['ratio']} -> goal >= "
                 f"{OUTBOX_RATIO_GOAL} {'met' if figures['outbox_met'] else 'NOT met'}")
-    except BaseException as e:
-        failures.append(f"{type(e).__name__}: {e}")
-        raise
-    finally:
-        for name in list(dbs):
-            try:
-                drop_database(args.pg_url, name)
-                log(f"dropped database {name}")
-            except Exception as e:  # noqa: BLE001
-                failures.append(f"drop {name}: {e}")
-        figures["failures"] = failures
-        figures["ok"] = not failures
-        print(json.dumps(figures), flush=True)
-    return 0 if not failures else 1
+    return 0 if figures["ok"] else 1
 
 
 if __name__ == "__main__":

@@ -37,8 +37,8 @@ from pathlib import Path
 import psycopg
 
 from bench_db import create_database, drop_database
-from dunning import (ROOT, SmtpSink, analyze, copy_creditor, fmt_s, load_main, log, make_app, plan_steps,
-                     raw_loop, raw_scan)
+from dunning import (ROOT, SmtpSink, analyze, copy_creditor, fmt_s, load_main, log, make_app,
+                     plan_steps, raw_loop, raw_scan, recorded)
 
 DAY_RATIO_GOAL = 10.0
 EMPTY_RUN_GOAL_S = 0.8
@@ -213,10 +213,9 @@ def main(args, sizes: list[int], secret: str, day: date) -> int:
     figures: dict = {"benchmark": "day's work", "day": day.isoformat(), "sizes": sizes, "cpus": os.cpu_count(),
                      "loadavg_start": [round(x, 2) for x in os.getloadavg()], "results": []}
     dbs: list[str] = []
-    failures: list[str] = []
     log(f"dunning day's work, day {day}, sizes {', '.join(f'{s:,}' for s in sizes)}; "
         f"load average {figures['loadavg_start']} on {os.cpu_count()} CPUs")
-    try:
+    with recorded(args.pg_url, dbs, figures):
         for size in sizes:
             figures["results"].append(bench_day_size(args, size, secret, day, dbs))
         if not args.profile:
@@ -231,15 +230,4 @@ def main(args, sizes: list[int], secret: str, day: date) -> int:
             figures["empty_met"] = all(r["empty_met"] for r in figures["results"])
             log(f"day's work <= {DAY_RATIO_GOAL:g}x baseline: {'met' if figures['ratio_met'] else 'NOT met'}; "
                 f"empty run <= {EMPTY_RUN_GOAL_S} s: {'met' if figures['empty_met'] else 'NOT met'}")
-    except BaseException as e:
-        failures.append(f"{type(e).__name__}: {e}")
-        raise
-    finally:
-        for name in list(dbs):
-            try:
-                drop_database(args.pg_url, name)
-            except Exception as e:  # noqa: BLE001
-                failures.append(f"drop {name}: {e}")
-        figures["failures"] = failures
-        print(json.dumps(figures), flush=True)
-    return 0 if not failures else 1
+    return 0 if figures["ok"] else 1
