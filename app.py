@@ -1,14 +1,36 @@
 """The entry points, the top floor: `app` for `flask --app app` and gunicorn, `main` for the
-`relance` command, `celery` for `celery -A app:celery worker|beat`."""
+`relance` command, `celery` for `celery -A app:celery worker|beat`.
+
+`app` and `celery` are built on first access (PEP 562 module __getattr__), not at import: the
+`relance` command builds its own app, and only a Celery process needs Celery (~0.1 s to import).
+"""
 from flask.cli import FlaskGroup
 
-from dunning_jobs.tasks import bind
 from portal import create_app
 
-app = create_app()
-celery = bind(app)
+
+def __getattr__(name: str):
+    if name == "app":
+        value = create_app()
+    elif name == "celery":
+        # Imported here: Celery loads kombu, yaml and friends, which a web or CLI process never uses.
+        from dunning_jobs.tasks import bind
+
+        value = bind(__getattr__("app"))
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # built once per process
+    return value
+
+
+class _Relance(FlaskGroup):
+    def _load_plugin_commands(self) -> None:
+        # Flask would import every installed `flask.commands` plugin before resolving any command:
+        # only Flask-Limiter's `limiter`, which loads rich (~0.1 s). `relance` offers Flask's
+        # commands and the app's own (`db` included), so it skips them.
+        self._loaded_plugin_commands = True
 
 
 def main() -> None:
     # An app of its own, built after FlaskGroup has read --env-file and .env, as `flask` does.
-    FlaskGroup(create_app=create_app).main()
+    _Relance(create_app=create_app).main()

@@ -8,9 +8,9 @@ import psycopg
 from psycopg import sql
 
 
-def create_database(admin_url: str) -> tuple[str, str]:
-    """Create relance_bench_<random>; return its name and URL."""
-    name = f"relance_bench_{uuid.uuid4().hex[:8]}"
+def create_database(admin_url: str, prefix: str = "relance_bench") -> tuple[str, str]:
+    """Create <prefix>_<random>; return its name and URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     parts = urlsplit(admin_url)

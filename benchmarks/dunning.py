@@ -38,6 +38,11 @@ For each size (open invoices; debtors = invoices / 10):
 
     .venv/bin/python benchmarks/dunning.py [--sizes 10000,100000,1000000] [--outbox-messages 2000]
         [--explain] [--outbox-diagnose] [--extra-sql "CREATE INDEX ..."] [--no-history]
+
+With --day-work, the day's work of `dunning run` and its empty run instead (benchmarks/dunning_day.py):
+
+    .venv/bin/python benchmarks/dunning.py --day-work [--sizes 20000,200000] [--empty-runs 5]
+        [--smtp-rounds 3] [--profile FILE] [--db-prefix relance_bench]
 """
 from __future__ import annotations
 
@@ -45,6 +50,7 @@ import argparse
 import io
 import json
 import os
+import pickle
 import random
 import resource
 import secrets
@@ -55,6 +61,7 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from functools import lru_cache
 from datetime import date, datetime, time as dtime, timedelta, timezone
 from pathlib import Path
@@ -90,6 +97,28 @@ def fmt_s(s: float) -> str:
 # --- databases -----------------------------------------------------------------------------
 
 from bench_db import create_database, drop_database  # noqa: E402
+
+
+@contextmanager
+def recorded(pg_url: str, dbs: list[str], figures: dict):
+    """Around a whole run: whatever happens, drop the databases still there and print the
+    figures as one JSON line, with what failed (figures["ok"])."""
+    failures: list[str] = []
+    try:
+        yield
+    except BaseException as e:
+        failures.append(f"{type(e).__name__}: {e}")
+        raise
+    finally:
+        for name in list(dbs):
+            try:
+                drop_database(pg_url, name)
+                log(f"dropped database {name}")
+            except Exception as e:  # noqa: BLE001
+                failures.append(f"drop {name}: {e}")
+        figures["failures"] = failures
+        figures["ok"] = not failures
+        print(json.dumps(figures), flush=True)
 
 
 def make_app(db_url: str, secret: str, **extra):
@@ -444,6 +473,10 @@ def child_smtp(port: int) -> None:
             elif cmd == "clear":
                 server.handler.take()
                 print("ok", flush=True)
+            elif cmd.startswith("dump "):  # what was received, as (sender, recipient, bytes), then cleared
+                with open(cmd[5:], "wb") as f:
+                    pickle.dump([(m.mail_from, m.rcpt_tos[0], m.raw) for m in server.handler.take()], f)
+                print("ok", flush=True)
             elif cmd == "quit":
                 break
     finally:
@@ -656,7 +689,7 @@ def bench_size(args, size: int, secret: str, day: date, dbs: list, last: bool) -
     from flask_migrate import upgrade
 
     rng = random.Random(SEED + size)
-    name, db_url = create_database(args.pg_url)
+    name, db_url = create_database(args.pg_url, args.db_prefix)
     dbs.append(name)
     log(f"\n=== {size:,} open invoices — database {name} ===")
     app = make_app(db_url, secret)
@@ -801,7 +834,17 @@ def explain_report(statements: list[dict], full: bool) -> list[dict]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sizes", default="10000,100000,1000000", help="open invoices per run, comma-separated")
+    p.add_argument("--sizes", default=None,
+                   help="open invoices per run, comma-separated (default 10000,100000,1000000; with --day-work "
+                        "20000,200000)")
+    p.add_argument("--day-work", action="store_true",
+                   help="measure the day's work of `dunning run` (a run with work less an empty run, as CLI "
+                        "processes) against a raw scan + a raw smtplib loop, and the empty run (benchmarks/dunning_day.py)")
+    p.add_argument("--empty-runs", type=int, default=5, help="--day-work: empty runs timed (median; default 5)")
+    p.add_argument("--smtp-rounds", type=int, default=3, help="--day-work: raw smtplib loops (median; default 3)")
+    p.add_argument("--profile", metavar="FILE", default=None,
+                   help="--day-work: run the day in-process under cProfile into FILE and print its hotspots instead")
+    p.add_argument("--db-prefix", default="relance_bench", help="name prefix of the throw-away databases")
     p.add_argument("--day", default=None, help="benchmark date (default: today)")
     p.add_argument("--raw-repeats", type=int, default=5, help="measured raw scans after a warm-up (best; default 5)")
     p.add_argument("--planner-repeats", type=int, default=2, help="timed planner runs (best; default 2)")
@@ -824,19 +867,23 @@ def main() -> int:
     args = p.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    default_sizes = "20000,200000" if args.day_work else "10000,100000,1000000"
+    sizes = [int(s.replace("_", "")) for s in (args.sizes or default_sizes).split(",") if s.strip()]
     day = date.fromisoformat(args.day) if args.day else date.today()
     secret = secrets.token_urlsafe(32)
+    if args.day_work:
+        import dunning_day
+
+        return dunning_day.main(args, sizes, secret, day)
     figures: dict = {"day": day.isoformat(), "sizes": sizes, "history": not args.no_history,
                      "extra_sql": args.extra_sql, "results": []}
-    failures: list[str] = []
     dbs: list[str] = []
     figures["cpus"] = os.cpu_count()
     figures["loadavg_start"] = [round(x, 2) for x in os.getloadavg()]
     log(f"dunning benchmark, day {day}, sizes {', '.join(f'{s:,}' for s in sizes)}"
         f"{' (no reminder history: catch-up run)' if args.no_history else ''}; "
         f"load average {figures['loadavg_start']} on {os.cpu_count()} CPUs")
-    try:
+    with recorded(args.pg_url, dbs, figures):
         for i, size in enumerate(sizes):
             figures["results"].append(bench_size(args, size, secret, day, dbs, last=i == len(sizes) - 1))
 
@@ -877,20 +924,7 @@ def main() -> int:
             figures["outbox_met"] = o["ratio"] >= OUTBOX_RATIO_GOAL
             log(f"outbox/raw SMTP: {o['outbox_per_s']} vs {o['raw_per_s']} msg/s = {o['ratio']} -> goal >= "
                 f"{OUTBOX_RATIO_GOAL} {'met' if figures['outbox_met'] else 'NOT met'}")
-    except BaseException as e:
-        failures.append(f"{type(e).__name__}: {e}")
-        raise
-    finally:
-        for name in list(dbs):
-            try:
-                drop_database(args.pg_url, name)
-                log(f"dropped database {name}")
-            except Exception as e:  # noqa: BLE001
-                failures.append(f"drop {name}: {e}")
-        figures["failures"] = failures
-        figures["ok"] = not failures
-        print(json.dumps(figures), flush=True)
-    return 0 if not failures else 1
+    return 0 if figures["ok"] else 1
 
 
 if __name__ == "__main__":

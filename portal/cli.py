@@ -9,6 +9,7 @@ import click
 from flask import Flask
 from werkzeug.serving import run_simple
 
+from dunning_jobs import day as dunning_day
 from dunning_jobs.cli import dunning
 from dunning_jobs.scheduler import start_in_process
 
@@ -89,11 +90,11 @@ def register(app: Flask) -> None:
     @click.command("demo")
     @click.option("--if-empty", is_flag=True, help="seed only when the database has no creditor yet")
     def demo_command(if_empty):
-        """Seed the demo creditor, debtors and invoices (idempotent); print how to get in."""
+        """Seed the demo creditor and its last five weeks (idempotent); print how to get in."""
         if if_empty and demo.existing() is None and db.session.scalar(db.select(Creditor.id).limit(1)):
             click.echo("Database already has creditors: no demo data seeded.")
             return
-        creditor, created = demo.seed()
+        creditor, created = demo.seed(run_day=lambda c, day: dunning_day.run(day, creditor_ids=[c.id]))
         debtor = db.session.scalar(db.select(Debtor).where(Debtor.creditor_id == creditor.id)
                                    .order_by(Debtor.ref))
         url = links.issue(debtor, issued_by="cli").url

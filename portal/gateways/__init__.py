@@ -36,15 +36,16 @@ def _gateway(name: str):
     cache = current_app.extensions.setdefault("relance_gateways", {})
     if name not in cache:
         cfg = current_app.config
-        # Imported here, not above: a provider's SDK (gocardless_pro and its dependencies take
-        # about 0.1 s) loads when that provider is first used, not with this package.
-        if name == "stripe":
+        # Imported here, not above, and only when configured: a provider's SDK (gocardless_pro,
+        # stripe and requests take about 0.1 s) loads when that provider is first used, not with
+        # this package nor in a process (a `dunning run`) where the provider is not set up.
+        gateway = None
+        if name == "stripe" and cfg["STRIPE_SECRET_KEY"] and cfg["STRIPE_WEBHOOK_SECRET"]:
             from .stripe import StripeGateway
-            cache[name] = (StripeGateway(cfg["STRIPE_SECRET_KEY"], cfg["STRIPE_WEBHOOK_SECRET"], cfg["STRIPE_API_BASE"])
-                           if cfg["STRIPE_SECRET_KEY"] and cfg["STRIPE_WEBHOOK_SECRET"] else None)
-        else:
+            gateway = StripeGateway(cfg["STRIPE_SECRET_KEY"], cfg["STRIPE_WEBHOOK_SECRET"], cfg["STRIPE_API_BASE"])
+        elif name == "gocardless" and cfg["GOCARDLESS_ACCESS_TOKEN"] and cfg["GOCARDLESS_WEBHOOK_SECRET"]:
             from .gocardless import GoCardlessGateway
-            cache[name] = (GoCardlessGateway(cfg["GOCARDLESS_ACCESS_TOKEN"], cfg["GOCARDLESS_WEBHOOK_SECRET"],
-                                             cfg["GOCARDLESS_ENVIRONMENT"], cfg["GOCARDLESS_BASE_URL"])
-                           if cfg["GOCARDLESS_ACCESS_TOKEN"] and cfg["GOCARDLESS_WEBHOOK_SECRET"] else None)
+            gateway = GoCardlessGateway(cfg["GOCARDLESS_ACCESS_TOKEN"], cfg["GOCARDLESS_WEBHOOK_SECRET"],
+                                        cfg["GOCARDLESS_ENVIRONMENT"], cfg["GOCARDLESS_BASE_URL"])
+        cache[name] = gateway
     return cache[name]

@@ -10,23 +10,9 @@ from .results import (BadSignature, CheckoutLine, GatewayError, Notification, Pa
                       Reversal, ReversalState, read_json)
 
 TOLERANCE_SECONDS = 300
-METADATA_VALUE_MAX = 500  # Stripe's limit per metadata value
 # Checkout events we act on; anything else is stored and ignored.
 CHECKOUT_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded",
                    "checkout.session.async_payment_failed", "checkout.session.expired")
-
-
-def invoice_metadata(numbers: list[str]) -> dict[str, str]:
-    """Invoice numbers in metadata values of at most 500 characters: invoices, invoices_2, ..."""
-    chunks, current = [], ""
-    for n in numbers:
-        candidate = f"{current},{n}" if current else n
-        if len(candidate) > METADATA_VALUE_MAX:
-            chunks.append(current)
-            candidate = n
-        current = candidate
-    chunks.append(current)
-    return {("invoices" if i == 0 else f"invoices_{i + 1}"): c for i, c in enumerate(chunks)}
 
 
 class StripeGateway:

@@ -1,15 +1,31 @@
 """The column type and clock every model shares: times are stored in UTC and read back aware."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from sqlalchemy import DateTime
 
 from ..extensions import db
 
+_replayed: datetime | None = None
+
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return _replayed or datetime.now(timezone.utc)
+
+
+@contextmanager
+def replaying(moment: datetime):
+    """Within it, utcnow() answers `moment`. Only the demo uses it: it replays past dunning days
+    through the real code (plan, compose, send, record), so that what that code writes carries
+    the day it tells of. Process-wide (the outbox's recorder thread reads it too)."""
+    global _replayed
+    before, _replayed = _replayed, moment
+    try:
+        yield
+    finally:
+        _replayed = before
 
 
 class UTCDateTime(db.TypeDecorator):

@@ -16,7 +16,7 @@ from .. import gateways
 from ..domain.calendar import today_in
 from ..extensions import db
 from ..gateways import CheckoutLine, GatewayError, PaymentState, Recovery, ReversalState
-from ..gateways.stripe import invoice_metadata
+from ..gateways.checkout import invoice_metadata
 from ..models import (ATTEMPT_RANK, OPEN_STATUSES, Creditor, Debtor, Invoice, Payment, PaymentAllocation,
                       PaymentAttempt, PaymentAttemptLine, PaymentReversal)
 from . import Conflict, Invalid, NotFound, Unavailable, alerts, charge_items, events, ledger

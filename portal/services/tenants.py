@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from functools import cache
 
-from schwifty import BIC, IBAN
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -15,8 +15,13 @@ from . import events
 from .checks import UNSTORABLE, check_email, check_storable, check_timezone, currency_of
 
 API_KEY_PREFIX = "rl_live_"
-# A dummy hash to spend the same time on unknown e-mails as on wrong passwords.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+@cache
+def _dummy_hash() -> str:
+    # A hash to spend the same time on unknown e-mails as on wrong passwords; made on first use,
+    # not at import (scrypt costs ~0.1 s, which every `dunning run` would pay for nothing).
+    return generate_password_hash("not-a-real-password")
 
 
 def create_creditor(*, name: str, email: str, password: str, currency: str = "EUR",
@@ -50,6 +55,8 @@ def create_creditor(*, name: str, email: str, password: str, currency: str = "EU
 
 
 def normalise_iban(value: str) -> str:
+    from schwifty import IBAN  # imported late: its bank registry loads in ~20 ms, for settings and sign-up only
+
     try:
         return str(IBAN(value).compact)
     except Exception:
@@ -57,6 +64,8 @@ def normalise_iban(value: str) -> str:
 
 
 def normalise_bic(value: str) -> str:
+    from schwifty import BIC  # imported late, as in normalise_iban
+
     try:
         return str(BIC(value).compact)
     except Exception:
@@ -69,7 +78,7 @@ def authenticate(email: str, password: str) -> CreditorUser | None:
     if not UNSTORABLE.search(email):  # a NUL would make PostgreSQL refuse the query itself
         user = db.session.scalar(select(CreditorUser).where(CreditorUser.email == email))
     if user is None:
-        check_password_hash(_DUMMY_HASH, password or "")
+        check_password_hash(_dummy_hash(), password or "")
         return None
     return user if check_password_hash(user.password_hash, password or "") else None
 
