@@ -44,14 +44,11 @@ def day_list(days: list[date], lang: str) -> str:
     return ", ".join(parts[:-1]) + _AND.get(lang, " & ") + parts[-1]
 
 
-def dates_phrase(days: list[date], lang: str) -> str:
-    """The dates after a noun, each one whole: "du 12 novembre 2026 et du 19 novembre 2026" /
-    "of 12 November 2026 and 19 November 2026" (letters)."""
+def dates_after_noun(days: list[date], lang: str) -> str:
+    """"des 12 et 19 novembre 2026" / "du 12 novembre 2026" / "of 12 and 19 November 2026": the
+    dates after "nos relances" in a letter, worded as its e-mail words them (day_list)."""
     if not days:
         return ""
     if lang == "fr":
-        parts, joiner = [f"du {long_date(d, lang)}" for d in days], " et "
-    else:
-        parts, joiner = [long_date(d, lang) for d in days], " and "
-        parts[0] = "of " + parts[0]
-    return ", ".join(parts[:-1]) + joiner + parts[-1] if len(parts) > 1 else parts[0]
+        return ("du " if len(set(days)) == 1 else "des ") + day_list(days, lang)
+    return "of " + day_list(days, lang)

@@ -98,11 +98,25 @@ def _creditor() -> Creditor:
         iban="FR7630006000011234567890189", bic="AGRIFRPP")
     for i, company in enumerate(COMPANIES, 1):
         english = company.endswith(("Ltd", "AB"))
+        public = company.startswith("Mairie")
         ledger.upsert_debtor(creditor, f"C{i:04d}", {
             "name": company, "email": f"compta{i}@example.com", "language": "en" if english else "fr",
-            "profile": "public_sector" if company.startswith("Mairie") else "standard",
-            "kind": "business"}, actor="demo")
+            "profile": "public_sector" if public else "standard", "kind": "public" if public else "business",
+            "address": _address(i, company, english)}, actor="demo")
     return creditor
+
+
+def _address(i: int, company: str, english: bool) -> str | None:  # names fit a 38-character line
+    """A postal address for letters; every seventh debtor has none, as in real ledgers (the
+    approval list then asks for it)."""
+    if i % 7 == 0:
+        return None
+    if company.endswith("AB"):
+        return f"{company}\nDrottninggatan {i}\n111 51 STOCKHOLM\nSUÈDE"
+    if english:
+        return f"{company}\n{i} Baker Street\nLONDON NW1 6XE\nROYAUME-UNI"
+    town = ("69002 LYON", "75011 PARIS", "13001 MARSEILLE", "31000 TOULOUSE", "33000 BORDEAUX")[i % 5]
+    return f"{company[:38]}\nService comptabilité\n{i} rue du Commerce\n{town}"
 
 
 def _ledger(today: date) -> list[_Invoice]:

@@ -19,7 +19,7 @@ from flask_babel import force_locale
 
 from ..domain import legal
 from ..domain.giro import qr_svg_data_uri
-from ..domain.long_dates import dates_phrase, long_date
+from ..domain.long_dates import dates_after_noun, long_date
 from ..domain.money import format_money
 from ..domain.references import epc_qr_payload, format_reference
 from ..extensions import db
@@ -141,7 +141,7 @@ def letter_context(creditor: Creditor, debtor: Debtor, kind: str, demand: Demand
         "lang": lang, "formal": formal, "delivery": delivery, "creditor": creditor, "debtor": debtor,
         "sender_name": creditor.legal_name or creditor.name, "sender_lines": _lines(creditor.address),
         "recipient": recipient_lines(debtor), "place_date": place_date,
-        "earlier_count": len(earlier), "earlier_dates": dates_phrase(earlier, lang),
+        "earlier_count": len(earlier), "earlier_dates": dates_after_noun(earlier, lang),
         "rows": _rows(demand, lang), "total": format_money(demand.total, demand.currency, lang),
         "deadline": long_date(demand.deadline, lang) if demand.deadline else None,
         "legal": legal.paragraph(debtor.kind, lang, formal_notice=formal, contractual_bp=creditor.late_interest_bp)

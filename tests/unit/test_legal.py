@@ -6,7 +6,7 @@ import pytest
 
 from portal.domain import legal
 from portal.domain.charges import ChargesError, late_charges
-from portal.domain.long_dates import dates_phrase, long_date
+from portal.domain.long_dates import dates_after_noun, long_date
 
 RATES = [(date(2024, 12, 18), 315), (date(2025, 6, 11), 215)]
 
@@ -123,11 +123,11 @@ def test_long_dates_in_each_language():
     assert long_date(date(2026, 12, 1), "en") == "1 December 2026"
 
 
-def test_dates_phrase():
+def test_dates_after_noun():
     days = [date(2026, 11, 12), date(2026, 11, 19), date(2026, 12, 1)]
-    assert dates_phrase(days[:1], "fr") == "du 12 novembre 2026"
-    assert dates_phrase(days[:2], "fr") == "du 12 novembre 2026 et du 19 novembre 2026"
-    assert dates_phrase(days, "fr") == "du 12 novembre 2026, du 19 novembre 2026 et du 1er décembre 2026"
-    assert dates_phrase(days[:2], "en") == "of 12 November 2026 and 19 November 2026"
-    assert dates_phrase(days, "en") == "of 12 November 2026, 19 November 2026 and 1 December 2026"
-    assert dates_phrase([], "fr") == ""
+    assert dates_after_noun(days[:1], "fr") == "du 12 novembre 2026"
+    assert dates_after_noun(days[:2], "fr") == "des 12 et 19 novembre 2026"
+    assert dates_after_noun(days, "fr") == "des 12, 19 novembre et 1er décembre 2026"
+    assert dates_after_noun(days[:2], "en") == "of 12 and 19 November 2026"
+    assert dates_after_noun(days, "en") == "of 12, 19 November and 1 December 2026"
+    assert dates_after_noun([], "fr") == ""
