@@ -100,13 +100,13 @@ class Env:
             numbers[f"{label}{i}"] = number
         return ref, email, numbers
 
-    def run_dunning_day(self, creditor: Creditor | None = None):
-        """The creditor's dunning day for today, then the outbox over real SMTP."""
+    def run_dunning_day(self, creditor: Creditor | None = None, on=None):
+        """The creditor's dunning day for today (or the date `on`), then the outbox over real SMTP."""
         from dunning_jobs import day
         from portal.extensions import db
         with self.app.app_context():
             try:
-                return day.run(None, creditor_ids=[(creditor or self.creditor).id])
+                return day.run(on, creditor_ids=[(creditor or self.creditor).id])
             finally:
                 db.session.remove()
 

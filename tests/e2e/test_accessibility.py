@@ -26,7 +26,7 @@ NOT_PAGES = {
     "debtor.invoice_pdf": "PDF", "debtor.statement_pdf": "PDF", "creditor.statement_pdf": "PDF",
     "creditor.ageing_csv": "CSV",
     "debtor.dispute_attachment": "a download", "creditor.dispute_attachment": "a download",
-    "creditor.outbox_attachment": "a download",
+    "creditor.outbox_attachment": "a download", "creditor.approval_preview": "PDF",
     "creditor.login": "checked signed out, below (signed in it redirects)",
     "creditor.outbox_html": "an e-mail body under a `sandbox` CSP (no script runs, axe cannot either): "
                             "checked as a mail client shows it, below",

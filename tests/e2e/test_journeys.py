@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
@@ -47,7 +48,8 @@ def expect_paid(env, page):
 
 
 def expect_thank_you(env, email: str, numbers):
-    env.run_dunning_day()
+    # The reminder that brought the debtor was today's one e-mail: the thank-you is tomorrow's.
+    env.run_dunning_day(on=env.today() + timedelta(days=1))
     mails = env.mail_to(email)
     assert [m.subject for m in mails] == ["Thank you for your payment — Atelier E2E"], [m.subject for m in mails]
     for n in numbers:
@@ -151,7 +153,7 @@ def test_direct_debit_mandate_from_the_reminder(env, page, watcher, shot):
     page.get_by_role("button", name="Set up Direct Debit").click()
 
     expect(page).to_have_url(f"{env.url}/portal/")
-    expect(page.get_by_role("status")).to_contain_text("your Direct Debit mandate is set up")
+    expect(page.get_by_role("status").filter(has_text="mandate")).to_contain_text("your Direct Debit mandate is set up")
     card = page.locator(".card").filter(has=page.get_by_role("heading", name="SEPA Direct Debit"))
     expect(card).to_contain_text("Mandate pending")
     expect(card).to_contain_text("Fake Bank")
@@ -179,7 +181,7 @@ def test_dispute_from_the_reminder(env, page, watcher, shot):
     page.get_by_role("button", name="Send the dispute").click()
 
     expect(page).to_have_url(re.compile(re.escape(env.url) + r"/portal/disputes/\d+$"))
-    expect(page.get_by_role("status")).to_contain_text("Your dispute is recorded")
+    expect(page.get_by_role("status").filter(has_text="dispute")).to_contain_text("Your dispute is recorded")
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Dispute about invoice {number}")
     expect(page.get_by_text("We agreed on 100.00, not 120.00.")).to_be_visible()
     shot(page, "recorded")
