@@ -3,7 +3,8 @@ the message stores equals the one in the e-mail's text and HTML parts, in its EP
 back with zbarimg, and in the banner of the portal page its link opens; with charges (firm step)
 and without. Then texts that say only what happened: a first reminder recalls none, a later one
 names the dates of those really sent; a thank-you and a reminder due the same day are one
-e-mail; the legal basis follows the debtor's kind."""
+e-mail; the legal basis follows the debtor's kind. The formal notice's letter, its QR code, its e-mail and
+banner agree too."""
 from __future__ import annotations
 
 import re
@@ -260,3 +261,40 @@ def test_banner_never_shows_another_debtors_message(app, creditor, smtp_server, 
     portal_login(client, app, "D2", creditor.id, message_id=message.id)  # a link naming D1's message
     page = client.get("/portal/").get_data(as_text=True)
     assert "banner-amount" not in page and "Notre relance" not in page
+
+
+@needs_zbar
+def test_formal_notice_letter_states_the_amount_of_its_email_qr_and_banner(app, creditor, smtp_server, client,
+                                                                             tmp_path):
+    """The formal notice, approved to go by e-mail: the letter attached (its text and its QR code,
+    read back from the rendered page), the e-mail, its QR code and the portal banner state one amount."""
+    _ledger(creditor.id, [("D1", "business", "fr", [("A-1", DUE, "1000.00"), ("A-2", d(-3), "234.56")])])
+    _run(smtp_server, 1, 8, 15, 30)
+    owner = db.session.get(Creditor, creditor.id)
+    [(debtor, _rows)] = reminders.awaiting(owner.id, d(30))
+    reminders.approve(owner, debtor.id, d(30), user="owner", delivery="email")
+    received = _run(smtp_server, 30)["d1@example.com"]
+    message = _message(received)
+    assert message.kind == "formal_notice" and message.delivery == "email"
+    shown = format_money(message.amount, "EUR", "fr")
+    assert shown in received.text()
+    assert _qr_payload(received, tmp_path).split("\n")[7] == f"EUR{message.amount // 100}.{message.amount % 100:02d}"
+
+    [pdf] = [p for p in received.message.walk() if p.get_content_type() == "application/pdf"]
+    path = tmp_path / "notice.pdf"
+    path.write_bytes(pdf.get_content())
+    text = " ".join(subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True,
+                                   check=True).stdout.split())
+    assert f"de régler la somme de {' '.join(shown.split())}" in text
+    assert "Envoyée par courrier électronique" in text
+    subprocess.run(["pdftoppm", "-png", "-r", "150", "-f", "1", "-l", "1", str(path), str(tmp_path / "page")],
+                   check=True)
+    [page] = list(tmp_path.glob("page*.png"))
+    payload = subprocess.run(["zbarimg", "--raw", "-q", str(page)], capture_output=True, text=True,
+                             check=True).stdout.strip().split("\n")
+    assert payload[7] == f"EUR{message.amount // 100}.{message.amount % 100:02d}"
+    assert payload[9] == message.payment_reference
+
+    amount, page_html = _banner_amount(client, received)
+    assert " ".join(amount.split()) == " ".join(shown.split())
+    assert "Notre mise en demeure du" in page_html
