@@ -119,8 +119,11 @@ def test_formal_notice_after_approval_and_thank_you_once(mail_app, creditor, smt
     assert pdf.get_content_type() == "application/pdf" and pdf.get_content().startswith(b"%PDF")
     assert "mise en demeure" in notice.text().lower() or "mise en demeure" in notice.subject.lower()
 
-    # Paid in full through the API path: one thank-you, never two, and no more reminders.
-    ledger.record_offline_payment(creditor_row, "A-1", {"amount": "1000.00", "date": "2026-05-02",
+    # Paid through the API path, exactly what the notice asked (the invoice, then the charges it
+    # claimed): one thank-you, never two, and no more reminders.
+    asked = f"{message.amount // 100}.{message.amount % 100:02d}"
+    assert message.amount > 100000  # the charges claimed by the firm reminder and the notice
+    ledger.record_offline_payment(creditor_row, "A-1", {"amount": asked, "date": "2026-05-02",
                                                         "reference": "VIR-1"})
     for offset in (32, 33, 45):
         dunning_day.run(DUE + timedelta(days=offset))
