@@ -100,7 +100,7 @@ def _compose_debtor_once(day_rows: _DayRows, debtor_id: int, day: date, guarded:
     creditor = day_rows.creditor
     debtor = _lock_debtor(debtor_id)
     if debtor is None:
-        db.session.rollback()
+        day_rows.rollback()
         return 0
     rows = db.session.execute(
         select(Reminder, Invoice).join(Invoice, Invoice.id == Reminder.invoice_id)
