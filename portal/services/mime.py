@@ -66,6 +66,8 @@ def to_email(message: OutboxMessage, creditor: Creditor) -> Message:
     email._headers = []  # noqa: SLF001
     for name, value in headers:
         if value is not None:
+            if "\n" in str(value) or "\r" in str(value):  # a header of its own smuggled in (compat32 lets it)
+                raise ValueError(f"{name}: header values may not contain linefeed or carriage return characters")
             email[name] = value
     email._headers += own  # noqa: SLF001
     return email
