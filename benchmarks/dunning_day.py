@@ -94,19 +94,19 @@ def profile_day(db_url: str, secret: str, sink: SmtpSink, day: date, out: str) -
     app = make_app(db_url, secret, SMTP_URL=sink.url)
     with app.app_context():
         prof = cProfile.Profile()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = prof.runcall(dunning_day.run, day)
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
         db.session.remove()
         db.engine.dispose()
     prof.dump_stats(out)
     res = result.as_dict()
-    log(f"profiled day (in-process, under cProfile: slower than the real run): {fmt_s(elapsed)}, {res}; "
-        f"stats in {out}")
+    log(f"profiled day (in-process, under cProfile: slower than the real run): {fmt_s(elapsed)} ({fmt_s(cpu)} CPU in "
+        f"this process, load {os.getloadavg()[0]:.1f}), {res}; stats in {out}")
     stats = pstats.Stats(out)
     stats.sort_stats("cumulative").print_stats(r"wt|dunning_jobs|portal|flask_babel|babel|jinja2|email|itsdangerous", 45)
     stats.sort_stats("tottime").print_stats(25)
-    return {"profile": out, "profile_s": round(elapsed, 2), **res}
+    return {"profile": out, "profile_s": round(elapsed, 2), "profile_cpu_s": round(cpu, 2), **res}
 
 
 def bench_day_size(args, size: int, secret: str, day: date, dbs: list) -> dict:
