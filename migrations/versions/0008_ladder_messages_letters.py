@@ -29,6 +29,7 @@ def upgrade():
         batch_op.create_foreign_key(batch_op.f('fk_invoice_charged_invoice_id_invoice'), 'invoice',
                                     ['charged_invoice_id'], ['id'])
         batch_op.create_check_constraint(batch_op.f('ck_invoice_kind'), "kind IN ('invoice', 'charges')")
+        batch_op.create_index('ix_invoice_charged_invoice_id', ['charged_invoice_id'], unique=False)
     with op.batch_alter_table('debtor', schema=None) as batch_op:
         batch_op.add_column(sa.Column('address', sa.Text(), nullable=True))
         batch_op.drop_constraint(batch_op.f('ck_debtor_kind'), type_='check')
@@ -93,6 +94,7 @@ def downgrade():
         batch_op.drop_column('address')
     # Charges stay on the account as ordinary open items: they were claimed, and may be paid.
     with op.batch_alter_table('invoice', schema=None) as batch_op:
+        batch_op.drop_index('ix_invoice_charged_invoice_id')
         batch_op.drop_constraint(batch_op.f('ck_invoice_kind'), type_='check')
         batch_op.drop_constraint(batch_op.f('fk_invoice_charged_invoice_id_invoice'), type_='foreignkey')
         for column in ('rung_sent_on', 'rung_reached', 'charged_invoice_id', 'kind'):

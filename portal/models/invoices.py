@@ -57,6 +57,8 @@ class Invoice(db.Model):
         CheckConstraint("status IN ('open', 'partially_paid', 'paid', 'cancelled')", name="status"),
         CheckConstraint("kind IN ('invoice', 'charges')", name="kind"),
         Index("ix_invoice_creditor_status_due", "creditor_id", "status", "due_date"),
+        # An invoice's charges items, looked up for every message that asks for it.
+        Index("ix_invoice_charged_invoice_id", "charged_invoice_id"),
     )
 
     @property
