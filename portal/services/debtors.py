@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from ..domain.legal import DEBTOR_KINDS
 from ..extensions import db
 from ..models import Creditor, Debtor
 from . import Conflict, Invalid, NotFound, events, ladder
 from .checks import REF, check_address, check_email, check_ref, check_text
 
 PROFILES = ("standard", "key_account", "risky", "public_sector")
-KINDS = ("business", "public", "consumer")  # the legal basis of reminders follows it
+#: the legal basis of reminders and charges follows the debtor's kind (domain/legal.py)
+KINDS = DEBTOR_KINDS
 
 
 @dataclass
