@@ -21,9 +21,10 @@ from ..domain import legal
 from ..domain.giro import qr_svg_data_uri
 from ..domain.long_dates import dates_after_noun, long_date
 from ..domain.money import format_money
-from ..domain.references import epc_qr_payload, format_reference
+from ..domain.references import format_reference
 from ..extensions import db
 from ..models import Creditor, Debtor, DunningStep, Invoice
+from . import transfer
 from .demand import Demand
 
 #: how the letter leaves, as the creditor chose it at approval
@@ -112,14 +113,10 @@ def _check(demand: Demand, delivery: str) -> None:
 
 
 def _payment(creditor: Creditor, demand: Demand, url: str) -> dict:
-    qr = None
-    if demand.currency == "EUR" and creditor.iban:
-        qr = qr_svg_data_uri(epc_qr_payload(creditor.legal_name or creditor.name, creditor.iban, creditor.bic,
-                                            demand.total, demand.currency, demand.reference))
-    iban = (creditor.iban or "").replace(" ", "")
-    return {"iban": " ".join(iban[i:i + 4] for i in range(0, len(iban), 4)), "bic": creditor.bic,
-            "holder": creditor.legal_name or creditor.name, "reference": format_reference(demand.reference),
-            "qr": qr, "url": url,
+    payload = transfer.qr_payload(creditor, demand.total, demand.currency, demand.reference)
+    return {"iban": creditor.iban, "bic": creditor.bic, "qr": qr_svg_data_uri(payload) if payload else None,
+            "holder": transfer.beneficiary(creditor), "reference": format_reference(demand.reference),
+            "url": url,
             # Never broken across lines (typed by hand from paper): a longer link gets a smaller type.
             "url_pt": 9 if len(url) <= LINK_FITS else max(5.5, round(9 * LINK_FITS / len(url), 1))}
 

@@ -18,8 +18,8 @@ from email.utils import format_datetime, formataddr, parseaddr
 from flask import current_app
 
 from ..domain.giro import qr_png
-from ..domain.references import epc_qr_payload
 from ..models import Creditor, OutboxMessage
+from . import transfer
 
 
 def qr_content_id(message: OutboxMessage) -> str:
@@ -29,11 +29,7 @@ def qr_content_id(message: OutboxMessage) -> str:
 
 def qr_payload(message: OutboxMessage, creditor: Creditor) -> str | None:
     """The EPC QR text for what the message asks, or None: euros to an IBAN only."""
-    if not (message.amount and message.amount > 0 and message.currency == "EUR" and creditor.iban
-            and message.payment_reference):
-        return None
-    return epc_qr_payload(creditor.legal_name or creditor.name, creditor.iban, creditor.bic, message.amount,
-                          message.currency, message.payment_reference)
+    return transfer.qr_payload(creditor, message.amount, message.currency, message.payment_reference)
 
 
 def to_email(message: OutboxMessage, creditor: Creditor) -> Message:

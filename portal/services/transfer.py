@@ -42,21 +42,32 @@ class TransferDetails:
 
 @lru_cache(maxsize=512)
 def _qr_data_uri(payload: str, scale: int) -> str:
-    # Drawing a code takes tens of milliseconds (segno tries every mask); the same account shown
-    # again (a statement, the home page after an unrelated event) asks for the same payload.
+    # The same account shown again (a statement, the home page after an unrelated event) asks for
+    # the same payload: drawn once.
     return giro.qr_svg_data_uri(payload, scale)
+
+
+def beneficiary(creditor: Creditor) -> str:
+    return creditor.legal_name or creditor.name
+
+
+def qr_payload(creditor: Creditor, amount: int | None, currency: str | None, reference: str | None) -> str | None:
+    """The EPC QR text asking `amount` to be paid to the creditor with `reference`, or None when
+    there can be no code: no IBAN, another currency than the euro, nothing to pay, or an amount
+    over the EPC maximum (999 999 999,99 €). The page, e-mail or letter then shows the written
+    details alone. Every code Relance draws (portal, statement, e-mails, letters) comes from here."""
+    if not (creditor.iban and currency == "EUR" and amount and amount > 0 and reference):
+        return None
+    try:
+        return epc_qr_payload(beneficiary(creditor), creditor.iban, creditor.bic, amount, currency, reference)
+    except ValueError:
+        return None
 
 
 def details(creditor: Creditor, reference: str, amount: int, currency: str,
             invoice_number: str | None = None) -> TransferDetails:
-    payload = None
-    if creditor.iban and currency == "EUR" and amount > 0:
-        try:
-            payload = epc_qr_payload(creditor.legal_name or creditor.name, creditor.iban, creditor.bic,
-                                     amount, currency, reference)
-        except ValueError:  # e.g. over the EPC maximum (999 999 999,99 €): the written details remain
-            payload = None
-    return TransferDetails(creditor.legal_name or creditor.name, creditor.iban, creditor.bic, reference,
+    payload = qr_payload(creditor, amount, currency, reference)
+    return TransferDetails(beneficiary(creditor), creditor.iban, creditor.bic, reference,
                            invoice_number, amount if payload else None, currency, payload)
 
 
