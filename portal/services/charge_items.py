@@ -95,6 +95,18 @@ def of_invoice(invoice_id: int, only_open: bool = False) -> list[Invoice]:
     return list(db.session.scalars(q))
 
 
+def open_by_invoice(invoice_ids: list[int]) -> dict[int, list[Invoice]]:
+    """Per invoice, the charges items claimed on it that are still to be paid, in the order
+    claimed: of_invoice(only_open=True) for several invoices in one statement (composing)."""
+    found: dict[int, list[Invoice]] = {}
+    if invoice_ids:
+        for item in db.session.scalars(select(Invoice).where(
+                Invoice.charged_invoice_id.in_(invoice_ids), Invoice.status.in_(OPEN_STATUSES))
+                .order_by(Invoice.id)):
+            found.setdefault(item.charged_invoice_id, []).append(item)
+    return found
+
+
 def waivable(creditor_id: int, number: str) -> tuple[Invoice, list[Invoice]]:
     """(the creditor's invoice or charges item of that number, the open charges items the creditor
     may waive there: the invoice's, or that item if still open)."""

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from ..domain.charges import MissingReferenceRate, late_charges
 from ..domain.references import debtor_reference, invoice_reference
 from ..extensions import db
-from ..models import (OPEN_STATUSES, Creditor, Debtor, DunningStep, Invoice, ReferenceRate, Reminder)
+from ..models import Creditor, Debtor, DunningStep, Invoice, ReferenceRate, Reminder
 from . import charge_items, events
 
 #: debtors who owe late-payment charges (a consumer owes none before a court says so)
@@ -73,10 +73,10 @@ def compute(creditor: Creditor, debtor: Debtor, invoices: Sequence[Invoice], day
     """What a message about `invoices` asks for on `day`. `step` is the most advanced step of the
     message (None: no step, e.g. a thank-you); `formal`: a formal notice, which sets a deadline.
     Reads the database, writes nothing (events aside: a missing ECB rate is recorded)."""
-    invoices = list({inv.id: inv for inv in invoices if inv.kind != "charges"}.values())
+    invoices = list({inv.id: inv for inv in invoices if inv.kind != charge_items.KIND}.values())
     currency = invoices[0].currency if invoices else creditor.currency
     ids = [inv.id for inv in invoices]
-    items = _open_charges_items(ids)
+    items = charge_items.open_by_invoice(ids)
     charged = step is not None and step.adds_charges and debtor.kind in CHARGED_KINDS
     claimed = _claimed(ids) if charged else {}
     rates = reference_rates() if charged else []
@@ -94,17 +94,6 @@ def compute(creditor: Creditor, debtor: Debtor, invoices: Sequence[Invoice], day
     reference = invoice_reference(lines[0].invoice.id) if single else debtor_reference(debtor.id)
     deadline = day + timedelta(days=creditor.formal_notice_days) if formal else None
     return Demand(currency, lines, total, reference, deadline, earlier_sends(ids, day))
-
-
-def _open_charges_items(invoice_ids: list[int]) -> dict[int, list[Invoice]]:
-    """Charges items earlier messages claimed on these invoices that are still to be paid."""
-    found: dict[int, list[Invoice]] = {}
-    if invoice_ids:
-        for item in db.session.scalars(select(Invoice).where(
-                Invoice.kind == "charges", Invoice.charged_invoice_id.in_(invoice_ids),
-                Invoice.status.in_(OPEN_STATUSES)).order_by(Invoice.issue_date, Invoice.id)):
-            found.setdefault(item.charged_invoice_id, []).append(item)
-    return found
 
 
 def _claimed(invoice_ids: list[int]) -> dict[int, tuple[int, bool]]:
