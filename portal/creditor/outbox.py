@@ -6,7 +6,7 @@ import io
 from flask import abort, g, make_response, render_template, request, send_file
 from flask_login import login_required
 
-from ..services import outbox_view
+from ..services import letters, outbox_view
 from .blueprint import bp
 
 #: the e-mail as sent: its own inline styles, nothing else (no script, no request, no form)
@@ -44,7 +44,8 @@ def outbox_html(message_id):
 @login_required
 def outbox_attachment(message_id):
     message, _debtor = outbox_view.get(g.creditor.id, message_id)
-    if not message.attachment:
+    pdf = letters.pdf_of(message)
+    if not pdf:
         abort(404)
-    return send_file(io.BytesIO(message.attachment), mimetype="application/pdf", as_attachment=True,
+    return send_file(io.BytesIO(pdf), mimetype="application/pdf", as_attachment=True,
                      download_name=message.attachment_name or f"message-{message.id}.pdf")

@@ -133,6 +133,9 @@ class OutboxMessage(db.Model):
     html_body: Mapped[str] = mapped_column(Text)
     attachment: Mapped[bytes | None] = mapped_column(LargeBinary)
     attachment_name: Mapped[str | None] = mapped_column(String(200))
+    #: a letter for the print queue as composed (HTML): its PDF (letters.pdf_of) is made from it
+    #: when it is printed, since WeasyPrint takes longer than all the rest of a message
+    letter_html: Mapped[str | None] = mapped_column(Text)
     #: the one amount the message asks for (balances + charges it claims), its currency, the
     #: payment reference it quotes and the deadline it gives: the portal banner shows the same
     amount: Mapped[int | None] = mapped_column(BigInteger)

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from ..extensions import db
 from ..models import OPEN_STATUSES, Creditor, Debtor, Invoice, OutboxMessage, Reminder, utcnow
-from . import Invalid, NotFound, events, ladder
+from . import Invalid, NotFound, events, ladder, letters
 from .composing import build_message, top_step
 
 
@@ -143,7 +143,7 @@ def preview(creditor: Creditor, debtor_id: int, day: date, delivery: str | None)
         message = approve(creditor, debtor_id, day, user="preview", delivery=delivery, dry_run=True)
         if message is None:
             raise NotFound("the invoices were paid, cancelled or disputed meanwhile")
-        return message.attachment, message.attachment_name
+        return letters.pdf_of(message), message.attachment_name
     finally:
         db.session.rollback()
 

@@ -26,9 +26,21 @@ from .mime import smtp_bytes
 from .message_texts import render_message
 
 
-def _lock_debtor(debtor_id: int) -> Debtor | None:
-    """Row lock with SKIP LOCKED: a debtor being composed by another worker is left to it."""
-    return db.session.scalar(select(Debtor).where(Debtor.id == debtor_id).with_for_update(skip_locked=True))
+def _claim(debtor_ids: list[int]) -> list[tuple[Debtor, list]]:
+    """The debtors locked (SKIP LOCKED: one being composed by another worker is left to it), each
+    with its planned reminders not yet in a message and their invoices: two statements for a
+    batch of debtors rather than two per debtor."""
+    debtors = db.session.scalars(select(Debtor).where(Debtor.id.in_(debtor_ids)).order_by(Debtor.id)
+                                 .with_for_update(skip_locked=True)).all()
+    if not debtors:
+        return []
+    planned: dict[int, list] = {d.id: [] for d in debtors}
+    for reminder, invoice in db.session.execute(
+            select(Reminder, Invoice).join(Invoice, Invoice.id == Reminder.invoice_id)
+            .where(Reminder.debtor_id.in_(planned), Reminder.status == "planned", Reminder.message_id.is_(None))
+            .order_by(Invoice.due_date, Invoice.id)):
+        planned[reminder.debtor_id].append((reminder, invoice))
+    return [(d, planned[d.id]) for d in debtors]
 
 
 class _DayRows:
@@ -86,7 +98,8 @@ def compose_day(creditor: Creditor, day: date) -> int:
     for start in range(0, len(debtor_ids), BATCH):
         batch = debtor_ids[start:start + BATCH]
         try:
-            done = sum(_compose_debtor_once(rows, debtor_id, day, guarded=False) for debtor_id in batch)
+            done = sum(_compose_debtor_once(rows, debtor, planned, day, guarded=False)
+                       for debtor, planned in _claim(batch))
             rows.commit()
         except Exception:  # noqa: BLE001 - composed again one by one, where a failure shows as it did
             rows.rollback()
@@ -101,24 +114,21 @@ def _compose_debtor(day_rows: _DayRows, debtor_id: int, day: date) -> int:
     run again), the debtor is composed again with each message in a savepoint, so that the
     message already there only makes its reminders wait. Savepoints for every debtor cost two
     statements a message for a case that almost never happens."""
+    written = 0
     try:
-        written = _compose_debtor_once(day_rows, debtor_id, day, guarded=False)
+        for debtor, rows in _claim([debtor_id]):  # nothing: composed by another worker
+            written = _compose_debtor_once(day_rows, debtor, rows, day, guarded=False)
     except IntegrityError:
         day_rows.rollback()
-        written = _compose_debtor_once(day_rows, debtor_id, day, guarded=True)
+        for debtor, rows in _claim([debtor_id]):
+            written = _compose_debtor_once(day_rows, debtor, rows, day, guarded=True)
     day_rows.commit()
     return written
 
 
-def _compose_debtor_once(day_rows: _DayRows, debtor_id: int, day: date, guarded: bool) -> int:
+def _compose_debtor_once(day_rows: _DayRows, debtor: Debtor, rows, day: date, guarded: bool) -> int:
+    """The debtor's messages from its planned reminders (`rows`: (reminder, invoice) by due date)."""
     creditor = day_rows.creditor
-    debtor = _lock_debtor(debtor_id)
-    if debtor is None:  # composed by another worker
-        return 0
-    rows = db.session.execute(
-        select(Reminder, Invoice).join(Invoice, Invoice.id == Reminder.invoice_id)
-        .where(Reminder.debtor_id == debtor.id, Reminder.status == "planned", Reminder.message_id.is_(None))
-        .order_by(Invoice.due_date, Invoice.id)).all()
     thanks, dunning = [], []
     for reminder, invoice in rows:
         if reminder.step_code == "thank_you":
@@ -205,8 +215,12 @@ def build_message(creditor: Creditor, debtor: Debtor, kind: str, dunning, thanks
         creditor, debtor, kind, demand, paid, step, issued.url, day, message)
     if with_letter:
         message.delivery = delivery
-        message.attachment = letters.letter_pdf(creditor, debtor, kind, demand, step, url=issued.short_url, day=day,
-                                                delivery=delivery)
+        html = letters.letter_html(creditor, debtor, kind, demand, step, url=issued.short_url, day=day,
+                                   delivery=delivery)
+        if channel == "email":  # attached to the e-mail: made now
+            message.attachment = letters.pdf(html)
+        else:  # the print queue: made from this HTML when printed
+            message.letter_html = html
         prefix = "mise-en-demeure" if kind == "formal_notice" else "relance"
         message.attachment_name = f"{prefix}-{debtor.ref.replace('/', '-')}-{day}.pdf"
     if channel == "email":

@@ -17,7 +17,7 @@ def latest(creditor_id: int, status: str | None = None, kind: str | None = None,
     q = (select(OutboxMessage, Debtor).join(Debtor, Debtor.id == OutboxMessage.debtor_id)
          .where(OutboxMessage.creditor_id == creditor_id)
          .options(defer(OutboxMessage.text_body), defer(OutboxMessage.html_body),
-                  defer(OutboxMessage.attachment)))
+                  defer(OutboxMessage.attachment), defer(OutboxMessage.letter_html)))
     if status:
         q = q.where(OutboxMessage.status == status)
     if kind:

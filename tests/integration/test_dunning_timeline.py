@@ -11,7 +11,7 @@ from dunning_jobs import day as dunning_day
 from dunning_jobs import outbox
 from portal.extensions import db
 from portal.models import Event, OutboxMessage, Reminder
-from portal.services import ledger, reminders
+from portal.services import ledger, letters, reminders
 
 DUE = date(2026, 3, 31)
 
@@ -84,9 +84,11 @@ def test_day_by_day_timeline(mail_app, creditor, smtp_server, client):
         assert r.message["Reply-To"] == creditor.email
         assert r.html() and "FR76 3000 6000 0112 3456 7890 189" in r.text()
 
-    # The debtor without an e-mail got letters (PDF) instead, waiting to be printed.
-    letters = db.session.scalars(db.select(OutboxMessage).where(OutboxMessage.channel == "letter")).all()
-    assert letters and all(m.to_addr is None and m.attachment.startswith(b"%PDF") for m in letters)
+    # The debtor without an e-mail got letters instead, waiting to be printed: composed as HTML,
+    # their PDF made when printed.
+    queued = db.session.scalars(db.select(OutboxMessage).where(OutboxMessage.channel == "letter")).all()
+    assert queued and all(m.to_addr is None and m.attachment is None and m.letter_html for m in queued)
+    assert all(letters.pdf_of(m).startswith(b"%PDF") for m in queued)
 
     # Formal notices wait for approval: nothing was e-mailed at D+30.
     waiting = reminders.awaiting(creditor.id, d(35))

@@ -21,7 +21,7 @@ from portal.domain.references import debtor_reference, format_reference, invoice
 from portal.extensions import db
 from portal.models import Creditor, Event, Invoice, OutboxMessage, Reminder
 from portal.services import demand as demands
-from portal.services import ledger, message_banner, reminders
+from portal.services import ledger, letters, message_banner, reminders
 from support import IBAN
 
 DUE = date(2026, 10, 31)  # D+1 is 1 November: "1er novembre 2026"
@@ -160,7 +160,7 @@ def test_one_invoice_quotes_its_own_reference_and_charges_are_claimed_once(app, 
     assert f1.amount == accrued[0] + 4000 and f2.amount == accrued[1] - accrued[0]
     assert notice.amount == 100000 + f1.amount + f2.amount
     assert notice.deadline == d(31) + timedelta(days=creditor_row.formal_notice_days)
-    assert notice.attachment.startswith(b"%PDF")
+    assert letters.pdf_of(notice).startswith(b"%PDF")
     banner = message_banner.for_session(debtor.id, notice.id, [], "fr")  # named after the day it was written
     assert (banner.kind, banner.day, banner.amount, banner.deadline) == ("formal_notice", d(31), notice.amount,
                                                                          notice.deadline)

@@ -114,7 +114,9 @@ def test_preview_is_the_letter_approve_would_send_and_records_nothing(bo, credit
                    ).status_code == 302
     sent = look(lambda: db.session.scalar(select(OutboxMessage).where(OutboxMessage.debtor_id == waiting["B"])))
     assert sent.delivery == "registered" and sent.channel == "letter" and sent.status == "letter"
-    pdf.write_bytes(sent.attachment)
+    printed = bo.get(f"/app/outbox/{sent.id}/attachment")  # the print queue's download
+    assert printed.status_code == 200 and printed.mimetype == "application/pdf"
+    pdf.write_bytes(printed.data)
     approved_text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
 
     def strip_links(t):  # the portal link is fresh in each (a long URL may be broken over lines)
