@@ -26,21 +26,23 @@ from .mime import smtp_bytes
 from .message_texts import render_message
 
 
-def _claim(debtor_ids: list[int]) -> list[tuple[Debtor, list]]:
+def _claim(debtor_ids: list[int], day: date) -> tuple[list[tuple[Debtor, list]], demands.Reads | None]:
     """The debtors locked (SKIP LOCKED: one being composed by another worker is left to it), each
-    with its planned reminders not yet in a message and their invoices: two statements for a
-    batch of debtors rather than two per debtor."""
+    with its planned reminders not yet in a message and their invoices, and what computing their
+    demands reads: a few statements for a batch of debtors rather than a few per debtor."""
     debtors = db.session.scalars(select(Debtor).where(Debtor.id.in_(debtor_ids)).order_by(Debtor.id)
                                  .with_for_update(skip_locked=True)).all()
     if not debtors:
-        return []
+        return [], None
     planned: dict[int, list] = {d.id: [] for d in debtors}
     for reminder, invoice in db.session.execute(
             select(Reminder, Invoice).join(Invoice, Invoice.id == Reminder.invoice_id)
             .where(Reminder.debtor_id.in_(planned), Reminder.status == "planned", Reminder.message_id.is_(None))
             .order_by(Invoice.due_date, Invoice.id)):
         planned[reminder.debtor_id].append((reminder, invoice))
-    return [(d, planned[d.id]) for d in debtors]
+    reads = demands.Reads.load([inv.id for rows in planned.values() for r, inv in rows
+                                if r.step_code != "thank_you"], day)
+    return [(d, planned[d.id]) for d in debtors], reads
 
 
 class _DayRows:
@@ -98,8 +100,8 @@ def compose_day(creditor: Creditor, day: date) -> int:
     for start in range(0, len(debtor_ids), BATCH):
         batch = debtor_ids[start:start + BATCH]
         try:
-            done = sum(_compose_debtor_once(rows, debtor, planned, day, guarded=False)
-                       for debtor, planned in _claim(batch))
+            claimed, reads = _claim(batch, day)
+            done = sum(_compose_debtor_once(rows, debtor, planned, day, False, reads) for debtor, planned in claimed)
             rows.commit()
         except Exception:  # noqa: BLE001 - composed again one by one, where a failure shows as it did
             rows.rollback()
@@ -116,17 +118,20 @@ def _compose_debtor(day_rows: _DayRows, debtor_id: int, day: date) -> int:
     statements a message for a case that almost never happens."""
     written = 0
     try:
-        for debtor, rows in _claim([debtor_id]):  # nothing: composed by another worker
-            written = _compose_debtor_once(day_rows, debtor, rows, day, guarded=False)
+        claimed, reads = _claim([debtor_id], day)  # nothing claimed: composed by another worker
+        for debtor, rows in claimed:
+            written = _compose_debtor_once(day_rows, debtor, rows, day, False, reads)
     except IntegrityError:
         day_rows.rollback()
-        for debtor, rows in _claim([debtor_id]):
-            written = _compose_debtor_once(day_rows, debtor, rows, day, guarded=True)
+        claimed, reads = _claim([debtor_id], day)
+        for debtor, rows in claimed:
+            written = _compose_debtor_once(day_rows, debtor, rows, day, True, reads)
     day_rows.commit()
     return written
 
 
-def _compose_debtor_once(day_rows: _DayRows, debtor: Debtor, rows, day: date, guarded: bool) -> int:
+def _compose_debtor_once(day_rows: _DayRows, debtor: Debtor, rows, day: date, guarded: bool,
+                         reads: demands.Reads) -> int:
     """The debtor's messages from its planned reminders (`rows`: (reminder, invoice) by due date)."""
     creditor = day_rows.creditor
     thanks, dunning = [], []
@@ -145,10 +150,10 @@ def _compose_debtor_once(day_rows: _DayRows, debtor: Debtor, rows, day: date, gu
     step = day_rows.top_step(dunning)
     by_letter = dunning and (not debtor.email or step.channel == "letter")
     if by_letter:
-        written += _write(creditor, debtor, dunning, [], step, day, "letter", guarded)
+        written += _write(creditor, debtor, dunning, [], step, day, "letter", guarded, reads)
         dunning, step = [], None
     if dunning or thanks:  # one e-mail: thanks for what was paid, then what remains
-        written += _write(creditor, debtor, dunning, thanks, step, day, "email", guarded)
+        written += _write(creditor, debtor, dunning, thanks, step, day, "email", guarded, reads)
     return written
 
 
@@ -163,14 +168,14 @@ def top_step(rows) -> DunningStep | None:
 
 
 def _write(creditor: Creditor, debtor: Debtor, dunning, thanks, step: DunningStep | None, day: date,
-           channel: str, guarded: bool) -> int:
+           channel: str, guarded: bool, reads: demands.Reads) -> int:
     """One message for these reminders; `guarded`: inside a savepoint, so that if the debtor
     already had its e-mail (or letter) today, the reminders wait for tomorrow's."""
     try:
         with db.session.begin_nested() if guarded else nullcontext():
             kind = "reminder" if dunning else "thank_you"
             build_message(creditor, debtor, kind, dunning, thanks, step, day, channel,
-                          daily_key=f"{'E' if channel == 'email' else 'L'}:{debtor.id}:{day.isoformat()}")
+                          daily_key=f"{'E' if channel == 'email' else 'L'}:{debtor.id}:{day.isoformat()}", reads=reads)
             if channel == "letter":  # waits in the print queue: the reminders are done
                 for reminder, _ in dunning:
                     reminder.status = "sent"
@@ -183,16 +188,19 @@ def _write(creditor: Creditor, debtor: Debtor, dunning, thanks, step: DunningSte
 
 
 def build_message(creditor: Creditor, debtor: Debtor, kind: str, dunning, thanks, step: DunningStep | None,
-                  day: date, channel: str, daily_key: str | None, delivery: str | None = None) -> OutboxMessage:
+                  day: date, channel: str, daily_key: str | None, delivery: str | None = None,
+                  reads: demands.Reads | None = None) -> OutboxMessage:
     """Compute what the message asks, claim its charges, render and store it with a fresh portal
     link that preselects what it asks for and remembers the message (the portal's banner).
     `delivery`: how a letter leaves (email, letter, registered), stated in it; by default as the
-    message goes (an e-mail, or a plain letter)."""
+    message goes (an e-mail, or a plain letter). `reads`: what the demand reads, loaded for a
+    batch of debtors (else read now)."""
     demand = None
     claimed: list[Invoice] = []
     if dunning:
         demand = demands.compute(creditor, debtor, [inv for _, inv in dunning], day, step=step,
-                                 formal=kind == "formal_notice" or (step is not None and step.tone == "formal"))
+                                 formal=kind == "formal_notice" or (step is not None and step.tone == "formal"),
+                                 reads=reads)
         _freeze_charges(dunning, demand)
         claimed = demands.claim_charges(creditor, debtor, demand, day)
     asked = [ln.invoice.number for ln in demand.lines] + [c.number for c in claimed] if demand else []

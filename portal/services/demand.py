@@ -68,32 +68,70 @@ def reference_rates() -> list[tuple[date, int]]:
     return [(r.effective_from, r.rate_bp) for r in db.session.scalars(select(ReferenceRate))]
 
 
+@dataclass
+class Reads:
+    """What computing a demand reads of some invoices: the charges items still open on them, the
+    charges already claimed on them, the reminders sent about them, and the ECB rates. Composing
+    loads them once for a batch of debtors (each statement then serves 25 messages, not one);
+    messages of different debtors never touch each other's rows, so the batch's reads stay true."""
+    items: dict[int, list[Invoice]]
+    claimed: dict[int, tuple[int, bool]]
+    #: per invoice, its reminders sent after its due date and before the day: (day, code, position, tone)
+    sends: dict[int, list[tuple]]
+    rates: list[tuple[date, int]]
+
+    @classmethod
+    def load(cls, invoice_ids: Sequence[int], day: date) -> Reads:
+        ids = list(invoice_ids)
+        sends: dict[int, list[tuple]] = {}
+        if ids:
+            for invoice_id, *row in db.session.execute(
+                    select(Reminder.invoice_id, Reminder.dunning_date, Reminder.step_code, Reminder.position,
+                           DunningStep.tone)
+                    .join(Invoice, Invoice.id == Reminder.invoice_id)
+                    .outerjoin(DunningStep, DunningStep.id == Reminder.step_id)
+                    .where(Reminder.invoice_id.in_(ids), Reminder.status == "sent",
+                           Reminder.step_code != "thank_you", Reminder.dunning_date > Invoice.due_date,
+                           Reminder.dunning_date < day)):
+                sends.setdefault(invoice_id, []).append(tuple(row))
+        return cls(charge_items.open_by_invoice(ids), _claimed(ids) if ids else {}, sends, reference_rates())
+
+    def earlier(self, invoice_ids: Sequence[int]) -> list[Sent]:
+        """The reminders of these invoices that really went out after their due date (courtesy
+        notices are not reminders), one per day (the most advanced), oldest first."""
+        best: dict[date, tuple] = {}
+        for sent_on, code, position, tone in (row for i in invoice_ids for row in self.sends.get(i, ())):
+            if tone != "courtesy" and (sent_on not in best or position > best[sent_on][0]):
+                best[sent_on] = (position, code, tone)
+        return [Sent(d, code, tone) for d, (_p, code, tone) in sorted(best.items())]
+
+
 def compute(creditor: Creditor, debtor: Debtor, invoices: Sequence[Invoice], day: date, *,
-            step: DunningStep | None, formal: bool = False) -> Demand:
+            step: DunningStep | None, formal: bool = False, reads: Reads | None = None) -> Demand:
     """What a message about `invoices` asks for on `day`. `step` is the most advanced step of the
-    message (None: no step, e.g. a thank-you); `formal`: a formal notice, which sets a deadline.
-    Reads the database, writes nothing (events aside: a missing ECB rate is recorded)."""
+    message (None: no step, e.g. a thank-you); `formal`: a formal notice, which sets a deadline;
+    `reads`: loaded beforehand for these invoices (and maybe others), else read now.
+    Writes nothing (events aside: a missing ECB rate is recorded)."""
     invoices = list({inv.id: inv for inv in invoices if inv.kind != charge_items.KIND}.values())
     currency = invoices[0].currency if invoices else creditor.currency
     ids = [inv.id for inv in invoices]
-    items = charge_items.open_by_invoice(ids)
+    reads = reads or Reads.load(ids, day)
     charged = step is not None and step.adds_charges and debtor.kind in CHARGED_KINDS
-    claimed = _claimed(ids) if charged else {}
-    rates = reference_rates() if charged else []
     lines = []
     for inv in invoices:
         interest = indemnity = 0
         if charged and inv.balance > 0:
-            interest, indemnity = _new_charges(creditor, debtor, inv, day, rates, *claimed.get(inv.id, (0, False)))
+            interest, indemnity = _new_charges(creditor, debtor, inv, day, reads.rates,
+                                               *reads.claimed.get(inv.id, (0, False)))
         lines.append(Line(inv, inv.balance, max(0, (day - inv.due_date).days), interest, indemnity))
-        lines += [Line(item, item.balance, max(0, (day - item.due_date).days)) for item in items.get(inv.id, ())]
+        lines += [Line(item, item.balance, max(0, (day - item.due_date).days)) for item in reads.items.get(inv.id, ())]
     total = sum(ln.balance + ln.interest + ln.indemnity for ln in lines if ln.invoice.currency == currency)
     single = len(lines) == 1 and not (lines[0].interest or lines[0].indemnity)
     # One invoice alone: its own reference. Anything more (several invoices, or charges beside
     # the invoice) the debtor's, which a transfer of the whole amount settles item by item.
     reference = invoice_reference(lines[0].invoice.id) if single else debtor_reference(debtor.id)
     deadline = day + timedelta(days=creditor.formal_notice_days) if formal else None
-    return Demand(currency, lines, total, reference, deadline, earlier_sends(ids, day))
+    return Demand(currency, lines, total, reference, deadline, reads.earlier(ids))
 
 
 def _claimed(invoice_ids: list[int]) -> dict[int, tuple[int, bool]]:
@@ -122,24 +160,6 @@ def _new_charges(creditor: Creditor, debtor: Debtor, inv: Invoice, day: date, ra
         events.record("charges.rate_missing", creditor_id=creditor.id, debtor_id=debtor.id, invoice_id=inv.id,
                       actor="system", error=str(e))
     return max(0, interest - interest_claimed), 0 if indemnity_claimed else indemnity
-
-
-def earlier_sends(invoice_ids: list[int], day: date) -> list[Sent]:
-    """The reminders of these invoices that really went out after their due date (courtesy
-    notices are not reminders), one per day, oldest first."""
-    if not invoice_ids:
-        return []
-    rows = db.session.execute(
-        select(Reminder.dunning_date, Reminder.step_code, Reminder.position, DunningStep.tone)
-        .join(Invoice, Invoice.id == Reminder.invoice_id)
-        .outerjoin(DunningStep, DunningStep.id == Reminder.step_id)
-        .where(Reminder.invoice_id.in_(invoice_ids), Reminder.status == "sent", Reminder.step_code != "thank_you",
-               Reminder.dunning_date > Invoice.due_date, Reminder.dunning_date < day)).all()
-    best: dict[date, tuple] = {}
-    for sent_on, code, position, tone in rows:
-        if tone != "courtesy" and (sent_on not in best or position > best[sent_on][0]):
-            best[sent_on] = (position, code, tone)
-    return [Sent(d, code, tone) for d, (_p, code, tone) in sorted(best.items())]
 
 
 def claim_charges(creditor: Creditor, debtor: Debtor, demand: Demand, day: date) -> list[Invoice]:

@@ -63,7 +63,7 @@ def issue(debtor: Debtor, *, issued_by: str, invoice_numbers: list[str] | None =
     if short:
         link.short_code = "".join(secrets.choice(SHORT_ALPHABET) for _ in range(SHORT_LENGTH))
     db.session.add(link)
-    db.session.flush()
+    db.session.flush([link])  # its id goes into the token; the caller's other changes wait for its flush
     payload = {"l": link.id, "n": link.nonce}
     if dispute_id is not None:
         payload["d"] = dispute_id
