@@ -13,12 +13,12 @@ from .parties import Debtor
 
 
 class PortalLink(db.Model):
-    """One issued magic link. The signed token names this row; revoking it ends its sessions."""
+    """One issued magic link. The signed token carries this row's nonce; revoking it ends its sessions."""
     __tablename__ = "portal_link"
     id: Mapped[int] = mapped_column(primary_key=True)
     creditor_id: Mapped[int] = mapped_column(ForeignKey("creditor.id"))
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtor.id"), index=True)
-    #: random value inside the token, so a token cannot be forged from a row id
+    #: random value inside the signed token, which finds the row by it
     nonce: Mapped[str] = mapped_column(String(32), unique=True)
     #: invoices to preselect when the link came with a reminder
     invoice_numbers: Mapped[list | None] = mapped_column(JSON)

@@ -52,7 +52,7 @@ def claim(creditor, debtor, invoice: Invoice, amount: int, day: date, actor: str
                    issue_date=day, due_date=day, amount=amount, amount_paid=0, currency=invoice.currency,
                    status="open", disputed=False, kind=KIND, charged_invoice_id=invoice.id)
     db.session.add(item)
-    db.session.flush()
+    db.session.flush([item])  # its id, for the event; the caller's other changes wait for its flush
     events.record("charges.claimed", creditor_id=creditor_id, debtor_id=debtor_id, invoice_id=item.id, actor=actor,
                   charged_invoice=invoice.number, amount=amount, currency=invoice.currency, day=day.isoformat())
     return item

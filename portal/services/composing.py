@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import date
 from email.utils import parseaddr
 
@@ -101,7 +102,10 @@ def compose_day(creditor: Creditor, day: date) -> int:
         batch = debtor_ids[start:start + BATCH]
         try:
             claimed, reads = _claim(batch, day)
-            done = sum(_compose_debtor_once(rows, debtor, planned, day, False, reads) for debtor, planned in claimed)
+            staged: list[_Staged] = []
+            done = sum(_compose_debtor_once(rows, debtor, planned, day, False, reads, staged)
+                       for debtor, planned in claimed)
+            _store(staged)
             rows.commit()
         except Exception:  # noqa: BLE001 - composed again one by one, where a failure shows as it did
             rows.rollback()
@@ -131,8 +135,9 @@ def _compose_debtor(day_rows: _DayRows, debtor_id: int, day: date) -> int:
 
 
 def _compose_debtor_once(day_rows: _DayRows, debtor: Debtor, rows, day: date, guarded: bool,
-                         reads: demands.Reads) -> int:
-    """The debtor's messages from its planned reminders (`rows`: (reminder, invoice) by due date)."""
+                         reads: demands.Reads, staged: list[_Staged] | None = None) -> int:
+    """The debtor's messages from its planned reminders (`rows`: (reminder, invoice) by due date);
+    `staged`: the batch's messages, stored together (_store), else each stored at once."""
     creditor = day_rows.creditor
     thanks, dunning = [], []
     for reminder, invoice in rows:
@@ -150,10 +155,10 @@ def _compose_debtor_once(day_rows: _DayRows, debtor: Debtor, rows, day: date, gu
     step = day_rows.top_step(dunning)
     by_letter = dunning and (not debtor.email or step.channel == "letter")
     if by_letter:
-        written += _write(creditor, debtor, dunning, [], step, day, "letter", guarded, reads)
+        written += _write(creditor, debtor, dunning, [], step, day, "letter", guarded, reads, staged)
         dunning, step = [], None
     if dunning or thanks:  # one e-mail: thanks for what was paid, then what remains
-        written += _write(creditor, debtor, dunning, thanks, step, day, "email", guarded, reads)
+        written += _write(creditor, debtor, dunning, thanks, step, day, "email", guarded, reads, staged)
     return written
 
 
@@ -168,14 +173,18 @@ def top_step(rows) -> DunningStep | None:
 
 
 def _write(creditor: Creditor, debtor: Debtor, dunning, thanks, step: DunningStep | None, day: date,
-           channel: str, guarded: bool, reads: demands.Reads) -> int:
+           channel: str, guarded: bool, reads: demands.Reads, staged: list[_Staged] | None) -> int:
     """One message for these reminders; `guarded`: inside a savepoint, so that if the debtor
     already had its e-mail (or letter) today, the reminders wait for tomorrow's."""
     try:
         with db.session.begin_nested() if guarded else nullcontext():
             kind = "reminder" if dunning else "thank_you"
-            build_message(creditor, debtor, kind, dunning, thanks, step, day, channel,
-                          daily_key=f"{'E' if channel == 'email' else 'L'}:{debtor.id}:{day.isoformat()}", reads=reads)
+            message = _stage(creditor, debtor, kind, dunning, thanks, step, day, channel, reads=reads,
+                             daily_key=f"{'E' if channel == 'email' else 'L'}:{debtor.id}:{day.isoformat()}")
+            if staged is None:
+                _store([message])
+            else:
+                staged.append(message)
             if channel == "letter":  # waits in the print queue: the reminders are done
                 for reminder, _ in dunning:
                     reminder.status = "sent"
@@ -188,13 +197,33 @@ def _write(creditor: Creditor, debtor: Debtor, dunning, thanks, step: DunningSte
 
 
 def build_message(creditor: Creditor, debtor: Debtor, kind: str, dunning, thanks, step: DunningStep | None,
-                  day: date, channel: str, daily_key: str | None, delivery: str | None = None,
-                  reads: demands.Reads | None = None) -> OutboxMessage:
+                  day: date, channel: str, daily_key: str | None, delivery: str | None = None) -> OutboxMessage:
     """Compute what the message asks, claim its charges, render and store it with a fresh portal
     link that preselects what it asks for and remembers the message (the portal's banner).
     `delivery`: how a letter leaves (email, letter, registered), stated in it; by default as the
-    message goes (an e-mail, or a plain letter). `reads`: what the demand reads, loaded for a
-    batch of debtors (else read now)."""
+    message goes (an e-mail, or a plain letter)."""
+    staged = _stage(creditor, debtor, kind, dunning, thanks, step, day, channel, daily_key, delivery)
+    _store([staged])
+    return staged.message
+
+
+@dataclass
+class _Staged:
+    """A message composed and added to the session, not yet written: its id, its link's and
+    what refers to them come when it is stored (_store), with the other messages of its batch."""
+    message: OutboxMessage
+    issued: links.IssuedLink
+    reminders: list[Reminder]
+    invoices: list[str]
+    step_code: str
+    day: date
+
+
+def _stage(creditor: Creditor, debtor: Debtor, kind: str, dunning, thanks, step: DunningStep | None, day: date,
+           channel: str, daily_key: str | None, delivery: str | None = None,
+           reads: demands.Reads | None = None) -> _Staged:
+    """build_message's composing part; `reads`: what the demand reads, loaded for a batch of
+    debtors (else read now)."""
     demand = None
     claimed: list[Invoice] = []
     if dunning:
@@ -207,7 +236,7 @@ def build_message(creditor: Creditor, debtor: Debtor, kind: str, dunning, thanks
     with_letter = kind == "formal_notice" or channel == "letter"
     delivery = delivery or ("email" if channel == "email" else "letter")
     # A letter prints a short link: people type it from paper.
-    issued = links.issue(debtor, issued_by="reminder", commit=False, invoice_numbers=asked or None,
+    issued = links.issue(debtor, issued_by="reminder", commit=False, flush=False, invoice_numbers=asked or None,
                          short=with_letter)
     domain = parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "relance.local"
     message = OutboxMessage(creditor_id=creditor.id, debtor_id=debtor.id, kind=kind, channel=channel,
@@ -234,17 +263,27 @@ def build_message(creditor: Creditor, debtor: Debtor, kind: str, dunning, thanks
     if channel == "email":
         message.raw = smtp_bytes(message, creditor)
     db.session.add(message)
-    # The message alone: its id is needed now; the link's event waits for the commit, to go in
-    # one INSERT with this message's (a statement less per message).
-    db.session.flush([message])
-    issued.link.message_id = message.id
-    for reminder, _ in dunning + thanks:
-        reminder.message_id = message.id
-    events.record("message.planned", creditor_id=creditor.id, debtor_id=debtor.id, actor="system",
-                  message_id=message.id, kind=kind, channel=channel, step=step.code if step else kind,
-                  invoices=[inv.number for _, inv in dunning + thanks], date=day.isoformat(),
-                  amount=message.amount)
-    return message
+    return _Staged(message, issued, [r for r, _ in dunning + thanks], [inv.number for _, inv in dunning + thanks],
+                   step.code if step else kind, day)
+
+
+def _store(staged: list[_Staged]) -> None:
+    """Write staged messages, then their links (which name them), each kind in one statement, and
+    what refers to them: the reminders they carry and the events (link issued, message planned)."""
+    if not staged:
+        return
+    db.session.flush([s.message for s in staged])
+    for s in staged:
+        s.issued.link.message_id = s.message.id
+        for reminder in s.reminders:
+            reminder.message_id = s.message.id
+    db.session.flush([s.issued.link for s in staged])
+    for s in staged:
+        message = s.message
+        links.record_issued(s.issued)
+        events.record("message.planned", creditor_id=message.creditor_id, debtor_id=message.debtor_id,
+                      actor="system", message_id=message.id, kind=message.kind, channel=message.channel,
+                      step=s.step_code, invoices=s.invoices, date=s.day.isoformat(), amount=message.amount)
 
 
 def _freeze_charges(dunning, demand) -> None:

@@ -52,28 +52,39 @@ class OpenedLink:
 
 def issue(debtor: Debtor, *, issued_by: str, invoice_numbers: list[str] | None = None,
           dispute_id: int | None = None, message_id: int | None = None, short: bool = False,
-          commit: bool = True) -> IssuedLink:
+          commit: bool = True, flush: bool = True) -> IssuedLink:
     """A new link for `debtor`; it lands on the portal's home (with `invoice_numbers` preselected
     for payment) or, given `dispute_id`, on that dispute's thread (signed into the token).
     `message_id`: the message it is sent in (the portal shows what that message asked);
-    `short`: also a short code resolving under /l/ (printed letters)."""
+    `short`: also a short code resolving under /l/ (printed letters). `flush=False` (composing,
+    which writes a batch of links in one statement): the link waits for the caller's flush, and
+    the caller then records its event with record_issued."""
     link = PortalLink(creditor_id=debtor.creditor_id, debtor_id=debtor.id, nonce=secrets.token_hex(16),
                       invoice_numbers=invoice_numbers or None, issued_by=issued_by, message_id=message_id,
                       expires_at=utcnow() + max_age())
     if short:
         link.short_code = "".join(secrets.choice(SHORT_ALPHABET) for _ in range(SHORT_LENGTH))
     db.session.add(link)
-    db.session.flush([link])  # its id goes into the token; the caller's other changes wait for its flush
-    payload = {"l": link.id, "n": link.nonce}
+    # The token carries the nonce (unique), not the row's id: it can be made before the INSERT.
+    payload = {"n": link.nonce}
     if dispute_id is not None:
         payload["d"] = dispute_id
-    token = _serializer().dumps(payload)
-    events.record("link.issued", creditor_id=debtor.creditor_id, debtor_id=debtor.id, actor=issued_by,
-                  link_id=link.id, expires_at=link.expires_at.isoformat())
+    base = current_app.config["PORTAL_BASE_URL"]
+    issued = IssuedLink(link, f"{base}/l/{_serializer().dumps(payload)}",
+                        f"{base}/l/{link.short_code}" if short else None)
+    if flush:
+        db.session.flush([link])
+        record_issued(issued)
     if commit:
         db.session.commit()
-    base = current_app.config["PORTAL_BASE_URL"]
-    return IssuedLink(link, f"{base}/l/{token}", f"{base}/l/{link.short_code}" if short else None)
+    return issued
+
+
+def record_issued(issued: IssuedLink) -> None:
+    """The link's event, once its row has an id."""
+    link = issued.link
+    events.record("link.issued", creditor_id=link.creditor_id, debtor_id=link.debtor_id, actor=link.issued_by,
+                  link_id=link.id, expires_at=link.expires_at.isoformat())
 
 
 def open_token(token: str, *, ip: str | None = None) -> OpenedLink:
@@ -92,11 +103,14 @@ def open_token(token: str, *, ip: str | None = None) -> OpenedLink:
         payload = _serializer().loads(token, max_age=int(max_age().total_seconds()))
     except (SignatureExpired, BadSignature):
         raise LinkRefused() from None
-    if (not isinstance(payload, dict) or not isinstance(payload.get("l"), int)
-            or not isinstance(payload.get("d", 0), int)):
+    if (not isinstance(payload, dict) or not isinstance(payload.get("n"), str)
+            or not isinstance(payload.get("l", 0), int) or not isinstance(payload.get("d", 0), int)):
         raise LinkRefused()
-    link = db.session.get(PortalLink, payload["l"])
-    if link is None or not secrets.compare_digest(link.nonce, str(payload.get("n", ""))):
+    if "l" in payload:  # tokens issued before 2026-12 name the row and carry its nonce
+        link = db.session.get(PortalLink, payload["l"])
+    else:
+        link = db.session.scalar(select(PortalLink).where(PortalLink.nonce == payload["n"]))
+    if link is None or not secrets.compare_digest(link.nonce, payload["n"]):
         raise LinkRefused()
     return _open(link, payload.get("d"))
 
