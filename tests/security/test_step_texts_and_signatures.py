@@ -59,7 +59,8 @@ def form_of(step: DunningStep, **changes) -> dict:
 
 def test_texts_that_loop_call_or_grow_are_refused_when_saved_and_previewed(client, app, creditor):
     bo = back_office_login(client, creditor)
-    bo.get("/app/plans")
+    page = response_text(bo.get("/app/plans"))  # the page says what a text may use
+    assert "les boucles, les appels et les affectations sont refusés" in page and "{{ earlier }}" in page
     step = look(lambda: step_of(creditor.id, "standard", "reminder_2"))
     before = look(lambda: form_of(step_of(creditor.id, "standard", "reminder_2")))
     for name, text in SLOW_TEXTS.items():
