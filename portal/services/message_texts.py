@@ -10,6 +10,7 @@ from decimal import Decimal
 from babel.numbers import format_decimal
 from flask import render_template
 from flask_babel import force_locale, gettext, ngettext
+from jinja2 import TemplateError
 
 from ..domain.long_dates import day_list, long_date
 from ..domain.money import format_money
@@ -17,7 +18,7 @@ from ..domain.references import format_reference
 from ..models import Creditor, Debtor, DunningStep, Invoice, OutboxMessage
 from .demand import Demand
 from .mime import qr_content_id, qr_payload
-from .plans import render_text, step_text
+from .plans import StepTextError, render_text, step_text
 
 #: a step text that places the earlier reminders itself ({{ earlier }}) gets no sentence added
 _USES_EARLIER = re.compile(r"{[{%][^}]*\bearlier\b")
@@ -59,6 +60,16 @@ def legal_basis(creditor: Creditor, debtor: Debtor, step) -> str | None:
     return None
 
 
+def _render_step(step, part: str, lang: str, values: dict) -> str:
+    """The step's subject or body rendered; a text refused by the sandbox's limits (one stored
+    before they were checked on saving) fails naming the step and field, so the creditor's
+    dashboard says which text to correct (dunning_jobs/day.py records the failed day)."""
+    try:
+        return render_text(step_text(step, part, lang), **values)
+    except TemplateError as e:
+        raise StepTextError(f"step {getattr(step, 'code', None) or '?'}, {part}_{lang}: {e}") from e
+
+
 def context(creditor: Creditor, debtor: Debtor, kind: str, demand: Demand | None, paid: list[Invoice],
             step: DunningStep | None, url: str, day: date, message: OutboxMessage | None = None) -> dict:
     """Everything the templates print; call under force_locale(debtor.language)."""
@@ -73,9 +84,9 @@ def context(creditor: Creditor, debtor: Debtor, kind: str, demand: Demand | None
     subject = greeting = None
     paragraphs: list[str] = []
     if step is not None and demand is not None:
-        subject = render_text(step_text(step, "subject", lang), **values)
+        subject = _render_step(step, "subject", lang, values)
         body = step_text(step, "body", lang)
-        paragraphs = [p.strip() for p in render_text(body, **values).split("\n\n") if p.strip()]
+        paragraphs = [p.strip() for p in _render_step(step, "body", lang, values).split("\n\n") if p.strip()]
         if len(paragraphs) > 1 and _GREETING.match(paragraphs[0]):
             greeting = paragraphs.pop(0)
         if earlier and not _USES_EARLIER.search(body):

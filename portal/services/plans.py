@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from jinja2 import TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import TemplateRuntimeError, TemplateSyntaxError, nodes
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -129,12 +129,99 @@ def step_text(step, part: str, lang: str) -> str:
     return text
 
 
-_env = SandboxedEnvironment(autoescape=False)
+#: the values a step's texts may use, with harmless stand-ins to try them on
+SAMPLE_VALUES = {"debtor_name": "Exemple SARL", "creditor_name": "Exemple", "total": "1 000,00 €", "count": 2,
+                 "deadline": "1er janvier 2030", "earlier": "nos relances des 12 et 19 novembre 2029"}
+#: the filters a step's text may use: each costs a pass over its value, no more
+FILTERS = ("upper", "lower", "capitalize", "title", "trim", "default", "d")
+#: a rendered subject or text never exceeds this (a 5000-character text of placeholders stays under)
+MAX_OUTPUT = 20_000
+#: what a step's text may contain besides the placeholders (`Name`, checked apart): text,
+#: `{{ }}`, `{% if %}`/`elif`/`else`, literals, comparisons and tests, `and`/`or`/`not`,
+#: `~` and the arithmetic that cannot grow a value (`*` and `%` on numbers only, no `**`), the
+#: FILTERS. No loop, macro, call, assignment, attribute or item: each node runs at most once,
+#: so rendering costs what the text's length does, whoever the debtor is.
+_ALLOWED_NODES = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.If, nodes.Const, nodes.CondExpr,
+                  nodes.And, nodes.Or, nodes.Not, nodes.Neg, nodes.Pos, nodes.Compare, nodes.Operand,
+                  nodes.Concat, nodes.Filter, nodes.Test, nodes.Add, nodes.Sub, nodes.Mul, nodes.Div,
+                  nodes.FloorDiv, nodes.Mod, nodes.Tuple, nodes.List, nodes.Keyword)
+_WHAT = {nodes.For: "loops", nodes.Macro: "macros", nodes.CallBlock: "macros", nodes.Call: "calls",
+         nodes.Assign: "{% set %}", nodes.AssignBlock: "{% set %}", nodes.Pow: "the ** operator",
+         nodes.Getattr: "attributes", nodes.Getitem: "items or slices", nodes.FilterBlock: "{% filter %}",
+         nodes.With: "{% with %}", nodes.Include: "{% include %}", nodes.Import: "{% import %}",
+         nodes.FromImport: "{% import %}", nodes.Extends: "{% extends %}", nodes.Block: "{% block %}"}
+
+
+class StepTextEnvironment(SandboxedEnvironment):
+    """Jinja's sandbox narrowed to what a step's text needs (issue 15: a text looping only for
+    real debtors passed the check on the sample one). Every parse is checked against
+    _ALLOWED_NODES, so a text outside them is refused when saved or previewed and, if one
+    was stored before, the moment a message would render it. `*` and `%` take numbers only
+    (``"x" * 10**9``, ``"%09999999d" % 1``), checked on parsing and again on rendering."""
+
+    intercepted_binops = frozenset({"*", "%"})
+
+    def __init__(self):
+        super().__init__(autoescape=False)
+        self.globals.clear()  # no range, lipsum, namespace, cycler, joiner, dict
+        self.filters = {name: self.filters[name] for name in FILTERS}
+
+    def _parse(self, source, name, filename):
+        tree = super()._parse(source, name, filename)
+        for node in tree.find_all(nodes.Node):
+            _allowed(node)
+        return tree
+
+    def call_binop(self, context, operator, left, right):
+        if not all(isinstance(v, (int, float)) for v in (left, right)):
+            raise SecurityError(f"the {operator} operator takes numbers only")
+        return super().call_binop(context, operator, left, right)
+
+
+def _allowed(node) -> None:
+    if isinstance(node, nodes.Name):
+        if node.ctx != "load" or node.name not in SAMPLE_VALUES:
+            raise TemplateSyntaxError(f"unknown placeholder {node.name!r}: use {', '.join(SAMPLE_VALUES)}",
+                                      node.lineno)
+    elif isinstance(node, (nodes.Mul, nodes.Mod)) and not (_numeric(node.left) and _numeric(node.right)):
+        raise TemplateSyntaxError(f"the {node.operator} operator takes numbers only", node.lineno)
+    elif isinstance(node, nodes.Filter) and node.name not in FILTERS:
+        raise TemplateSyntaxError(f"filter {node.name!r} not allowed: use {', '.join(FILTERS)}", node.lineno)
+    elif not isinstance(node, _ALLOWED_NODES):
+        what = next((w for cls, w in _WHAT.items() if isinstance(node, cls)), type(node).__name__)
+        raise TemplateSyntaxError(f"not allowed in a step's text: {what} (only placeholders, if/elif/else and "
+                                  f"the filters {', '.join(FILTERS)})", node.lineno)
+
+
+def _numeric(node) -> bool:
+    """An expression of numbers and {{ count }} only: `*` and `%` may not repeat or pad a string."""
+    if isinstance(node, nodes.Const):
+        return isinstance(node.value, (int, float))
+    if isinstance(node, nodes.Name):
+        return node.name == "count"
+    if isinstance(node, (nodes.Neg, nodes.Pos)):
+        return _numeric(node.node)
+    if isinstance(node, (nodes.Add, nodes.Sub, nodes.Mul, nodes.Div, nodes.FloorDiv, nodes.Mod)):
+        return _numeric(node.left) and _numeric(node.right)
+    return False
+
+
+_env = StepTextEnvironment()
+
+
+class StepTextError(Exception):
+    """A step's stored text that cannot be rendered within the limits, named by step and field."""
 
 
 def render_text(template: str, **values) -> str:
-    """A creditor-edited text, rendered in a sandbox: no attribute access beyond the values."""
-    return _compiled(template).render(**values)
+    """A creditor-edited text, rendered in the narrowed sandbox, MAX_OUTPUT characters at most."""
+    out, size = [], 0
+    for chunk in _compiled(template).generate(**values):
+        size += len(chunk)
+        if size > MAX_OUTPUT:
+            raise TemplateRuntimeError(f"the text is longer than {MAX_OUTPUT} characters once rendered")
+        out.append(chunk)
+    return "".join(out)
 
 
 @lru_cache(maxsize=512)
@@ -144,14 +231,10 @@ def _compiled(template: str):
     return _env.from_string(template)
 
 
-#: the values a step's texts may use, with harmless stand-ins to try them on
-SAMPLE_VALUES = {"debtor_name": "Exemple SARL", "creditor_name": "Exemple", "total": "1 000,00 €", "count": 2,
-                 "deadline": "1er janvier 2030", "earlier": "nos relances des 12 et 19 novembre 2029"}
-
-
 def check_template(template: str, field: str) -> str:
-    """The text parses and renders: one that fails at render time (``{{ total.x.y }}``,
-    ``{{ 1 / 0 }}``) would otherwise break the dunning run that meets it."""
+    """The text parses within what a step's text may do (StepTextEnvironment) and renders: one
+    that fails at render time (``{{ 1 / 0 }}``, ``{{ "x" * 10 }}``) would otherwise stop the
+    creditor's dunning day that meets it."""
     try:
         _env.parse(template)
         render_text(template, **SAMPLE_VALUES)

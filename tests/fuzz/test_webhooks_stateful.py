@@ -132,7 +132,7 @@ class WebhookMachine(RuleBasedStateMachine):
             event = self.my_events()[pick % len(self.my_events())]
             self.stripe(_dump(event))
 
-    @rule(pick=st.integers(0, 99), how=st.sampled_from(["unsigned", "wrong_secret", "stale", "tampered",
+    @rule(pick=st.integers(0, 99), how=st.sampled_from(["unsigned", "wrong_secret", "stale", "ahead", "tampered",
                                                         "garbage_header"]),
           # no CR or LF: no HTTP header can carry them (the test client refuses them outright)
           header=st.text(st.characters(blacklist_characters="\r\n"), max_size=80)
@@ -147,6 +147,8 @@ class WebhookMachine(RuleBasedStateMachine):
             self.stripe(body, refused=True, secret="whsec_wrong")
         elif how == "stale":
             self.stripe(body, refused=True, timestamp=int(time.time()) - 3600)
+        elif how == "ahead":  # dated in the future: refused like a stale one (issue 15)
+            self.stripe(body, refused=True, timestamp=int(time.time()) + 3600)
         elif how == "tampered":
             header = self.fake_stripe.sign(body)
             self.post("stripe", body.replace(b'"id": "', b'"id": "x', 1), {"Stripe-Signature": header}, refused=True)
