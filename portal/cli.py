@@ -15,7 +15,7 @@ from dunning_jobs.scheduler import start_in_process
 
 from .extensions import db
 from .models import Creditor, Debtor
-from .services import ServiceError, demo, ledger, links, tenants
+from .services import ServiceError, creditor_users, demo, ledger, links, tenants
 from .services.imports import import_csv
 
 
@@ -48,6 +48,17 @@ def register(app: Flask) -> None:
         except ServiceError as e:
             raise click.ClickException(f"{e.field}: {e.message}" if e.field else e.message)
         click.echo(json.dumps({"creditor_id": creditor.id, "api_key": key}))
+
+    @creditor_group.command("set-password")
+    @click.option("--email", required=True, help="the user's e-mail")
+    @click.option("--password", required=True, prompt=True, hide_input=True, confirmation_prompt=True)
+    def creditor_set_password(email, password):
+        """Give a back-office user a new password; every session the user had is signed out."""
+        try:
+            creditor_users.set_password(email, password)
+        except ServiceError as e:
+            raise click.ClickException(f"{e.field}: {e.message}" if e.field else e.message)
+        click.echo(f"New password set for {email.strip().lower()}; its sessions are signed out.")
 
     @link_group.command("create")
     @click.argument("debtor_ref")

@@ -2,21 +2,22 @@
 every back-office request."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from ..extensions import limiter, login_manager
+from ..security import safe_redirect_target
 from ..services import creditor_users
 from .blueprint import bp
 from .forms import LoginForm
 
 
 @login_manager.user_loader
-def load_user(user_id: str):
-    return creditor_users.for_session(user_id)
+def load_user(session_id: str):
+    # The id in the cookie carries the user's session generation (CreditorUser.get_id): once a
+    # sign-out or a new password has moved it on, every copy of an older cookie is signed out.
+    return creditor_users.for_session(session_id)
 
 
 login_manager.login_view = "creditor.login"
@@ -30,13 +31,6 @@ def creditor_locale():
         g.locale = g.creditor.language
 
 
-def _safe_next(target: str | None) -> str:
-    # Only same-site paths: never an open redirect to another host.
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
-        return target
-    return url_for("creditor.debtors")
-
-
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit("10 per minute", methods=["POST"])
 def login():
@@ -45,7 +39,7 @@ def login():
         user = creditor_users.log_in(form.email.data, form.password.data)
         if user is not None:
             login_user(user)
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_redirect_target(request.args.get("next"), url_for("creditor.debtors")))
         flash(_("Wrong e-mail or password."), "error")
     return render_template("creditor/login.html", form=form), 200 if request.method == "GET" else 401
 
@@ -53,5 +47,6 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    creditor_users.log_out(current_user._get_current_object())  # ends this session everywhere, copies of the cookie included
     logout_user()
     return redirect(url_for("creditor.login"))

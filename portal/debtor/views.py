@@ -27,7 +27,7 @@ def open_link(token):
     # A fresh session: nothing from a previous debtor or creditor survives the switch.
     session.clear()
     session.permanent = True
-    session[SESSION_KEY] = {"debtor": link.debtor_id, "link": link.id, "t": int(time.time()),
+    session[SESSION_KEY] = {"debtor": link.debtor_id, "link": link.id, "s": opened.session_id, "t": int(time.time()),
                             "lang": link.debtor.language, "select": link.invoice_numbers or [],
                             "message": link.message_id}
     generate_csrf()  # the session's CSRF secret is set now, so the session cookie stays stable
@@ -91,7 +91,7 @@ def statement_pdf():
 @bp.post("/portal/logout")
 @portal_required
 def logout():
-    session.pop(SESSION_KEY, None)
+    links.end_session(session.pop(SESSION_KEY)["s"])  # over on the server too: a copied cookie is refused
     return render_template("debtor/error.html", reason="logged_out")
 
 

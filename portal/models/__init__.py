@@ -14,7 +14,7 @@ from .payments import (ATTEMPT_RANK, MANDATE_RANK, MANDATE_USABLE, Mandate, Paym
                        PaymentAttemptLine, PaymentReversal, WebhookEvent)
 from .disputes import (DISPUTE_REASONS, DISPUTE_RESOLUTIONS, PROMISE_STATUSES, Dispute, DisputeAttachment,
                        DisputeMessage, PaymentPromise)
-from .events import Event, PortalLink
+from .events import Event, PortalLink, PortalSession
 from .dunning import (REMINDER_STATUSES, STEP_TONES, DunningDay, DunningPlan, DunningStep, OutboxHandover,
                       OutboxMessage, ReferenceRate, Reminder)
 
@@ -26,7 +26,7 @@ __all__ = [
     "PaymentAttemptLine", "PaymentReversal", "WebhookEvent",
     "DISPUTE_REASONS", "DISPUTE_RESOLUTIONS", "PROMISE_STATUSES", "Dispute", "DisputeAttachment", "DisputeMessage",
     "PaymentPromise",
-    "Event", "PortalLink",
+    "Event", "PortalLink", "PortalSession",
     "REMINDER_STATUSES", "STEP_TONES", "DunningDay", "DunningPlan", "DunningStep", "OutboxHandover", "OutboxMessage",
     "ReferenceRate", "Reminder",
 ]

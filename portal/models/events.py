@@ -38,6 +38,20 @@ class PortalLink(db.Model):
     debtor: Mapped[Debtor] = relationship()
 
 
+class PortalSession(db.Model):
+    """One portal session, started by opening a link. The session cookie names this row: a
+    sign-out ends it on the server, so a copy of the cookie is worth nothing afterwards either;
+    revoking its link ends it too."""
+    __tablename__ = "portal_session"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("portal_link.id"), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: set by the debtor's sign-out; the session is over from then on
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    link: Mapped[PortalLink] = relationship()
+
+
 class Event(db.Model):
     """Append-only activity log: the feed, the audit trail and GET /api/v1/events."""
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

@@ -63,9 +63,16 @@ class CreditorUser(UserMixin, db.Model):
     notify: Mapped[str] = mapped_column(String(10), default="immediate", server_default="immediate")
     #: the last day a digest went to this user
     last_digest_on: Mapped[date | None] = mapped_column(Date)
+    #: moved on by a sign-out and a new password: every back-office session (and every copy of its
+    #: cookie) made under an earlier value is over
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     creditor: Mapped[Creditor] = relationship()
+
+    def get_id(self) -> str:
+        """What flask-login keeps in the session cookie: the id and the session generation."""
+        return f"{self.id}:{self.session_generation}"
 
 
 class ApiKey(db.Model):

@@ -1,14 +1,44 @@
-"""The back office's users signing in: the session's user, and a login recorded as an event."""
+"""The back office's users signing in and out: the session's user, a login recorded as an event,
+and the session generation that a sign-out or a new password moves on."""
 from __future__ import annotations
 
 from ..extensions import db
 from ..models import CreditorUser
-from . import events, tenants
+from . import NotFound, events, tenants
 
 
-def for_session(user_id: str) -> CreditorUser | None:
-    """The user a login session names (flask-login keeps the id as text)."""
-    return db.session.get(CreditorUser, int(user_id)) if user_id.isdigit() else None
+def for_session(session_id: str) -> CreditorUser | None:
+    """The user a login session names, as CreditorUser.get_id wrote it ("<id>:<generation>"); None
+    when the generation has moved on since (signed out, password changed) or the text is not one."""
+    user_id, _, generation = session_id.partition(":")
+    if not (user_id.isdigit() and generation.isdigit() and len(session_id) < 40):
+        return None
+    user = db.session.get(CreditorUser, int(user_id))
+    return user if user is not None and user.session_generation == int(generation) else None
+
+
+def log_out(user: CreditorUser) -> None:
+    """End every session of `user`: the one signing out and any copy of its cookie elsewhere."""
+    _end_sessions(user)
+    events.record("user.logged_out", creditor_id=user.creditor_id, actor="creditor", user=user.email)
+    db.session.commit()
+
+
+def set_password(email: str, password: str, *, actor: str = "cli") -> CreditorUser:
+    """A new password for the user with this e-mail; every session it had is over."""
+    user = tenants.user_by_email(email)
+    if user is None:
+        raise NotFound("no user with this e-mail")
+    user.password_hash = tenants.password_hash(password)
+    _end_sessions(user)
+    events.record("user.password_changed", creditor_id=user.creditor_id, actor=actor, user=user.email)
+    db.session.commit()
+    return user
+
+
+def _end_sessions(user: CreditorUser) -> None:
+    # In SQL, so two sign-outs at once both move it on.
+    user.session_generation = CreditorUser.session_generation + 1
 
 
 def log_in(email: str, password: str) -> CreditorUser | None:

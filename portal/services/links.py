@@ -12,7 +12,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Debtor, PortalLink, utcnow
+from ..models import Debtor, PortalLink, PortalSession, utcnow
 from . import NotFound, events
 
 SALT = "relance.portal-link.v1"
@@ -48,6 +48,7 @@ _SHORT_CODE = re.compile(f"[{SHORT_ALPHABET}]{{{SHORT_LENGTH}}}")
 class OpenedLink:
     link: PortalLink
     dispute_id: int | None  # the dispute thread the link was sent about: where it lands
+    session_id: int  # the portal session it started (PortalSession), named by the session cookie
 
 
 def issue(debtor: Debtor, *, issued_by: str, invoice_numbers: list[str] | None = None,
@@ -122,17 +123,32 @@ def _open(link: PortalLink, dispute_id: int | None) -> OpenedLink:
     link.first_opened_at = link.first_opened_at or now
     link.last_opened_at = now
     link.open_count = (link.open_count or 0) + 1
+    started = PortalSession(link_id=link.id, started_at=now)
+    db.session.add(started)
     events.record("portal.opened", creditor_id=link.creditor_id, debtor_id=link.debtor_id, actor="debtor",
                   link_id=link.id, first=link.open_count == 1)
     db.session.commit()
-    return OpenedLink(link, dispute_id)
+    return OpenedLink(link, dispute_id, started.id)
 
 
-def still_valid(link_id: int, debtor_id: int) -> bool:
-    """A portal session lives only as long as the link that started it."""
-    link = db.session.get(PortalLink, link_id)
-    return (link is not None and link.debtor_id == debtor_id and link.revoked_at is None
-            and link.expires_at > utcnow())
+def session_alive(session_id: int, debtor_id: int) -> bool:
+    """Whether a portal session still stands: not signed out, and its link (that debtor's) neither
+    revoked nor expired. Checked on the server at every request, so a copy of the cookie is
+    worth no more than the session it was copied from."""
+    if not isinstance(session_id, int) or not isinstance(debtor_id, int):
+        return False
+    return db.session.scalar(
+        select(PortalSession.id).join(PortalLink, PortalLink.id == PortalSession.link_id)
+        .where(PortalSession.id == session_id, PortalSession.ended_at.is_(None), PortalLink.debtor_id == debtor_id,
+               PortalLink.revoked_at.is_(None), PortalLink.expires_at > utcnow())) is not None
+
+
+def end_session(session_id: int) -> None:
+    """The debtor signed out: the session is over on the server, whichever browser shows its cookie."""
+    ended = db.session.get(PortalSession, session_id)
+    if ended is not None and ended.ended_at is None:
+        ended.ended_at = utcnow()
+        db.session.commit()
 
 
 def revoke(creditor_id: int, link_id: int, actor: str = "creditor") -> PortalLink:

@@ -31,8 +31,7 @@ def create_creditor(*, name: str, email: str, password: str, currency: str = "EU
         raise Invalid("name is required (200 characters at most)", "name")
     name = check_storable(name.strip(), "name")
     email = check_email(email)
-    if not isinstance(password, str) or len(password) < 8:
-        raise Invalid("password must have at least 8 characters", "password")
+    hashed = password_hash(password)
     currency = currency_of(currency)
     if language not in ("fr", "en"):
         raise Invalid("language must be fr or en", "language")
@@ -47,11 +46,18 @@ def create_creditor(*, name: str, email: str, password: str, currency: str = "EU
     db.session.add(creditor)
     db.session.flush()
     db.session.add(CreditorUser(creditor_id=creditor.id, email=email.lower(),
-                                password_hash=generate_password_hash(password)))
+                                password_hash=hashed))
     key = _new_api_key(creditor.id, "default")
     events.record("creditor.created", creditor_id=creditor.id, actor="system", name=name)
     db.session.commit()
     return creditor, key
+
+
+def password_hash(password: str) -> str:
+    """The stored hash of a new password, which must have 8 characters at least."""
+    if not isinstance(password, str) or len(password) < 8:
+        raise Invalid("password must have at least 8 characters", "password")
+    return generate_password_hash(password)
 
 
 def normalise_iban(value: str) -> str:
@@ -72,11 +78,15 @@ def normalise_bic(value: str) -> str:
         raise Invalid("invalid BIC", "bic") from None
 
 
-def authenticate(email: str, password: str) -> CreditorUser | None:
+def user_by_email(email: str) -> CreditorUser | None:
     email = (email or "").strip().lower()
-    user = None
-    if not UNSTORABLE.search(email):  # a NUL would make PostgreSQL refuse the query itself
-        user = db.session.scalar(select(CreditorUser).where(CreditorUser.email == email))
+    if UNSTORABLE.search(email):  # a NUL would make PostgreSQL refuse the query itself
+        return None
+    return db.session.scalar(select(CreditorUser).where(CreditorUser.email == email))
+
+
+def authenticate(email: str, password: str) -> CreditorUser | None:
+    user = user_by_email(email)
     if user is None:
         check_password_hash(_dummy_hash(), password or "")
         return None

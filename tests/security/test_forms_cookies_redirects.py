@@ -108,7 +108,8 @@ def test_session_cookies_flags_and_hsts(make_app, seeded, creditor, base, secure
 
 EVIL = ["//evil.example", "https://evil.example", "http://evil.example/app/", "/\\evil.example", "\\\\evil.example",
         "/\t/evil.example", "javascript:alert(1)", "data:text/html,<script>alert(1)</script>", "///evil.example",
-        "https:evil.example", "%2F%2Fevil.example", "/%5Cevil.example", "@evil.example", "http://localhost@evil.example"]
+        "https:evil.example", "%2F%2Fevil.example", "/%5Cevil.example", "@evil.example", "http://localhost@evil.example",
+        "/\r\n/evil.example", "/app/\r\nLocation: https://evil.example"]  # CR/LF: was a 500 on login (issue 15)
 REDIRECT_PARAMS = ["next", "return_to", "redirect", "redirect_uri", "url", "back", "continue", "to", "from"]
 
 
