@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 
 from .. import gateways
 from ..models import OPEN_STATUSES
-from ..services import Invalid, NotFound, ServiceError, account, mandates, payments, transfer
+from ..services import Invalid, NotFound, ServiceError, Unavailable, account, mandates, payments, transfer
 from .blueprint import bp
 from .session import SESSION_KEY, portal_required
 
@@ -104,9 +104,7 @@ def payment_resume(attempt_id):
     """Back to the Checkout page of a card payment still open; its status page otherwise."""
     try:
         url = payments.resume_url(g.debtor_id, attempt_id)
-    except ServiceError as e:
-        if e.status == 404:
-            raise
+    except Unavailable:
         flash(_("Payment is unavailable at the moment. Please try again later or pay by bank transfer."), "error")
         url = None
     return redirect(url or url_for("debtor.payment_status", attempt_id=attempt_id), code=303)

@@ -3,7 +3,6 @@ paying several invoices, declines, partial payments, server-side amounts, asynch
 refunds and chargebacks, overpayment, and a portal without Stripe keys. SQLite and PostgreSQL."""
 from __future__ import annotations
 
-import re
 import threading
 from datetime import date
 
