@@ -27,7 +27,8 @@ from portal.models import Creditor, CreditorUser, Debtor, Event, Invoice, Outbox
 #: what a digest lists (payment.failed only for direct debits: a failed card attempt is the
 #: debtor's business, a failed direct debit is money the creditor was counting on; of the
 #: messages in a dispute, the debtor's)
-NOTICE_TYPES = ("dispute.opened", "promise.broken", "payment.charged_back", "payment.refunded", "payment.reversed")
+NOTICE_TYPES = ("dispute.opened", "promise.broken", "payment.charged_back", "payment.refunded", "payment.reversed",
+                "payment.overpaid")
 
 
 def _notice_filter():

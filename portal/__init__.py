@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, g, has_request_context, request
+from werkzeug.routing import IntegerConverter
 
 from . import config
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
@@ -20,8 +21,18 @@ def _locale():
     return "fr"
 
 
+class RowId(IntegerConverter):
+    """`<int:...>` in our routes names a row: above PostgreSQL's integer the URL matches nothing
+    (a 404), instead of reaching the database and failing there (a 500)."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def create_app(overrides: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(ROOT / "instance"), instance_relative_config=True)
+    app.url_map.converters["int"] = RowId
     app.config.update(config.load(app.instance_path, overrides))
     app.json.sort_keys = False
 

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from .. import gateways
-from ..services import Invalid, payments, promises
+from ..services import Invalid, ServiceError, payments, promises
 from .blueprint import bp
 from .messages import message
 
@@ -44,3 +44,19 @@ def promise_settings():
         return _payments_page(422, {"promise_max_days": _("Enter a whole number of days between 1 and 180.")})
     flash(_("Promise settings saved."))
     return redirect(url_for("creditor.payments_page"))
+
+
+@bp.post("/payments/<int:payment_id>/refund")
+@login_required
+def refund_credit(payment_id):
+    """Give back the credit a card payment left on the debtor's account (money received twice)."""
+    try:
+        payments.refund_credit(g.creditor.id, payment_id, user=current_user.email)
+    except ServiceError as e:
+        if e.status == 404:
+            raise
+        flash(_("This payment has no credit to refund by card.") if e.status == 409
+              else _("The refund could not be made just now. Please try again later."), "error")
+    else:
+        flash(_("The credit was refunded to the debtor's card."))
+    return redirect(url_for("creditor.payments_page"), code=303)

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 
 from .. import gateways
 from ..models import OPEN_STATUSES
-from ..services import Invalid, NotFound, ServiceError, account, mandates, payments, transfer
+from ..services import Invalid, NotFound, ServiceError, Unavailable, account, mandates, payments, transfer
 from .blueprint import bp
 from .session import SESSION_KEY, portal_required
 
@@ -31,6 +31,11 @@ def pay():
         # A French debtor types "12,50": the amount parser reads a dot.
         amount = (request.form.get("amount") or "").strip().replace(",", ".") or None
         _attempt, url = payments.start_card_payment(g.debtor_id, numbers, amount)
+    except payments.InFlight as e:  # another tab or click started one first: that one, to resume or cancel
+        flash(_("A payment for this invoice is already under way. You can continue it or cancel it here."), "info")
+        if e.attempt_id is None:
+            return redirect(url_for("debtor.home"), code=303)
+        return redirect(url_for("debtor.payment_status", attempt_id=e.attempt_id), code=303)
     except Invalid as e:
         return _back_home(_translated(e))
     except NotFound:
@@ -76,10 +81,33 @@ def payment_status(attempt_id):
 @bp.get("/portal/payments/<int:attempt_id>/cancel")
 @portal_required
 def payment_cancelled(attempt_id):
+    """Stripe's cancel_url: the browser comes back by GET, which changes nothing. The page says
+    the payment is not completed, and offers to continue it or to cancel it (a POST)."""
+    attempt = payments.attempt_for(g.debtor_id, attempt_id)
+    return render_template("debtor/payment.html", acc=account.load(g.debtor_id), attempt=attempt, came_back=True)
+
+
+@bp.post("/portal/payments/<int:attempt_id>/cancel")
+@portal_required
+def payment_cancel(attempt_id):
+    """Cancel a card payment not completed: its Checkout Session is expired, so it cannot be
+    paid later by surprise, and what Stripe then says is recorded (paid after all, or expired)."""
     attempt = payments.cancel_checkout(g.debtor_id, attempt_id)
     if attempt.status == "succeeded":
         return redirect(url_for("debtor.payment_status", attempt_id=attempt.id), code=303)
     return _back_home(_("Payment cancelled: nothing was charged."), "info")
+
+
+@bp.get("/portal/payments/<int:attempt_id>/resume")
+@portal_required
+def payment_resume(attempt_id):
+    """Back to the Checkout page of a card payment still open; its status page otherwise."""
+    try:
+        url = payments.resume_url(g.debtor_id, attempt_id)
+    except Unavailable:
+        flash(_("Payment is unavailable at the moment. Please try again later or pay by bank transfer."), "error")
+        url = None
+    return redirect(url or url_for("debtor.payment_status", attempt_id=attempt_id), code=303)
 
 
 @bp.post("/portal/mandate")

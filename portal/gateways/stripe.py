@@ -68,6 +68,22 @@ class StripeGateway:
         except sdk.StripeError as e:
             raise GatewayError(f"stripe: {e}") from e
 
+    def checkout_url(self, session_id: str) -> str | None:
+        """Where the debtor pays an open Checkout Session; None once it is complete or expired."""
+        try:
+            session = self.client.v1.checkout.sessions.retrieve(session_id)
+        except sdk.StripeError as e:
+            raise GatewayError(f"stripe: {e}") from e
+        return session.url if session.status == "open" else None
+
+    def refund(self, payment_ref: str, amount: int, key: str) -> None:
+        """Give back `amount` of what a PaymentIntent received; `key` makes a repeated click one refund."""
+        try:
+            self.client.v1.refunds.create(params={"payment_intent": payment_ref, "amount": amount},
+                                          options={"idempotency_key": key})
+        except sdk.StripeError as e:
+            raise GatewayError(f"stripe: {e}") from e
+
     # --- what an object is now -----------------------------------------------------------------
 
     def payment_state(self, session_id: str) -> PaymentState:

@@ -10,8 +10,8 @@ in the same order.
 from .base import UTCDateTime, utcnow
 from .parties import ApiKey, Creditor, CreditorUser, Debtor
 from .invoices import INVOICE_STATUSES, OPEN_STATUSES, Document, Invoice
-from .payments import (ATTEMPT_RANK, MANDATE_RANK, MANDATE_USABLE, Mandate, Payment, PaymentAllocation, PaymentAttempt,
-                       PaymentAttemptLine, PaymentReversal, WebhookEvent)
+from .payments import (ATTEMPT_RANK, IN_FLIGHT_STATUSES, MANDATE_RANK, MANDATE_USABLE, Mandate, Payment,
+                       PaymentAllocation, PaymentAttempt, PaymentAttemptLine, PaymentReversal, WebhookEvent)
 from .disputes import (DISPUTE_REASONS, DISPUTE_RESOLUTIONS, PROMISE_STATUSES, Dispute, DisputeAttachment,
                        DisputeMessage, PaymentPromise)
 from .events import Event, PortalLink, PortalSession
@@ -22,8 +22,8 @@ __all__ = [
     "UTCDateTime", "utcnow",
     "ApiKey", "Creditor", "CreditorUser", "Debtor",
     "INVOICE_STATUSES", "OPEN_STATUSES", "Document", "Invoice",
-    "ATTEMPT_RANK", "MANDATE_RANK", "MANDATE_USABLE", "Mandate", "Payment", "PaymentAllocation", "PaymentAttempt",
-    "PaymentAttemptLine", "PaymentReversal", "WebhookEvent",
+    "ATTEMPT_RANK", "IN_FLIGHT_STATUSES", "MANDATE_RANK", "MANDATE_USABLE", "Mandate", "Payment", "PaymentAllocation",
+    "PaymentAttempt", "PaymentAttemptLine", "PaymentReversal", "WebhookEvent",
     "DISPUTE_REASONS", "DISPUTE_RESOLUTIONS", "PROMISE_STATUSES", "Dispute", "DisputeAttachment", "DisputeMessage",
     "PaymentPromise",
     "Event", "PortalLink", "PortalSession",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint,
+                        text, true)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -83,6 +84,8 @@ class PaymentReversal(db.Model):
 #: received wins over an earlier failure (a retried direct debit), and money taken back after
 #: success is a reversal, not a status.
 ATTEMPT_RANK = {"created": 0, "processing": 1, "failed": 2, "expired": 2, "succeeded": 3}
+#: an attempt in these statuses may still bring money: at most one per invoice (PaymentAttemptLine.in_flight)
+IN_FLIGHT_STATUSES = ("created", "processing")
 
 
 class PaymentAttempt(db.Model):
@@ -122,6 +125,9 @@ class PaymentAttemptLine(db.Model):
     attempt_id: Mapped[int] = mapped_column(ForeignKey("payment_attempt.id"))
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"), index=True)
     amount: Mapped[int] = mapped_column(BigInteger)
+    #: the attempt's status is one of IN_FLIGHT_STATUSES (written with the line, cleared when the
+    #: attempt ends, never set again): the database keeps one attempt in flight per invoice
+    in_flight: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     attempt: Mapped[PaymentAttempt] = relationship(back_populates="lines")
     invoice: Mapped[Invoice] = relationship()
@@ -129,6 +135,9 @@ class PaymentAttemptLine(db.Model):
     __table_args__ = (
         UniqueConstraint("attempt_id", "invoice_id"),
         CheckConstraint("amount > 0", name="amount_positive"),
+        # Whatever the method (card checkout, direct debit), whoever starts it, however many at once.
+        Index("uq_payment_attempt_line_in_flight", "invoice_id", unique=True,
+              postgresql_where=text("in_flight"), sqlite_where=text("in_flight")),
     )
 
 

@@ -1,6 +1,6 @@
 """Telling the creditor's users, by e-mail through the outbox, what needs them: money that did
-not come or went back (refund, chargeback, failed direct debit), a new dispute, a broken
-promise. Written in the same transaction as the change it reports.
+not come or went back (refund, chargeback, failed direct debit), money that came twice (kept as
+credit, to refund), a new dispute, a broken promise. Written in the same transaction as the change it reports.
 
 Each creditor user chooses (CreditorUser.notify) between "immediate" (one e-mail per notice,
 written here) and "digest" (one e-mail a day listing them, built from the event log by the
@@ -20,7 +20,7 @@ from ..extensions import db
 from ..models import Creditor, CreditorUser, Debtor, OutboxMessage, utcnow
 
 #: what a notice can be about; the template words each one
-KINDS = ("refund", "chargeback", "failed", "dispute", "dispute_reply", "promise_broken")
+KINDS = ("refund", "chargeback", "failed", "dispute", "dispute_reply", "promise_broken", "overpaid")
 
 
 def notify(kind: str, *, creditor_id: int, debtor_id: int, numbers: list[str], amount: int | None = None,

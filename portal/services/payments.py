@@ -8,22 +8,37 @@ unique per provider reference too (DESIGN: idempotency lives in the database).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from .. import gateways
 from ..domain.calendar import today_in
 from ..extensions import db
 from ..gateways import CheckoutLine, GatewayError, PaymentState, Recovery, ReversalState
 from ..gateways.checkout import invoice_metadata
-from ..models import (ATTEMPT_RANK, OPEN_STATUSES, Creditor, Debtor, Invoice, Payment, PaymentAllocation,
-                      PaymentAttempt, PaymentAttemptLine, PaymentReversal)
+from ..models import (ATTEMPT_RANK, IN_FLIGHT_STATUSES, OPEN_STATUSES, Creditor, Debtor, Invoice, Payment,
+                      PaymentAllocation, PaymentAttempt, PaymentAttemptLine, PaymentReversal, utcnow)
 from . import Conflict, Invalid, NotFound, Unavailable, alerts, charge_items, events, ledger
 from .checks import NUMBER, amount_of
 from .mandates import usable_mandate
 
 MAX_INVOICES = 100  # Stripe Checkout takes at most 100 line items
+#: an attempt still without the provider's id after this long never reached the debtor (the
+#: process stopped during the provider call, whose timeouts and retries take about a minute)
+STALE_AFTER = timedelta(minutes=5)
+
+
+class InFlight(Conflict):
+    """Another attempt for one of these invoices is under way: the database refused a second
+    (unique in-flight line per invoice). `attempt_id`: that attempt, when it is the debtor's."""
+    code = "payment_in_flight"
+
+    def __init__(self, attempt_id: int | None):
+        super().__init__("a payment for this invoice is already under way", "invoice")
+        self.attempt_id = attempt_id
 
 
 @dataclass
@@ -81,14 +96,36 @@ def select_invoices(debtor_id: int, numbers, partial_amount: str | None = None) 
 
 
 def _new_attempt(sel: Selection, provider: str, initiated_by: str) -> PaymentAttempt:
-    attempt = PaymentAttempt(creditor_id=sel.creditor.id, debtor_id=sel.debtor.id, provider=provider,
+    """The attempt and its lines, in flight. Raises InFlight when another attempt holds one of the
+    invoices: the partial unique index decides between concurrent requests, no lock is held
+    across the provider's call (SQLite has one writer)."""
+    debtor_id, invoice_ids = sel.debtor.id, [i.id for i in sel.invoices]
+    attempt = PaymentAttempt(creditor_id=sel.creditor.id, debtor_id=debtor_id, provider=provider,
                              amount=sum(sel.amounts), currency=sel.currency, status="created",
                              initiated_by=initiated_by)
     db.session.add(attempt)
-    db.session.flush()
-    for inv, amount in zip(sel.invoices, sel.amounts):
-        db.session.add(PaymentAttemptLine(attempt_id=attempt.id, invoice_id=inv.id, amount=amount))
+    try:
+        db.session.flush()
+        for invoice_id, amount in zip(invoice_ids, sel.amounts):
+            db.session.add(PaymentAttemptLine(attempt_id=attempt.id, invoice_id=invoice_id, amount=amount))
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise InFlight(_attempt_in_flight(debtor_id, invoice_ids)) from None
     return attempt
+
+
+def _attempt_in_flight(debtor_id: int, invoice_ids: list[int]) -> int | None:
+    return db.session.scalar(
+        select(PaymentAttempt.id).join(PaymentAttemptLine, PaymentAttemptLine.attempt_id == PaymentAttempt.id)
+        .where(PaymentAttempt.debtor_id == debtor_id, PaymentAttemptLine.in_flight,
+               PaymentAttemptLine.invoice_id.in_(invoice_ids)).order_by(PaymentAttempt.id.desc()).limit(1))
+
+
+def _end_lines(attempt_id: int) -> None:
+    """The attempt ended (failed, expired, succeeded): its invoices are free for another one.
+    Never set back: an attempt that ended does not come back into flight."""
+    db.session.connection().execute(_END_LINES, {"b_attempt_id": attempt_id})
 
 
 def _record(type_: str, attempt: PaymentAttempt, actor: str, **data) -> None:
@@ -104,7 +141,7 @@ def start_card_payment(debtor_id: int, numbers, partial_amount: str | None = Non
     gw = gateways.card()
     if gw is None:
         raise NotFound("card payment is not available")
-    _close_other_checkouts(gw, debtor_id, numbers)
+    _close_other_checkouts(debtor_id, numbers)
     sel = select_invoices(debtor_id, numbers, partial_amount)
     attempt = _new_attempt(sel, "stripe", "debtor")
     _record("payment.started", attempt, "debtor", method="card")
@@ -127,25 +164,38 @@ def start_card_payment(debtor_id: int, numbers, partial_amount: str | None = Non
     return attempt, redirect.url
 
 
-def _close_other_checkouts(gw, debtor_id: int, numbers) -> None:
+def _close_other_checkouts(debtor_id: int, numbers) -> None:
     """Checkouts still open for any of these invoices (another tab, an abandoned visit) are
-    expired before a new one starts, so the debtor cannot pay the same invoice twice; one that
-    was paid meanwhile is recorded. Before the invoices are locked: the webhooks this sets off
-    lock the attempt, then the invoice, and must not wait on us. (Two clicks in the same instant
-    can still open two checkouts; a second payment would then stay as a credit.)"""
+    expired before a new attempt starts, by card or by direct debit, so the debtor cannot pay
+    the same invoice twice; one that was paid meanwhile is recorded. An attempt that never got
+    the provider's id and is stale ends as failed. Before the invoices are locked: the webhooks
+    this sets off lock the attempt, then the invoice, and must not wait on us. Requests in the
+    same instant are told apart by the database (_new_attempt): one starts, the others hear that
+    a payment is under way."""
     numbers = [n for n in numbers if isinstance(n, str) and NUMBER.fullmatch(n)] \
         if isinstance(numbers, (list, tuple)) else []
     if not numbers:
         return  # select_invoices says what is wrong with the choice
-    others = db.session.scalars(
-        select(PaymentAttempt).join(PaymentAttemptLine, PaymentAttemptLine.attempt_id == PaymentAttempt.id)
+    others = db.session.execute(
+        select(PaymentAttempt.id, PaymentAttempt.provider_ref, PaymentAttempt.created_at)
+        .join(PaymentAttemptLine, PaymentAttemptLine.attempt_id == PaymentAttempt.id)
         .join(Invoice, Invoice.id == PaymentAttemptLine.invoice_id)
         .where(PaymentAttempt.debtor_id == debtor_id, PaymentAttempt.provider == "stripe",
-               PaymentAttempt.status == "created", PaymentAttempt.provider_ref.is_not(None),
-               Invoice.debtor_id == debtor_id, Invoice.number.in_(numbers))
+               PaymentAttempt.status == "created", Invoice.debtor_id == debtor_id, Invoice.number.in_(numbers))
     ).unique().all()
     db.session.commit()
-    for ref in [o.provider_ref for o in others]:
+    gw = gateways.card()
+    for attempt_id, ref, created_at in others:
+        if ref is None:
+            if created_at < utcnow() - STALE_AFTER:
+                stale = db.session.scalar(select(PaymentAttempt).where(
+                    PaymentAttempt.id == attempt_id, PaymentAttempt.status == "created",
+                    PaymentAttempt.provider_ref.is_(None)).with_for_update())
+                if stale is not None:
+                    _fail(stale, "no answer from the provider: abandoned")
+            continue
+        if gw is None:
+            continue  # card payment switched off since: its checkout expires at Stripe by itself
         try:
             gw.cancel_payment(ref)
         except GatewayError:
@@ -168,6 +218,7 @@ def _label(inv: Invoice, amount: int, language: str) -> str:
 
 def _fail(attempt: PaymentAttempt, error: str) -> None:
     attempt.status, attempt.last_error = "failed", error[:2000]
+    _end_lines(attempt.id)
     _record("payment.failed", attempt, "system", error="provider_unavailable")
     db.session.commit()
 
@@ -177,6 +228,10 @@ def collect(debtor_id: int, numbers, initiated_by: str = "debtor") -> PaymentAtt
     gw = gateways.direct_debit()
     if gw is None:
         raise NotFound("direct debit is not available")
+    if initiated_by == "debtor":
+        # The debtor chose to pay by debit: a card checkout left open for these invoices ends
+        # first. The daily collection leaves the debtor's checkout alone and tries again tomorrow.
+        _close_other_checkouts(debtor_id, numbers)
     sel = select_invoices(debtor_id, numbers)
     mandate = usable_mandate(debtor_id)
     if mandate is None:
@@ -225,6 +280,21 @@ def cancel_checkout(debtor_id: int, attempt_id: int) -> PaymentAttempt:
     return attempt
 
 
+def resume_url(debtor_id: int, attempt_id: int) -> str | None:
+    """Where the debtor can finish this card payment: its Checkout page while it is open, else
+    None. Reads only: what Stripe says of it is recorded by its webhook, or a cancel."""
+    attempt = attempt_for(debtor_id, attempt_id)
+    gw = gateways.card()
+    if attempt.status != "created" or attempt.provider != "stripe" or not attempt.provider_ref or gw is None:
+        return None
+    ref = attempt.provider_ref
+    db.session.commit()
+    try:
+        return gw.checkout_url(ref)
+    except GatewayError as e:
+        raise Unavailable("card payment is unavailable at the moment; please try again later") from e
+
+
 # --- applying what a provider says -------------------------------------------------------------
 
 def apply_payment_state(provider: str, state: PaymentState) -> str:
@@ -238,12 +308,15 @@ def apply_payment_state(provider: str, state: PaymentState) -> str:
     if state.status == "succeeded" and row.payment_id is None:
         # What nearly every webhook brings (a card payment confirmed), in statements built once;
         # success needs no event of its own (payment.received tells it).
-        payment_id, _ = ledger.record_payment(
+        payment_id, created = ledger.record_payment(
             row.creditor_id, row.debtor_id, provider=provider, reference=state.payment_ref or state.ref,
             amount=state.amount, currency=state.currency, received_on=today_in(row.timezone),
             invoice_ids=list(conn.execute(_ATTEMPT_INVOICES, {"attempt_id": row.id}).scalars()), actor="system",
             commit=False)
         conn.execute(_SUCCEEDED, {"attempt_id": row.id, "b_payment_id": payment_id})
+        conn.execute(_END_LINES, {"b_attempt_id": row.id})
+        if created:
+            _tell_credit(row, payment_id, provider, state)
         ledger.expire_loaded(PaymentAttempt, [row.id])
         if not state.reversals:
             return "applied"
@@ -255,6 +328,8 @@ def apply_payment_state(provider: str, state: PaymentState) -> str:
                  "failed", f"{state.ref}:failed", attempt.amount)
     if ATTEMPT_RANK[state.status] > ATTEMPT_RANK[before]:
         attempt.status = state.status
+        if state.status not in IN_FLIGHT_STATUSES:
+            _end_lines(attempt.id)
         if state.status != "succeeded":  # payment.received already tells the success
             _record(f"payment.{state.status}", attempt, "system", provider_ref=state.ref)
         if state.status == "failed" and provider == "gocardless":  # the creditor was counting on it
@@ -277,6 +352,26 @@ _LOCK_ATTEMPT = (select(_ATT.c.id, _ATT.c.status, _ATT.c.payment_id, _ATT.c.cred
 _ATTEMPT_INVOICES = select(_LINE.c.invoice_id).where(_LINE.c.attempt_id == bindparam("attempt_id")).order_by(_LINE.c.id)
 _SUCCEEDED = (update(_ATT).where(_ATT.c.id == bindparam("attempt_id"))
               .values(status="succeeded", payment_id=bindparam("b_payment_id")))  # updated_at: its onupdate
+_END_LINES = (update(_LINE).where(_LINE.c.attempt_id == bindparam("b_attempt_id"), _LINE.c.in_flight)
+              .values(in_flight=False))
+_ALLOC = PaymentAllocation.__table__
+_ALLOCATED = select(func.coalesce(func.sum(_ALLOC.c.amount), 0)).where(_ALLOC.c.payment_id == bindparam("payment_id"))
+
+
+def _tell_credit(row, payment_id: int, provider: str, state: PaymentState) -> None:
+    """Money the attempt's invoices could not take (paid twice: a checkout completed after it was
+    expired here, two attempts that both succeeded, a transfer meanwhile) stays as credit on the
+    account; the creditor is told, and can refund it from the back office in one click."""
+    credit = state.amount - int(db.session.connection().execute(_ALLOCATED, {"payment_id": payment_id}).scalar())
+    if credit <= 0:
+        return
+    numbers = list(db.session.scalars(select(Invoice.number).join(PaymentAttemptLine, PaymentAttemptLine.invoice_id == Invoice.id)
+                                      .where(PaymentAttemptLine.attempt_id == row.id).order_by(PaymentAttemptLine.id)))
+    events.record("payment.overpaid", creditor_id=row.creditor_id, debtor_id=row.debtor_id, actor="system",
+                  attempt=row.id, provider=provider, reference=state.payment_ref or state.ref, payment=payment_id,
+                  amount=credit, currency=state.currency, invoices=numbers)
+    alerts.notify("overpaid", creditor_id=row.creditor_id, debtor_id=row.debtor_id, amount=credit,
+                  currency=state.currency, reference=state.payment_ref or state.ref, provider=provider, numbers=numbers)
 
 
 def apply_reversal_state(provider: str, state: ReversalState) -> str:
@@ -345,9 +440,49 @@ def set_partial_minimum(creditor: Creditor, value, user: str) -> None:
     db.session.commit()
 
 
+def payment_credit(payment_id) -> int:
+    """What of a payment no invoice took and nothing gave back: credit on the debtor's account."""
+    allocated = (select(func.coalesce(func.sum(PaymentAllocation.amount - PaymentAllocation.reversed_amount), 0))
+                 .where(PaymentAllocation.payment_id == payment_id).scalar_subquery())
+    return Payment.amount - Payment.reversed_amount - allocated
+
+
+def refund_credit(creditor_id: int, payment_id: int, user: str) -> int:
+    """Give back, through the card provider, the credit a payment left on the account (money that
+    came twice): the back office's one click. The refund is then recorded as Stripe reports it
+    (the credit goes first, no invoice reopens). Returns the amount refunded."""
+    row = db.session.execute(
+        select(Payment, PaymentAttempt.provider_ref, payment_credit(Payment.id))
+        .join(PaymentAttempt, PaymentAttempt.payment_id == Payment.id)
+        .where(Payment.id == payment_id, Payment.creditor_id == creditor_id)).first()
+    if row is None:
+        raise NotFound("no such payment")
+    payment, session_ref, credit = row
+    gw = gateways.card()
+    if payment.provider != "stripe" or gw is None:
+        raise Conflict("only a card payment can be refunded from here", "payment")
+    if credit <= 0:
+        raise Conflict("this payment left no credit to refund", "payment")
+    credit, reference, done = int(credit), payment.reference, payment.reversed_amount
+    debtor_id, currency = payment.debtor_id, payment.currency
+    db.session.commit()  # no row stays locked across the provider's call
+    try:
+        # The same click twice (same payment, same state) is one refund at Stripe.
+        gw.refund(reference, credit, key=f"relance-refund-{payment_id}-{done}-{credit}")
+        state = gw.payment_state(session_ref)
+    except GatewayError as e:
+        raise Unavailable("the refund could not be made just now; please try again later") from e
+    events.record("payment.refund_requested", creditor_id=creditor_id, debtor_id=debtor_id, actor="creditor",
+                  user=user, provider="stripe", reference=reference, amount=credit, currency=currency)
+    apply_payment_state("stripe", state)
+    db.session.commit()
+    return credit
+
+
 def recent_attempts(creditor_id: int, debtor_id: int | None = None, limit: int = 100):
-    """(attempt, debtor ref, reversed amount of its payment) newest first, for the back office."""
-    q = (select(PaymentAttempt, Debtor.ref, Payment.reversed_amount)
+    """(attempt, debtor ref, reversed amount of its payment, its credit left) newest first, for
+    the back office."""
+    q = (select(PaymentAttempt, Debtor.ref, Payment.reversed_amount, payment_credit(Payment.id))
          .join(Debtor, Debtor.id == PaymentAttempt.debtor_id)
          .outerjoin(Payment, Payment.id == PaymentAttempt.payment_id)
          .where(PaymentAttempt.creditor_id == creditor_id).order_by(PaymentAttempt.id.desc()).limit(limit))

@@ -21,7 +21,7 @@ BLOCKING = {"serious", "critical"}
 #: GET endpoints that are not pages to look at, and why.
 NOT_PAGES = {
     "debtor.open_link": "redirects to /portal/ (its error page is checked below)",
-    "debtor.payment_cancelled": "an action: expires the Checkout Session, then redirects",
+    "debtor.payment_resume": "redirects to the Checkout page (or the payment's page)",
     "debtor.mandate_return": "redirects to /portal/ with a flash message",
     "debtor.invoice_pdf": "PDF", "debtor.statement_pdf": "PDF", "creditor.statement_pdf": "PDF",
     "creditor.ageing_csv": "CSV",

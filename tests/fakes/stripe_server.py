@@ -97,6 +97,9 @@ class FakeStripe(ProviderServer):
     def __init__(self, api_key="sk_test_fake", webhook_secret="whsec_test_fake", auto_deliver=True):
         super().__init__()
         self.api_key, self.webhook_secret, self.auto_deliver = api_key, webhook_secret, auto_deliver
+        #: seconds each API request takes before it is handled (outside the lock): a slow network,
+        #: for tests of requests that overlap
+        self.latency = 0.0
         self.sessions: dict[str, dict] = {}
         self.line_items: dict[str, list[dict]] = {}  # by session id
         self.payment_intents: dict[str, dict] = {}
@@ -175,6 +178,8 @@ class FakeStripe(ProviderServer):
             pairs = urllib.parse.parse_qsl(raw, keep_blank_values=True) if req.method == "POST" else \
                 [(k, v) for k, vs in req.query.items() for v in vs]
             params = parse_form(pairs)
+            if self.latency:
+                time.sleep(self.latency)
             key = req.headers.get("idempotency-key") if req.method == "POST" else None
             fingerprint = f"{req.path}?{raw}"
             with self.lock:  # held across check-run-store, so a key's first request finishes first

@@ -163,12 +163,29 @@ class PortalMachine(RuleBasedStateMachine):
         self.get(f"/portal/disputes/{dispute_id}/attachments/{attachment}")
 
     @rule(owner=st.sampled_from(sorted(DEBTORS)), pick=st.integers(0, 99) | st.integers(0, 2**31).map(str),
-          cancel=st.booleans())
-    def view_payment(self, owner, pick, cancel):
+          what=st.sampled_from(["", "/cancel", "/resume"]))
+    def view_payment(self, owner, pick, what):
+        """GETs change nothing (the cancel page is Stripe's cancel_url): an attempt keeps its status."""
         attempt_id = self._pick(self.attempts[owner], pick)
-        r = self.get(f"/portal/payments/{attempt_id}" + ("/cancel" if cancel else ""))
+        before = self._attempt_status(attempt_id)
+        r = self.get(f"/portal/payments/{attempt_id}{what}")
         if owner != self.who and attempt_id in self.attempts[owner]:
             assert r.status_code in (401, 404), r.status_code
+        assert self._attempt_status(attempt_id) == before, (what, attempt_id)
+
+    @rule(owner=st.sampled_from(sorted(DEBTORS)), pick=st.integers(0, 99) | st.integers(0, 2**31).map(str))
+    def cancel_payment(self, owner, pick):
+        attempt_id = self._pick(self.attempts[owner], pick)
+        before = self._attempt_status(attempt_id)
+        r = self.post(f"/portal/payments/{attempt_id}/cancel", {})
+        if owner != self.who and attempt_id in self.attempts[owner]:
+            assert r.status_code in (401, 404), r.status_code
+            assert self._attempt_status(attempt_id) == before  # another debtor's payment is left alone
+
+    def _attempt_status(self, attempt_id):
+        with self.app.app_context():
+            attempt = db.session.get(PaymentAttempt, attempt_id) if attempt_id < 2**31 else None
+            return attempt and attempt.status
 
     @rule(number=numbers, date=dates, amount=st.none() | form_text)
     def promise(self, number, date, amount):

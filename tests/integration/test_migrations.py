@@ -13,6 +13,7 @@ from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from portal import create_app
 from portal.extensions import db
@@ -222,3 +223,41 @@ def test_0008_backfills_the_ladder_from_reminders_sent(empty_database):
                      "FAILED:courtesy": None}
     assert ladder == {"CLIMBED": (2, "2026-05-09"), "COURTESY": (0, None), "FAILED": (0, None), "NONE": (0, None)}
     assert kinds == {"invoice"}
+
+
+def test_0011_marks_one_attempt_in_flight_per_invoice(empty_database):
+    """Lines are in flight when their attempt is (created or processing); where the old code let
+    two attempts run for one invoice, only the newest stays marked, so the unique index can be
+    built; then the database refuses a second attempt in flight for that invoice."""
+    app = create_app({**BASE_CONFIG, "DATABASE_URL": empty_database})
+    at = "2026-05-01 00:00:00"
+    try:
+        with app.app_context():
+            upgrade(revision="0008")
+            with db.engine.begin() as conn:
+                insert, creditor, (debtor,) = _old_rows(conn, ("A",))
+                inv = {n: insert("INSERT INTO invoice (creditor_id, debtor_id, number, issue_date, due_date, amount, "
+                                 "amount_paid, currency, status, disputed, created_at, updated_at) VALUES (:c, :d, :n, "
+                                 "'2026-04-01', '2026-05-01', 1000, 0, 'EUR', 'open', false, :at, :at)",
+                                 c=creditor, d=debtor, n=n, at=at) for n in ("TWICE", "DONE")}
+                lines = {}
+                for key, status, number in [("old", "created", "TWICE"), ("new", "processing", "TWICE"),
+                                            ("failed", "failed", "DONE"), ("paid", "succeeded", "DONE")]:
+                    attempt = insert("INSERT INTO payment_attempt (creditor_id, debtor_id, provider, provider_ref, amount, "
+                                     "currency, status, initiated_by, created_at, updated_at) VALUES (:c, :d, 'stripe', "
+                                     ":ref, 1000, 'EUR', :s, 'debtor', :at, :at)",
+                                     c=creditor, d=debtor, ref=f"cs_{key}", s=status, at=at)
+                    lines[key] = insert("INSERT INTO payment_attempt_line (attempt_id, invoice_id, amount) "
+                                        "VALUES (:a, :i, 1000)", a=attempt, i=inv[number])
+            db.session.remove()
+            upgrade()
+            with db.engine.connect() as conn:
+                flags = dict(conn.execute(text("SELECT id, in_flight FROM payment_attempt_line")).all())
+                assert {k: bool(flags[v]) for k, v in lines.items()} == {
+                    "old": False, "new": True, "failed": False, "paid": False}
+            with pytest.raises(IntegrityError), db.engine.begin() as conn:
+                conn.execute(text("UPDATE payment_attempt_line SET in_flight = true WHERE id = :i"), {"i": lines["old"]})
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()

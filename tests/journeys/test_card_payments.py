@@ -3,6 +3,7 @@ paying several invoices, declines, partial payments, server-side amounts, asynch
 refunds and chargebacks, overpayment, and a portal without Stripe keys. SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import threading
 from datetime import date
 
 import pytest
@@ -12,7 +13,7 @@ from dunning_jobs import day as dunning_day
 from fakes.stripe_server import CARD_DECLINED, CardDeclined
 from portal.extensions import db
 from portal.models import Creditor, Event, Invoice, OutboxMessage, Payment, PaymentAttempt, Reminder
-from support import count, portal_login
+from support import back_office_login, count, portal_login
 
 RUN_DAY = date(2026, 10, 2)  # F-1 (due 2026-10-01) is due its first reminder; F-2, F-5 nothing yet
 
@@ -131,9 +132,14 @@ def test_declined_card_changes_nothing(d1, client, fake_stripe):
     assert count(Payment) == 0 and attempt_of(sid).status == "created"
     assert "payment.received" not in event_types(d1)
     assert "Payment processing" in status_page(client, sid)  # still open for another card
-    # The debtor goes back: the session is expired, nothing was charged, the invoice can be paid.
+    # The debtor goes back (Stripe's cancel_url, a GET): a page that says so and changes nothing.
     r = client.get(f"/portal/payments/{attempt_of(sid).id}/cancel")
-    assert r.status_code == 303
+    assert r.status_code == 200 and "Payment not completed" in r.get_data(as_text=True)
+    assert 'action="/portal/payments/%d/cancel"' % attempt_of(sid).id in r.get_data(as_text=True)
+    assert fake_stripe.sessions[sid]["status"] == "open" and attempt_of(sid).status == "created"
+    # Cancelling is a POST: the session is expired, nothing was charged, the invoice can be paid.
+    r = client.post(f"/portal/payments/{attempt_of(sid).id}/cancel")
+    assert r.status_code == 303 and r.headers["Location"].endswith("/portal/")
     assert fake_stripe.sessions[sid]["status"] == "expired" and attempt_of(sid).status == "expired"
     assert checkout(client, only="F-1") != sid
 
@@ -348,3 +354,91 @@ def test_a_second_checkout_expires_the_first(d1, client, fake_stripe):
     assert attempt_of(third).status == "succeeded" and count(Payment) == 2
     assert invoice(d1, "F-1")["status"] == "paid"
     assert count(PaymentAttempt) == 3
+
+
+def test_concurrent_pay_clicks_open_one_checkout(d1, client, fake_stripe, app, make_app, app_config, creditor):
+    """Issue 15, 1(b): four Pay clicks for one invoice in the same instant. The database lets one
+    attempt start (one in-flight line per invoice); the others are told a payment is under way,
+    with a way to continue or cancel it, never a 500. Paying every session: one payment."""
+    browsers = [client] + [make_app(**app_config).test_client() for _ in range(3)]
+    for browser in browsers[1:]:
+        portal_login(browser, app, "D1", creditor.id)
+    fake_stripe.latency = 0.3  # every click has written its attempt before Stripe answers the first
+    barrier, answers = threading.Barrier(len(browsers)), [None] * len(browsers)
+
+    def click(i):
+        barrier.wait()
+        answers[i] = browsers[i].post("/portal/pay", data={"method": "card", "only": "F-2"})
+    threads = [threading.Thread(target=click, args=(i,)) for i in range(len(browsers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    fake_stripe.latency = 0.0
+    assert all(r is not None and r.status_code == 303 for r in answers), [
+        (r.status_code, r.get_data(as_text=True)[:300]) for r in answers if r is not None]
+    payable = [sid for sid, s in fake_stripe.sessions.items() if s["status"] == "open"]
+    assert len(payable) == 1, {sid: s["status"] for sid, s in fake_stripe.sessions.items()}
+    winner = attempt_of(payable[0])
+    told = [(b, r) for b, r in zip(browsers, answers) if "/c/pay/" not in r.headers["Location"]]
+    assert told
+    for browser, r in told:
+        assert r.headers["Location"].endswith(f"/portal/payments/{winner.id}"), r.headers["Location"]
+        page = browser.get(f"/portal/payments/{winner.id}").get_data(as_text=True)
+        assert "A payment for this invoice is already under way" in page
+        assert "Continue to payment" in page and "Cancel this payment" in page
+    resume = told[0][0].get(f"/portal/payments/{winner.id}/resume")
+    assert resume.status_code == 303 and resume.headers["Location"] == fake_stripe.checkout_url(payable[0])
+
+    for sid in list(fake_stripe.sessions):
+        try:
+            fake_stripe.pay(sid)
+        except Exception:
+            pass  # expired or never opened: not payable
+    assert count(Payment) == 1
+    assert (invoice(d1, "F-2")["status"], invoice(d1, "F-2")["amount_paid"]) == ("paid", "300.50")
+
+
+def test_money_received_twice_is_credit_the_creditor_is_told_and_refunds_it(d1, client, fake_stripe, app,
+                                                                             make_app, app_config, creditor):
+    """Issue 15, 1: a provider race still brings money twice (the card checkout is paid while its
+    webhook is late and a transfer pays the invoice meanwhile): the second becomes credit on the
+    account, the creditor hears of it, and refunds it in one click in the back office."""
+    sid = checkout(client, only="F-2")
+    fake_stripe.auto_deliver = False
+    fake_stripe.pay(sid)
+    r = d1.post("/invoices/F-2/payments", json={"amount": "300.50", "date": "2026-11-30", "reference": "VIR-78"})
+    assert r.status_code == 201
+    alerts_before = _alerts()
+    fake_stripe.auto_deliver = True
+    assert [d.status for d in fake_stripe.deliver_pending()] == [200, 200]
+    inv = invoice(d1, "F-2")
+    assert (inv["status"], inv["amount_paid"]) == ("paid", "300.50") and count(Payment) == 2
+    overpaid = [e for e in d1.get("/events?limit=1000").json["events"] if e["type"] == "payment.overpaid"]
+    assert len(overpaid) == 1 and overpaid[0]["data"]["amount"] == "300.50"
+    assert overpaid[0]["data"]["invoices"] == ["F-2"]
+    assert _alerts() == alerts_before + 1
+    alert = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "creditor_alert")
+                               .order_by(OutboxMessage.id.desc())).first()
+    assert "Payé deux fois" in alert.subject and "page Paiements" in alert.text_body  # the creditor's French
+
+    office = back_office_login(make_app(**app_config).test_client(), creditor)
+    page = office.get("/app/payments").get_data(as_text=True)
+    card = db.session.scalar(select(Payment).where(Payment.provider == "stripe"))
+    assert f'action="/app/payments/{card.id}/refund"' in page and "Rembourser 300,50" in page
+    r = office.post(f"/app/payments/{card.id}/refund")
+    assert r.status_code == 303
+    [refund] = fake_stripe.refunds.values()
+    assert (refund["amount"], refund["payment_intent"]) == (30050, card.reference)
+    db.session.refresh(card)
+    assert card.reversed_amount == 30050
+    inv = invoice(d1, "F-2")
+    assert (inv["status"], inv["amount_paid"]) == ("paid", "300.50")  # the credit went back, not the invoice
+    assert "Credit on your account" not in client.get("/portal/").get_data(as_text=True)
+    page = office.get("/app/payments").get_data(as_text=True)
+    assert "avoir a été remboursé" in page and f'/app/payments/{card.id}/refund"' not in page
+    # A second click: nothing more to refund, nothing sent to Stripe.
+    office.post(f"/app/payments/{card.id}/refund")
+    assert len(fake_stripe.refunds) == 1
+    assert "aucun avoir à rembourser" in office.get("/app/payments").get_data(as_text=True)
+    assert event_types(d1).count("payment.refunded") == 1

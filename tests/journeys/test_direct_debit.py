@@ -321,3 +321,30 @@ def test_creditor_switched_off_before_the_mandate_stays_off(d2, client, fake_goc
     dunning_day.run(date(2026, 11, 14))  # F-3 due: not collected, the debtor can still pay by direct debit
     assert attempts() == [] and fake_gocardless.payments == {}
 
+
+
+def test_direct_debit_after_an_open_card_checkout_pays_once(d2, client, fake_gocardless, fake_stripe, app):
+    """Issue 15, 1(a): a card checkout left open, then the same invoice by direct debit, then the
+    card checkout completed: the debit expires the checkout first, so one payment only."""
+    set_up_mandate(client, fake_gocardless)
+    r = client.post("/portal/pay", data={"method": "card", "only": "F-3"})
+    assert r.status_code == 303 and "/c/pay/" in r.headers["Location"]
+    sid = r.headers["Location"].rsplit("/", 1)[1]
+    attempt = pay_by_direct_debit(client, "F-3")
+    assert attempt.provider == "gocardless" and attempt.status == "processing"
+    assert fake_stripe.sessions[sid]["status"] == "expired"
+    card = db.session.scalar(select(PaymentAttempt).where(PaymentAttempt.provider_ref == sid))
+    assert card.status == "expired"
+    with pytest.raises(Exception, match="no longer active"):
+        fake_stripe.pay(sid)
+    fake_gocardless.confirm_payment(attempt.provider_ref)
+    assert count(Payment) == 1
+    assert (invoice(d2, "F-3")["status"], invoice(d2, "F-3")["amount_paid"]) == ("paid", "99.99")
+    # And the other way round: a debit in flight, a card payment is refused without a new checkout.
+    r = client.post("/portal/pay", data={"method": "card", "only": "F-4"})
+    sid4 = r.headers["Location"].rsplit("/", 1)[1]
+    debit = pay_by_direct_debit(client, "F-4")
+    assert fake_stripe.sessions[sid4]["status"] == "expired"
+    r = client.post("/portal/pay", data={"method": "card", "only": "F-4"})
+    assert r.status_code == 303 and "/c/pay/" not in r.headers["Location"]
+    assert len(fake_stripe.sessions) == 2 and debit.status == "processing"

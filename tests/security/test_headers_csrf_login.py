@@ -185,6 +185,43 @@ def test_back_office_actions_need_csrf_token(make_app, seeded, creditor):
         assert db.session.get(PortalLink, link.id).revoked_at is None
 
 
+def test_stripe_cancel_url_changes_nothing_and_cancelling_needs_csrf(make_app, seeded, creditor, providers_config,
+                                                                     fake_stripe, live_app):
+    """Issue 15, 11: the browser comes back from Checkout by GET (Stripe's cancel_url): that shows
+    the payment and changes nothing; cancelling is a POST with the page's CSRF token. So is the
+    back office's refund."""
+    from portal.models import PaymentAttempt
+    strict = make_app(WTF_CSRF_ENABLED=True, **providers_config)
+    c = strict.test_client()
+    portal_login(c, strict, "D1", creditor.id)
+    token = csrf_token_in(c.get("/portal/").data)
+    r = c.post("/portal/pay", data={"method": "card", "only": "F-1", "csrf_token": token})
+    assert r.status_code == 303 and "/c/pay/" in r.headers["Location"]
+    sid = r.headers["Location"].rsplit("/", 1)[1]
+
+    def state():
+        with strict.app_context():
+            attempt = db.session.scalar(select(PaymentAttempt).where(PaymentAttempt.provider_ref == sid))
+            return attempt.id, attempt.status, fake_stripe.sessions[sid]["status"]
+    attempt_id = state()[0]
+    for _ in range(2):  # a reload too
+        page = c.get(f"/portal/payments/{attempt_id}/cancel")
+        assert page.status_code == 200 and state() == (attempt_id, "created", "open")
+    assert f'action="/portal/payments/{attempt_id}/cancel"' in page.get_data(as_text=True)
+    assert c.post(f"/portal/payments/{attempt_id}/cancel").status_code == 400
+    assert c.post(f"/portal/payments/{attempt_id}/cancel", data={"csrf_token": "forged"}).status_code == 400
+    assert state() == (attempt_id, "created", "open")
+    r = c.post(f"/portal/payments/{attempt_id}/cancel", data={"csrf_token": csrf_token_in(page.data)})
+    assert r.status_code == 303 and state() == (attempt_id, "expired", "expired")
+
+    office = make_app(WTF_CSRF_ENABLED=True, **providers_config).test_client()
+    token = csrf_token_in(office.get("/app/login").data)
+    office.post("/app/login", data={"email": creditor.email, "password": creditor.password, "csrf_token": token})
+    assert office.post("/app/payments/1/refund").status_code == 400
+    assert office.post("/app/payments/1/refund", data={"csrf_token": "forged"}).status_code == 400
+    assert fake_stripe.refunds == {}
+
+
 # --- back-office login throttling --------------------------------------------------------
 
 def test_login_rate_limited(make_app, seeded, creditor):
