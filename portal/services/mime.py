@@ -6,6 +6,7 @@ without them is rebuilt from its columns, the QR code from its amount and refere
 from __future__ import annotations
 
 import re
+import uuid
 from email.encoders import encode_base64
 from email.header import Header
 from email.message import Message
@@ -40,7 +41,7 @@ def to_email(message: OutboxMessage, creditor: Creditor) -> Message:
     Built from the email.mime classes under compat32: EmailMessage under the default policy
     parses and refolds every header it is given and was ~2.5x the cost, for the same message
     once parsed (tests/integration/test_outbox_bytes.py reads it with the default policy)."""
-    body = MIMEMultipart("alternative", _subparts=[_text(message.text_body, "plain")], policy=_COMPAT)
+    body = MIMEMultipart("alternative", boundary=_boundary(), _subparts=[_text(message.text_body, "plain")], policy=_COMPAT)
     html = _text(message.html_body, "html")
     cid = qr_content_id(message)
     payload = qr_payload(message, creditor) if f"cid:{cid}" in message.html_body else None
@@ -48,13 +49,13 @@ def to_email(message: OutboxMessage, creditor: Creditor) -> Message:
         image = MIMEImage(qr_png(payload), "png", policy=_COMPAT)
         image["Content-Disposition"] = 'inline; filename="qr-code.png"'
         image["Content-ID"] = f"<{cid}>"
-        html = MIMEMultipart("related", _subparts=[html, image], policy=_COMPAT)
+        html = MIMEMultipart("related", boundary=_boundary(), _subparts=[html, image], policy=_COMPAT)
     body.attach(html)
     email = body
     if message.attachment:
         pdf = MIMEApplication(message.attachment, "pdf", policy=_COMPAT)
         pdf.add_header("Content-Disposition", "attachment", filename=_param(message.attachment_name))
-        email = MIMEMultipart("mixed", _subparts=[body, pdf], policy=_COMPAT)
+        email = MIMEMultipart("mixed", boundary=_boundary(), _subparts=[body, pdf], policy=_COMPAT)
     headers = (("From", _address(current_app.config["MAIL_FROM"])), ("To", _address(message.to_addr)),
                ("Reply-To", _address(creditor.email)), ("Subject", _words(message.subject)),
                ("Message-ID", message.message_id_header), ("Date", format_datetime(message.created_at)),
@@ -93,6 +94,12 @@ _COMPAT = compat32
 _SMTP = _Compat32Smtp(linesep="\r\n", mangle_from_=False)
 #: longest line an 8bit body may have (RFC 5322); a longer one goes base64
 _LINE_MAX = 998
+
+
+def _boundary() -> str:
+    """A multipart boundary of 122 random bits, which no body contains: left to draw one, the
+    generator compiles a regular expression per part to check the body against its own."""
+    return f"=_{uuid.uuid4().hex}"
 
 
 def _text(text: str, subtype: str) -> MIMENonMultipart:
