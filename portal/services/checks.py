@@ -39,6 +39,23 @@ def check_storable(value: str, field: str) -> str:
     return value
 
 
+def has_unstorable(value) -> bool:
+    """A string anywhere in a parsed JSON value (keys, nested objects and lists too) that no
+    column can store. A loop, not recursion: a body nested as deep as the parser allows is fine."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if UNSTORABLE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
 def check_text(value, field: str, max_len: int, required: bool = True) -> str | None:
     if value is None and not required:
         return None
