@@ -27,8 +27,9 @@ def unstorable_field(values) -> str | None:
 def install(app: Flask) -> None:
     @app.before_request
     def refuse_unstorable_input():
-        if request.blueprint in CHECKED_ELSEWHERE or request.endpoint == "static":
-            return None
+        if request.routing_exception is not None or request.blueprint in CHECKED_ELSEWHERE \
+                or request.endpoint == "static":
+            return None  # no such route (404, 405 as usual), or checked elsewhere
         field = unstorable_field(request.args)
         if field is None and request.method in ("POST", "PUT", "PATCH"):
             field = unstorable_field(request.form)
