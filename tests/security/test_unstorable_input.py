@@ -77,7 +77,7 @@ def test_the_texts_that_crashed_postgresql_are_refused_and_the_run_goes_on(app, 
     r = client.post(f"/app/plans/steps/{step.id}", data={"offset_days": str(step.offset_days), "channel": step.channel,
                                                          **texts, "body_fr": "Bonjour\x00 {{ debtor_name }}"})
     assert_refused(r, "body_fr", "step")
-    assert "Caractères impossibles à enregistrer" in response_text(r)
+    assert "Caractères inutilisables" in response_text(r) and "Rien n'a été enregistré" in response_text(r)
     r = client.post("/app/api-keys", data={"label": "CI\x00"})
     assert_refused(r, "label", "api key")
     db.session.rollback()
