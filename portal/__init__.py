@@ -52,6 +52,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from .webhooks import bp as webhooks_bp
     from .errors import install as install_errors
     from .security import install as install_security
+    from .input_guard import install as install_input_guard
     from .cli import register as register_cli
     from .templating import install as install_templating
 
@@ -63,6 +64,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     csrf.exempt(webhooks_bp)  # signed by the provider instead
     install_errors(app)
     install_security(app)
+    install_input_guard(app)
     install_templating(app)
     register_cli(app)
 

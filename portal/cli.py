@@ -15,7 +15,7 @@ from dunning_jobs.scheduler import start_in_process
 
 from .extensions import db
 from .models import Creditor, Debtor
-from .services import ServiceError, creditor_users, demo, ledger, links, tenants
+from .services import ServiceError, checks, creditor_users, demo, ledger, links, rates, tenants
 from .services.imports import import_csv
 
 
@@ -26,10 +26,16 @@ def _creditor(email: str):
     return creditor
 
 
+def _percent(basis_points: int) -> str:
+    """215 -> "2.15", as the ECB publishes it and `rates set --rate` takes it."""
+    return f"{basis_points // 100}.{basis_points % 100:02d}"
+
+
 def register(app: Flask) -> None:
     creditor_group = click.Group("creditor", help="Manage creditors.")
     link_group = click.Group("link", help="Portal links.")
     import_group = click.Group("import", help="Import data.")
+    rates_group = click.Group("rates", help="The ECB reference rates of late-payment interest, shared by every creditor.")
 
     @creditor_group.command("create")
     @click.option("--name", required=True)
@@ -98,6 +104,28 @@ def register(app: Flask) -> None:
             click.echo(f"To check what the next dunning runs will send before it goes, hold each day: "
                        f"{app.config['PORTAL_BASE_URL']}/app/day", err=True)
 
+    @rates_group.command("list")
+    def rates_list():
+        """Print the ECB reference table, newest first: one half-year a line, its first day and the rate in percent."""
+        for row in rates.table():
+            click.echo(f"{row.effective_from.isoformat()}  {_percent(row.rate_bp)}")
+
+    @rates_group.command("set")
+    @click.option("--from", "effective_from", required=True, metavar="YYYY-MM-DD",
+                  help="the half-year's first day: 1 January or 1 July")
+    @click.option("--rate", required=True, metavar="PERCENT", help="the ECB main refinancing rate, e.g. 2.15")
+    def rates_set(effective_from, rate):
+        """Add or correct the ECB rate of a half-year (the operator's job: creditors only read the table)."""
+        options = {"effective_from": "--from", "rate": "--rate"}
+        try:
+            day = checks.check_date(effective_from, "effective_from")
+            previous = rates.set_reference_rate(day, rate)
+        except ServiceError as e:
+            raise click.ClickException(f"{options.get(e.field, e.field)}: {e.message.removeprefix(f'{e.field} ')}")
+        now = next(r.rate_bp for r in rates.table() if r.effective_from == day)
+        click.echo(json.dumps({"effective_from": day.isoformat(), "rate": _percent(now),
+                               "previous": None if previous is None else _percent(previous)}))
+
     @click.command("demo")
     @click.option("--if-empty", is_flag=True, help="seed only when the database has no creditor yet")
     def demo_command(if_empty):
@@ -125,5 +153,5 @@ def register(app: Flask) -> None:
         click.echo(f" * Serving Relance on http://{host}:{port}")
         run_simple(host, port, app, threaded=True, use_reloader=False)
 
-    for command in (creditor_group, link_group, import_group, demo_command, dunning, serve):
+    for command in (creditor_group, link_group, import_group, rates_group, demo_command, dunning, serve):
         app.cli.add_command(command)

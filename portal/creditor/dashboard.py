@@ -2,13 +2,13 @@
 as CSV, and each user's choice of notices. Views parse, call one service and render."""
 from __future__ import annotations
 
-import csv
-import io
+from decimal import Decimal
 
 from flask import flash, g, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from ..csv_export import to_csv
 from ..domain.ageing import BUCKETS
 from ..domain.money import to_decimal_string
 from ..services import Invalid, checks, dashboard
@@ -59,29 +59,20 @@ def dashboard_feed():
     return response
 
 
-CSV_INJECTION = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(text: str) -> str:
-    # A name starting like a formula would run as one in a spreadsheet: quote it.
-    return "'" + text if text and text.startswith(CSV_INJECTION) else text
-
-
 @bp.get("/dashboard/ageing.csv")
 @login_required
 def ageing_csv():
     as_of, _error = _as_of()
     cur = g.creditor.currency
     table = dashboard.aged_balance_table(g.creditor, as_of)
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\r\n")
-    w.writerow(["as_of", "currency", "debtor_ref", "debtor_name", *BUCKETS, "total"])
-    for ref, name, buckets, total in table.rows:
-        w.writerow([as_of.isoformat(), cur, _cell(ref), _cell(name),
-                    *(to_decimal_string(buckets[b], cur) for b in BUCKETS), to_decimal_string(total, cur)])
-    w.writerow([as_of.isoformat(), cur, "", "TOTAL", *(to_decimal_string(table.totals[b], cur) for b in BUCKETS),
-                to_decimal_string(table.total, cur)])
-    response = make_response(out.getvalue())
+
+    def amount(minor: int) -> Decimal:  # a number in the sheet, not a text
+        return Decimal(to_decimal_string(minor, cur))
+    rows = [["as_of", "currency", "debtor_ref", "debtor_name", *BUCKETS, "total"]]
+    rows += [[as_of, cur, ref, name, *(amount(buckets[b]) for b in BUCKETS), amount(total)]
+             for ref, name, buckets, total in table.rows]
+    rows.append([as_of, cur, "", "TOTAL", *(amount(table.totals[b]) for b in BUCKETS), amount(table.total)])
+    response = make_response(to_csv(rows))
     response.mimetype = "text/csv"
     response.charset = "utf-8"
     response.headers["Content-Disposition"] = f'attachment; filename="aged-balance-{as_of.isoformat()}.csv"'

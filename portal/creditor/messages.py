@@ -21,12 +21,8 @@ SERVICE_MESSAGES = {
     "a rate in percent is required, like 2.15": lazy_gettext("Enter a rate in percent, like 2.15."),
     "a rate in percent between 0 and 100, two decimals at most": lazy_gettext(
         "Enter a rate in percent between 0 and 100, with two decimals at most."),
-    "the rate in force on 1 January or 1 July applies to a half-year": lazy_gettext(
-        "Enter 1 January or 1 July: the rate in force on that day applies to the half-year."),
-    "that half-year already has its rate": lazy_gettext("That half-year already has its rate."),
     "a whole number of days is required": lazy_gettext("Enter a whole number of days."),
     "between 1 and 90 days": lazy_gettext("Enter between 1 and 90 days."),
-    "effective_from must be an ISO date (YYYY-MM-DD)": lazy_gettext("Enter a date."),
 }
 
 

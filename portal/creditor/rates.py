@@ -1,12 +1,13 @@
-"""Late-payment rates: the ECB reference table (a missing half-year can be added) and the
-creditor's own terms (contractual rate, days a formal notice gives)."""
+"""Late-payment rates: the ECB reference table, shown read-only (it is shared by every creditor:
+the operator keeps it with `flask rates set`), and the creditor's own terms (contractual rate,
+days a formal notice gives)."""
 from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from ..services import Conflict, Invalid, checks, rates
+from ..services import Invalid, rates
 from .blueprint import bp
 from .forms import ActionForm
 from .messages import message
@@ -21,18 +22,6 @@ def _rates_page(status=200, errors=None):
 @login_required
 def late_payment_rates():
     return _rates_page()
-
-
-@bp.post("/rates/reference")
-@login_required
-def add_reference_rate():
-    try:
-        day = checks.check_date(request.form.get("effective_from", ""), "effective_from")
-        rates.add_reference_rate(g.creditor.id, day, request.form.get("rate", ""), user=current_user.email)
-    except (Invalid, Conflict) as e:  # refused before anything was written
-        return _rates_page(422, {e.field: message(e)})
-    flash(_("Reference rate added."))
-    return redirect(url_for("creditor.late_payment_rates"))
 
 
 @bp.post("/rates/terms")

@@ -180,7 +180,8 @@ class OutboxHandover(db.Model):
 
 class ReferenceRate(db.Model):
     """ECB main refinancing rate in force on 1 January / 1 July (L441-10): a dated table the
-    creditor can extend; interest for a half-year uses the rate in force on its first day."""
+    operator keeps (`flask rates set`), read by every creditor; interest for a half-year uses the
+    rate in force on its first day."""
     __tablename__ = "reference_rate"
     id: Mapped[int] = mapped_column(primary_key=True)
     effective_from: Mapped[date] = mapped_column(Date, unique=True)

@@ -4,6 +4,7 @@ touches the database or imports another service."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -37,6 +38,47 @@ def check_storable(value: str, field: str) -> str:
     if UNSTORABLE.search(value):
         raise Invalid(f"{field} contains control characters or invalid Unicode", field)
     return value
+
+
+# Bidirectional overrides, embeddings, isolates and marks (U+202A-U+202E, U+2066-U+2069, U+200E,
+# U+200F, U+061C): in a name they reorder what the back office shows, so one name can pass for another.
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+# Letters that draw nothing (Hangul fillers, the braille blank); format characters (U+200B-U+200D,
+# U+2060, U+FEFF...), spaces and marks with nothing to mark (variation selectors) by their category.
+BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _invisible(c: str) -> bool:
+    return c in BLANK_LETTERS or unicodedata.category(c) in ("Cf", "Cc", "Zs", "Zl", "Zp", "Mn", "Me")
+
+
+def check_name(value, field: str, max_len: int = 200) -> str:
+    """A debtor's or creditor's name, as people see it in lists: required, storable, without
+    bidirectional controls and not made only of characters that show nothing."""
+    name = check_text(value, field, max_len)
+    if BIDI_CONTROLS.search(name):
+        raise Invalid(f"{field} contains bidirectional control characters (U+202A-U+202E, U+2066-U+2069, "
+                      "U+200E, U+200F, U+061C)", field)
+    if all(_invisible(c) for c in name):
+        raise Invalid(f"{field} has no visible character", field)
+    return name
+
+
+def has_unstorable(value) -> bool:
+    """A string anywhere in a parsed JSON value (keys, nested objects and lists too) that no
+    column can store. A loop, not recursion: a body nested as deep as the parser allows is fine."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if UNSTORABLE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def check_text(value, field: str, max_len: int, required: bool = True) -> str | None:

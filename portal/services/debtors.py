@@ -11,7 +11,7 @@ from ..domain.legal import DEBTOR_KINDS
 from ..extensions import db
 from ..models import Creditor, Debtor
 from . import Conflict, Invalid, NotFound, events, ladder
-from .checks import REF, check_address, check_email, check_ref, check_text
+from .checks import REF, check_address, check_email, check_name, check_ref, check_text
 
 PROFILES = ("standard", "key_account", "risky", "public_sector")
 #: the legal basis of reminders and charges follows the debtor's kind (domain/legal.py)
@@ -45,7 +45,7 @@ def check_debtor(data, default_language: str) -> DebtorInput:
         raise Invalid(f"kind must be one of {', '.join(KINDS)}", "kind")
     phone = check_text(data.get("phone"), "phone", 40, required=False)
     address = (check_address(data["address"]) or "") if "address" in data else None
-    return DebtorInput(check_text(data.get("name"), "name", 200), email, language, profile, phone, kind, address)
+    return DebtorInput(check_name(data.get("name"), "name"), email, language, profile, phone, kind, address)
 
 
 def get_debtor(creditor_id: int, ref: str) -> Debtor:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import Creditor, Debtor
 from . import Invalid, ServiceError, events
-from .checks import check_email, check_ref, check_text
+from .checks import check_email, check_name, check_ref
 from .debtors import DebtorInput, _put_debtor
 from .ledger import _put_invoice, check_invoice
 
@@ -95,7 +95,7 @@ def _check(rows: Iterable[tuple[int, dict]], errors: list[RowError]):
     for line, row in rows:
         try:
             ref = check_ref(row["debtor_ref"], "debtor_ref")
-            name = check_text(row["debtor_name"], "debtor_name", 200)
+            name = check_name(row["debtor_name"], "debtor_name")
             email = check_email(row["debtor_email"], "debtor_email") if row["debtor_email"] else None
             number = check_ref(row["invoice_number"], "invoice_number")
             inv = check_invoice({"debtor_ref": ref, "issue_date": row["issue_date"], "due_date": row["due_date"],

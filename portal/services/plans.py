@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 from ..extensions import db
 from ..models import DunningPlan, DunningStep
 from . import Invalid, NotFound, events
+from .checks import check_storable
 
 # The default plan (DESIGN: "Dunning model"): code, offset, channel, tone, approval, charges.
 DEFAULT_STEPS = [
@@ -306,8 +307,8 @@ def update_step(creditor_id: int, step_id: int, data: dict) -> DunningStep:
             raise Invalid("subject is required (200 characters at most)", f"subject_{lang}")
         if not body or len(body) > 5000:
             raise Invalid("text is required (5000 characters at most)", f"body_{lang}")
-        texts[f"subject_{lang}"] = check_template(subject, f"subject_{lang}")
-        texts[f"body_{lang}"] = check_template(body, f"body_{lang}")
+        texts[f"subject_{lang}"] = check_template(check_storable(subject, f"subject_{lang}"), f"subject_{lang}")
+        texts[f"body_{lang}"] = check_template(check_storable(body, f"body_{lang}"), f"body_{lang}")
     for name, value in texts.items():
         setattr(step, name, value)
     step.offset_days, step.channel = offset, channel

@@ -1,4 +1,5 @@
-"""Late-payment rates: the dated ECB reference table and the creditor's own terms."""
+"""Late-payment rates: the dated ECB reference table (read by every creditor, written by the
+operator only) and the creditor's own terms."""
 from __future__ import annotations
 
 from datetime import date
@@ -8,7 +9,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Creditor, ReferenceRate
-from . import Conflict, Invalid, events
+from . import Invalid, events
 
 
 def table() -> list[ReferenceRate]:
@@ -26,19 +27,22 @@ def _basis_points(text, field: str) -> int:
     return int(value * 100)
 
 
-def add_reference_rate(creditor_id: int, effective_from: date, rate_percent, user: str) -> ReferenceRate:
-    """Add the ECB rate of a half-year that the table lacks. The table is shared by every
-    creditor, so an existing half-year is never overwritten from here."""
+def set_reference_rate(effective_from: date, rate_percent) -> int | None:
+    """Set the ECB rate of a half-year, adding it or correcting it; the previous rate in basis
+    points (None: the half-year was new). The table is reference data shared by every creditor:
+    the migrations seed it and only the operator's command line (`rates set`) calls this, never a
+    creditor's request. No event: events belong to a creditor, and this belongs to none."""
     if (effective_from.month, effective_from.day) not in ((1, 1), (7, 1)):
         raise Invalid("the rate in force on 1 January or 1 July applies to a half-year", "effective_from")
-    if db.session.scalar(select(ReferenceRate.id).where(ReferenceRate.effective_from == effective_from)):
-        raise Conflict("that half-year already has its rate", "effective_from")
-    rate = ReferenceRate(effective_from=effective_from, rate_bp=_basis_points(rate_percent, "rate"))
-    db.session.add(rate)
-    events.record("reference_rate.added", creditor_id=creditor_id, actor="creditor", user=user,
-                  effective_from=effective_from.isoformat(), rate_bp=rate.rate_bp)
+    rate_bp = _basis_points(rate_percent, "rate")
+    row = db.session.scalar(select(ReferenceRate).where(ReferenceRate.effective_from == effective_from))
+    previous = row.rate_bp if row else None
+    if row is None:
+        db.session.add(ReferenceRate(effective_from=effective_from, rate_bp=rate_bp))
+    else:
+        row.rate_bp = rate_bp
     db.session.commit()
-    return rate
+    return previous
 
 
 def set_terms(creditor: Creditor, contractual_percent, formal_notice_days, user: str) -> None:

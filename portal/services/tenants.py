@@ -12,7 +12,7 @@ from ..extensions import db
 from ..models import ApiKey, Creditor, CreditorUser, utcnow
 from . import Conflict, Invalid
 from . import events
-from .checks import UNSTORABLE, check_email, check_storable, check_timezone, currency_of
+from .checks import UNSTORABLE, check_email, check_name, check_storable, check_timezone, currency_of
 
 API_KEY_PREFIX = "rl_live_"
 
@@ -27,9 +27,7 @@ def _dummy_hash() -> str:
 def create_creditor(*, name: str, email: str, password: str, currency: str = "EUR",
                     timezone: str = "Europe/Paris", language: str = "fr", **details) -> tuple[Creditor, str]:
     """A creditor, its first user (same e-mail) and an API key, returned in clear once."""
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        raise Invalid("name is required (200 characters at most)", "name")
-    name = check_storable(name.strip(), "name")
+    name = check_name(name, "name")
     email = check_email(email)
     hashed = password_hash(password)
     currency = currency_of(currency)
@@ -104,7 +102,7 @@ def _new_api_key(creditor_id: int, label: str | None) -> str:
 
 
 def create_api_key(creditor_id: int, label: str | None, actor: str = "creditor") -> str:
-    key = _new_api_key(creditor_id, (label or "")[:100] or None)
+    key = _new_api_key(creditor_id, check_storable((label or "").strip()[:100], "label") or None)
     events.record("api_key.created", creditor_id=creditor_id, actor=actor, prefix=key[:14])
     db.session.commit()
     return key

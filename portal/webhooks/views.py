@@ -6,17 +6,14 @@ on garbage: parsing happens before anything else.
 """
 from __future__ import annotations
 
-import re
-
 from flask import current_app, request
 
 from .. import gateways
 from ..extensions import limiter
 from ..gateways import BadSignature, GatewayError
 from ..services import webhooks
+from ..services.checks import has_unstorable
 from .blueprint import bp
-
-UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 # A flood guard, not a quota: providers send bursts (a payout can bring hundreds of events).
 LIMIT = "100000 per hour"
@@ -33,7 +30,7 @@ def _receive(gateway):
         return {"error": {"code": "bad_signature", "message": "signature missing, wrong or too old"}}, 400
     except (ValueError, RecursionError):  # RecursionError: JSON nested too deep for the parser
         return {"error": {"code": "malformed", "message": "not an event of this provider"}}, 400
-    if any(_unstorable(n.raw) for n in notifications):  # NUL or a lone surrogate: no column takes it
+    if any(has_unstorable(n.raw) for n in notifications):  # NUL, a control character, a lone surrogate
         return {"error": {"code": "malformed", "message": "not an event of this provider"}}, 400
     try:
         counts = webhooks.receive(gateway, notifications)
@@ -41,16 +38,6 @@ def _receive(gateway):
         current_app.logger.warning("%s webhook postponed: %s", gateway.provider, e)
         return {"error": {"code": "provider_unavailable", "message": "try again later"}}, 503
     return {"received": len(notifications), **counts}
-
-
-def _unstorable(value) -> bool:
-    if isinstance(value, str):
-        return UNSTORABLE.search(value) is not None
-    if isinstance(value, dict):
-        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_unstorable(v) for v in value)
-    return False
 
 
 @bp.post("/stripe")

@@ -23,6 +23,7 @@ from support import Api
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 import collections
 STATS = collections.Counter()
+NUL_SENT = collections.Counter()  # bodies with a NUL (or a deceptive name) that reached the API, by operation
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "25"))
 # Markers only the other creditor's rows carry: any of them in an answer to A is a leak.
 B_MARKERS = ("Zorglub-Secret-Debtor", "zorglub-secret@b.example", "ZorglubTenant", "VIR-ZORGLUB")
@@ -93,6 +94,38 @@ class StrictFormats:
         assert not errors, (key, errors[:3], response.text[:500])
 
 
+NUL_VALUES = ["\x00", "A\x00B", "Nul\x00 SARL", "x\x1by"]
+
+
+def _with_nul(args):
+    """A body with a NUL (or another unstorable character) in one of its text fields, or in a new
+    one: on PostgreSQL such a text reaching an INSERT was a 500; it must be a 422 naming the field."""
+    case, pick, value = args
+    body = case.body if isinstance(case.body, dict) else {}
+    texts = sorted(k for k, v in body.items() if isinstance(v, str)) or ["note"]
+    case.body = {**body, texts[pick % len(texts)]: value}
+    return case
+
+
+def _has_nul(case) -> bool:
+    return isinstance(case.body, dict) and any(isinstance(v, str) and any(c in v for c in "\x00\x1b")
+                                               for v in case.body.values())
+
+
+#: debtor names that would pass for another in the back office (issue 15 item 10)
+DECEPTIVE_NAMES = ["\u202eLRAS ahplA", "Alpha\u2066 SARL", "\u200f", "\u200b", "\u200b\u2060\ufeff", "\u3164"]
+
+
+def _with_deceptive_name(args):
+    case, name = args
+    case.body = {**(case.body if isinstance(case.body, dict) else {}), "name": name}
+    return case
+
+
+def _deceptive(case) -> bool:
+    return isinstance(case.body, dict) and case.body.get("name") in DECEPTIVE_NAMES
+
+
 def _with_debtor(pair):
     case, ref = pair
     if isinstance(case.body, dict):
@@ -111,6 +144,7 @@ def test_api_matches_its_openapi_document(make_app, tenants):
     strict = StrictFormats(app.test_client().get("/api/v1/openapi.json").json)
     failures = []
     STATS.clear()
+    NUL_SENT.clear()
     for op in operations:
         modes = [GenerationMode.POSITIVE] + ([GenerationMode.NEGATIVE] if op.method.upper() in ("PUT", "POST")
                                               and op.body else [])
@@ -125,6 +159,11 @@ def test_api_matches_its_openapi_document(make_app, tenants):
                     lambda v, mode=mode, name=name: op.as_strategy(generation_mode=mode, path_parameters={name: v})))
         if op.label == "PUT /invoices/{number}":  # an existing debtor, or no invoice is ever created
             strategies.append(st.tuples(op.as_strategy(), st.sampled_from(SHARED_REFS)).map(_with_debtor))
+        if op.label == "PUT /debtors/{ref}":
+            strategies.append(st.tuples(op.as_strategy(), st.sampled_from(DECEPTIVE_NAMES)).map(_with_deceptive_name))
+        if op.body and op.method.upper() in ("PUT", "POST"):  # NUL bytes in the bodies' texts
+            strategies.append(st.tuples(op.as_strategy(), st.integers(0, 20), st.sampled_from(NUL_VALUES))
+                              .map(_with_nul))
 
         @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=not os.environ.get("FUZZ_RANDOM"),
                   suppress_health_check=list(HealthCheck))
@@ -132,6 +171,9 @@ def test_api_matches_its_openapi_document(make_app, tenants):
         def run(case):
             response = case.call_and_validate(headers=a.headers, checks=CHECKS)
             STATS[(op.label, response.status_code)] += 1
+            if (_has_nul(case) or _deceptive(case)) and response.status_code != 401:  # it also tries without the key
+                NUL_SENT[op.label] += 1
+                assert response.status_code == 422, (case.body, response.status_code, response.text[:300])
             strict.check(case, response)
             found = leaks(response.content)
             assert not found, (case.method, case.formatted_path, found)
@@ -140,6 +182,8 @@ def test_api_matches_its_openapi_document(make_app, tenants):
             run()
         except Exception as e:  # noqa: BLE001 - gather every operation's failure, then report them all
             failures.append(f"{op.label}: {e}")
+    with_body = {op.label for op in operations if op.body and op.method.upper() in ("PUT", "POST")}
+    assert with_body and all(NUL_SENT[label] for label in with_body), NUL_SENT  # each had its NULs
     seen = {status for (_label, status) in STATS}
     assert {200, 201, 404, 422} <= seen, STATS  # the run reached real rows, not only refusals
     assert strict.validated > len(operations) * 5, strict.validated

@@ -1,13 +1,14 @@
 """Hypothesis stateful test of the debtor portal: three debtors (two of one creditor, one of
 another with the same reference and invoice numbers) open their links, browse every page with
 invoice numbers and ids that are their own, another debtor's, garbage or path tricks, and post
-every form with random data. Invariants: never a 5xx, and no page ever carries another debtor's
-(or the other creditor's) marker."""
+every form with random data. Invariants: never a 5xx, no page ever carries another debtor's
+(or the other creditor's) marker, and a form carrying a NUL or another unstorable character
+answers 422 wherever it is posted (issue 15 item 3)."""
 from __future__ import annotations
 
 import os
 import re
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -17,6 +18,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Dispute, PaymentAttempt
+from portal.services.checks import UNSTORABLE
 from support import Api
 
 import collections
@@ -66,7 +68,8 @@ TRICKS = ["../F-1", "F-1/../../F-3", "..%2FF-3", "%2e%2e/F-3", "F-1.pdf", "F-1%0
 numbers = st.one_of(st.sampled_from(ALL_NUMBERS), st.sampled_from(TRICKS),
                     st.text(max_size=20), st.from_regex(r"[A-Za-z0-9._/\-]{1,12}", fullmatch=True))
 form_text = st.one_of(st.text(max_size=60), st.sampled_from(["", " ", "0", "-1", "1e9", "12,50", "2026-13-45",
-                                                             "2026-03-01", "NaN", "∞", "\x00", "9" * 40]))
+                                                             "2026-03-01", "NaN", "∞", "\x00", "9" * 40,
+                                                             "A\x00B", "2026-03-01\x00", "x\x1by"]))
 dates = st.one_of(st.dates().map(str), form_text)
 
 
@@ -116,7 +119,20 @@ class PortalMachine(RuleBasedStateMachine):
         return self._check(self.client.get(path, **kw), f"GET {path}")
 
     def post(self, path, data):
-        return self._check(self.client.post(path, data=data), f"POST {path} {data!r}")
+        r = self._check(self.client.post(path, data=data), f"POST {path} {data!r}")
+        values = [v for v in data.values() for v in (v if isinstance(v, list) else [v])]
+        if any(UNSTORABLE.search(v) for v in values) and self._routed(path):
+            SEEN["unstorable refused"] += r.status_code == 422
+            assert r.status_code == 422, (path, data, r.status_code)
+        return r
+
+    def _routed(self, path) -> bool:
+        """The path names a form route (an unknown one is a 404 before any check)."""
+        try:
+            self.app.url_map.bind("portal.test").match(unquote(path.split("?")[0]), "POST")
+        except Exception:  # noqa: BLE001 - NotFound, MethodNotAllowed, RequestRedirect
+            return False
+        return True
 
     # --- rules ---------------------------------------------------------------------------
     @rule(key=st.sampled_from(sorted(DEBTORS)))
@@ -262,6 +278,8 @@ class PortalMachine(RuleBasedStateMachine):
 def test_portal_state_machine(world, make_app, app_config, engine_name):
     PortalMachine.app = make_app(**app_config)
     PortalMachine.creditors = world
+    SEEN.pop("unstorable refused", None)
     run_state_machine_as_test(PortalMachine, settings=settings(
         max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None, database=None,
         derandomize=not os.environ.get("FUZZ_RANDOM"), suppress_health_check=list(HealthCheck)))
+    assert SEEN["unstorable refused"], "no form was posted with a NUL: the strategies lost them"

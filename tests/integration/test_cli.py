@@ -6,14 +6,17 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import Creditor, CreditorUser, Debtor, Invoice, Payment
+from portal.domain.charges import late_charges
+from portal.models import Creditor, CreditorUser, Debtor, Invoice, Payment, ReferenceRate
 from portal.services import demo
+from portal.services.demand import reference_rates
 from support import Api, CreditorInfo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,7 +99,8 @@ def test_creditor_create_duplicate_email_fails_clearly(cli, creditor):
 def test_creditor_create_bad_options(cli, app):
     for args, word in [(["--email", "not-an-email"], "e-mail"), (["--password", "short"], "password"),
                        (["--currency", "XXX"], "currency"), (["--timezone", "../../etc/passwd"], "time zone"),
-                       (["--language", "de"], "language"), (["--iban", "FR00 1234"], "IBAN")]:
+                       (["--language", "de"], "language"), (["--iban", "FR00 1234"], "IBAN"),
+                       (["--name", "\u202eAmazon"], "bidirectional"), (["--name", "\u200b\ufeff"], "no visible")]:
         options = {"--name": "Bad", "--email": "bad@example.com", "--password": "long enough", args[0]: args[1]}
         r = cli("creditor", "create", *[x for kv in options.items() for x in kv])
         assert r.code != 0, args
@@ -135,6 +139,60 @@ def test_link_create_unknown_debtor_or_creditor_fails(cli, seeded, creditor, new
         assert r.code != 0, args
         assert r.out.strip() == ""
         assert word in r.err and "Traceback" not in r.err
+
+
+# --- rates -------------------------------------------------------------------------------------------
+
+def rate_table() -> dict[str, int]:
+    return {r.effective_from.isoformat(): r.rate_bp for r in db.session.scalars(select(ReferenceRate))}
+
+
+@pytest.fixture
+def restore_rates(app):
+    """The table survives between tests on PostgreSQL (seed data): leave it as the migration made it."""
+    before = rate_table()
+    yield
+    db.session.remove()
+    for row in db.session.scalars(select(ReferenceRate)):
+        if row.effective_from.isoformat() not in before:
+            db.session.delete(row)
+        else:
+            row.rate_bp = before[row.effective_from.isoformat()]
+    db.session.commit()
+
+
+def test_rates_set_adds_or_corrects_a_half_year_and_charges_follow(cli, restore_rates):
+    r = cli("rates", "set", "--from", "2027-01-01", "--rate", "1.90")
+    assert r.code == 0, r.err
+    assert json.loads(r.out) == {"effective_from": "2027-01-01", "rate": "1.90", "previous": None}
+    assert rate_table()["2027-01-01"] == 190
+    # 1000.00 EUR, 10 days late in January 2027: 100000 x 1190 x 10 / 3650000 = 326.03 -> 326
+    assert late_charges(100000, "EUR", date(2027, 1, 5), date(2027, 1, 15), debtor_kind="business",
+                        reference_rates=reference_rates()).interest == 326
+    r = cli("rates", "set", "--from", "2027-01-01", "--rate", "1,95")  # a correction; a decimal comma is fine
+    assert r.code == 0, r.err
+    assert json.loads(r.out) == {"effective_from": "2027-01-01", "rate": "1.95", "previous": "1.90"}
+    listed = cli("rates", "list")
+    assert listed.code == 0, listed.err
+    lines = listed.out.strip().splitlines()
+    assert lines[0].split() == ["2027-01-01", "1.95"]
+    assert ["2026-01-01", "2.15"] in [line.split() for line in lines]
+
+
+def test_rates_set_refuses_bad_input_clearly(cli, restore_rates):
+    before = rate_table()
+    for args, words in [(["--from", "2027-03-01", "--rate", "1.90"], "--from: the rate in force on 1 January or 1 July"),
+                        (["--from", "nope", "--rate", "1.90"], "--from: must be an ISO date"),
+                        (["--from", "2027-02-30", "--rate", "1.90"], "--from: is not a valid date"),
+                        (["--from", "2027-07-01", "--rate", "abc"], "--rate: a rate in percent is required"),
+                        (["--from", "2027-07-01", "--rate", "1.234"], "--rate: a rate in percent between 0 and 100"),
+                        (["--from", "2027-07-01", "--rate", "-1"], "between 0 and 100"),
+                        (["--from", "2027-07-01", "--rate", "NaN"], "between 0 and 100"),
+                        (["--from", "2027-07-01"], "Missing option '--rate'")]:
+        r = cli("rates", "set", *args)
+        assert r.code != 0, args
+        assert r.out.strip() == "" and words in r.err and "Traceback" not in r.err, (args, r.err)
+    assert rate_table() == before
 
 
 # --- demo ---------------------------------------------------------------------------------------------

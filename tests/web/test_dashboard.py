@@ -122,12 +122,27 @@ def test_aged_balance_csv_per_debtor(client, ledger, en_creditor):
 
 
 def test_csv_cells_cannot_run_as_formulas(client, ledger, en_creditor):
-    ledger.put("/debtors/K3", json={"name": "=HYPERLINK(\"http://evil\")", "language": "en"})
-    ledger.put("/invoices/Z1", json={"debtor_ref": "K3", "issue_date": "2026-03-01", "due_date": "2026-03-30",
-                                     "amount": "1.00", "currency": "EUR"})
+    """Issue 15 item 9: every field quoted; a text cell a spreadsheet would run as a formula gets
+    a leading quote, also where a semicolon-splitting (French) spreadsheet would start a cell."""
+    names = {"K3": "=HYPERLINK(\"http://evil\")", "K4": "ACME;=2+5;", "K5": "-Minus", "K6": "@SUM(A1)",
+             "K7": "+33 Plus", "K8": "Semi, -colon"}
+    for ref, name in names.items():
+        assert ledger.put(f"/debtors/{ref}", json={"name": name, "language": "en"}).status_code == 201
+        ledger.put(f"/invoices/Z{ref}", json={"debtor_ref": ref, "issue_date": "2026-03-01", "due_date": "2026-03-30",
+                                              "amount": "1.00", "currency": "EUR"})
     back_office_login(client, en_creditor)
-    rows = list(csv.reader(io.StringIO(client.get(f"/app/dashboard/ageing.csv?as_of={AS_OF}").get_data(as_text=True))))
-    assert ["'=HYPERLINK(\"http://evil\")"] == [row[3] for row in rows if row[2] == "K3"]
+    text = client.get(f"/app/dashboard/ageing.csv?as_of={AS_OF}").get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(text)))
+    got = {row[2]: row[3] for row in rows if row[2] in names}
+    assert got == {"K3": "'=HYPERLINK(\"http://evil\")", "K4": "ACME;'=2+5;", "K5": "'-Minus", "K6": "'@SUM(A1)",
+                   "K7": "'+33 Plus", "K8": "Semi, '-colon"}
+    for line in text.splitlines():  # every field quoted
+        assert re.fullmatch(r'"(?:[^"]|"")*"(?:,"(?:[^"]|"")*")*', line), line
+    # Split on semicolons, as a French spreadsheet would, no cell starts a formula.
+    for row in csv.reader(io.StringIO(text), delimiter=";"):
+        for c in row:
+            assert not c.startswith(("=", "+", "@", "-")), c
+    assert [r[4:] for r in rows if r[3] == "TOTAL"] == [["300.00", "306.00", "250.00", "500.00", "700.00", "2056.00"]]
 
 
 def test_portal_adoption(client, app, ledger, en_creditor):
