@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from .. import gateways
-from ..services import Invalid, events, ladder, ledger, links, mandates, payments, receivables, reports
+from ..services import Invalid, events, ladder, ledger, links, mandates, receivables, reports, reversals
 from ..domain.calendar import today_for
 from .blueprint import bp
 from .forms import ActionForm
@@ -35,7 +35,7 @@ def _debtor_page(d, status=200, errors=None, typed=None):
                            today=today_for(g.creditor), events=events.latest(g.creditor.id, debtor_id=d.id),
                            links=links.for_debtor(g.creditor.id, d.id), form=ActionForm(),
                            new_link=request.args.get("new_link"), credit=ledger.debtor_credit(d.id),
-                           mandate=mandates.current(d.id), attempts=payments.recent_attempts(g.creditor.id, d.id, 20),
+                           mandate=mandates.current(d.id), attempts=reversals.recent_attempts(g.creditor.id, d.id, 20),
                            dd_enabled=gateways.direct_debit() is not None, failed=ladder.failed_steps(d.id), kinds=ledger.KINDS,
                            errors=errors or {}, typed=typed), status
 

@@ -7,13 +7,13 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from .. import gateways
-from ..services import Invalid, ServiceError, payments, promises
+from ..services import Invalid, ServiceError, promises, reversals, tenants
 from .blueprint import bp
 from .messages import message
 
 
 def _payments_page(status=200, errors=None):
-    return render_template("creditor/payments.html", attempts=payments.recent_attempts(g.creditor.id),
+    return render_template("creditor/payments.html", attempts=reversals.recent_attempts(g.creditor.id),
                            card_enabled=gateways.card() is not None, dd_enabled=gateways.direct_debit() is not None,
                            errors=errors or {}), status
 
@@ -28,7 +28,7 @@ def payments_page():
 @login_required
 def payment_settings():
     try:
-        payments.set_partial_minimum(g.creditor, request.form.get("partial_payment_min"), user=current_user.email)
+        tenants.set_partial_minimum(g.creditor, request.form.get("partial_payment_min"), user=current_user.email)
     except Invalid as e:  # refused before anything was written
         return _payments_page(422, {"partial_payment_min": message(e)})
     flash(_("Payment settings saved."))
@@ -51,7 +51,7 @@ def promise_settings():
 def refund_credit(payment_id):
     """Give back the credit a card payment left on the debtor's account (money received twice)."""
     try:
-        payments.refund_credit(g.creditor.id, payment_id, user=current_user.email)
+        reversals.refund_credit(g.creditor.id, payment_id, user=current_user.email)
     except ServiceError as e:
         if e.status == 404:
             raise

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import gateways
 from ..domain.calendar import today_in
 from ..extensions import db
-from ..gateways import CheckoutLine, GatewayError, PaymentState, Recovery, ReversalState
+from ..gateways import CheckoutLine, GatewayError, PaymentState
 from ..gateways.checkout import invoice_metadata
 from ..models import (ATTEMPT_RANK, IN_FLIGHT_STATUSES, OPEN_STATUSES, Creditor, Debtor, Invoice, Payment,
                       PaymentAllocation, PaymentAttempt, PaymentAttemptLine, PaymentReversal, utcnow)
@@ -339,7 +339,7 @@ def apply_payment_state(provider: str, state: PaymentState) -> str:
     if attempt.payment_id is not None and state.reversals:
         payment = db.session.get(Payment, attempt.payment_id, with_for_update=True)
         for r in state.reversals:
-            _apply_reversal(payment, r)
+            apply_reversal(payment, r)
     return "applied"
 
 
@@ -374,37 +374,7 @@ def _tell_credit(row, payment_id: int, provider: str, state: PaymentState) -> No
                   currency=state.currency, reference=state.payment_ref or state.ref, provider=provider, numbers=numbers)
 
 
-def apply_reversal_state(provider: str, state: ReversalState) -> str:
-    payment = db.session.scalar(select(Payment).where(Payment.provider == provider,
-                                                      Payment.reference == state.payment_ref).with_for_update())
-    if payment is None:
-        # Not recorded yet (events out of order): the checkout's own state carries its refunds.
-        return "ignored"
-    _apply_reversal(payment, state.reversal)
-    return "applied"
-
-
-def apply_recovery(provider: str, r: Recovery) -> str:
-    """A chargeback won back: the money comes in again as a payment of its own (reference
-    '<dispute>:won', unique like any other), to the invoices the first payment had paid."""
-    payment = db.session.scalar(select(Payment).where(Payment.provider == provider,
-                                                      Payment.reference == r.payment_ref).with_for_update())
-    taken = payment and db.session.scalar(select(PaymentReversal.amount).where(
-        PaymentReversal.payment_id == payment.id, PaymentReversal.kind == "chargeback",
-        PaymentReversal.reference == r.reversal_key))
-    if not taken:
-        return "ignored"  # never charged back here: nothing to give back
-    invoice_ids = list(db.session.scalars(select(PaymentAllocation.invoice_id)
-                                          .where(PaymentAllocation.payment_id == payment.id)
-                                          .order_by(PaymentAllocation.id)))
-    timezone = db.session.scalar(select(Creditor.timezone).where(Creditor.id == payment.creditor_id))
-    ledger.record_payment(payment.creditor_id, payment.debtor_id, provider=provider, reference=f"{r.reversal_key}:won",
-                          amount=min(r.amount, taken), currency=payment.currency, received_on=today_in(timezone),
-                          invoice_ids=invoice_ids, actor="system", commit=False)
-    return "applied"
-
-
-def _apply_reversal(payment: Payment, r) -> None:
+def apply_reversal(payment: Payment, r) -> None:
     """Reverse what `r.total` says is taken back under `r.key`, less what already was."""
     # int(): SUM(bigint) is numeric on PostgreSQL (a Decimal), which must not reach event JSON
     done = int(db.session.scalar(select(func.coalesce(func.sum(PaymentReversal.amount), 0))
@@ -424,68 +394,3 @@ def _reverse(payment: Payment, kind: str, reference: str, amount: int) -> None:
         alerts.notify(kind, creditor_id=payment.creditor_id, debtor_id=payment.debtor_id, amount=reversal.amount,
                              currency=payment.currency, reference=payment.reference, provider=payment.provider,
                              numbers=numbers)
-
-
-# --- the creditor's side -----------------------------------------------------------------------
-
-def set_partial_minimum(creditor: Creditor, value, user: str) -> None:
-    """Allow debtors to pay part of one invoice by card, from this amount (blank = whole invoices only)."""
-    raw = str(value or "").strip().replace(",", ".")
-    minimum = None if raw == "" else amount_of(raw, creditor.currency, "partial_payment_min")
-    if minimum is not None and minimum <= 0:
-        raise Invalid("the minimum must be positive", "partial_payment_min")
-    creditor.partial_payment_min = minimum
-    events.record("creditor.payment_settings_updated", creditor_id=creditor.id, actor="creditor", user=user,
-                  partial_payment_min=minimum)
-    db.session.commit()
-
-
-def payment_credit(payment_id) -> int:
-    """What of a payment no invoice took and nothing gave back: credit on the debtor's account."""
-    allocated = (select(func.coalesce(func.sum(PaymentAllocation.amount - PaymentAllocation.reversed_amount), 0))
-                 .where(PaymentAllocation.payment_id == payment_id).scalar_subquery())
-    return Payment.amount - Payment.reversed_amount - allocated
-
-
-def refund_credit(creditor_id: int, payment_id: int, user: str) -> int:
-    """Give back, through the card provider, the credit a payment left on the account (money that
-    came twice): the back office's one click. The refund is then recorded as Stripe reports it
-    (the credit goes first, no invoice reopens). Returns the amount refunded."""
-    row = db.session.execute(
-        select(Payment, PaymentAttempt.provider_ref, payment_credit(Payment.id))
-        .join(PaymentAttempt, PaymentAttempt.payment_id == Payment.id)
-        .where(Payment.id == payment_id, Payment.creditor_id == creditor_id)).first()
-    if row is None:
-        raise NotFound("no such payment")
-    payment, session_ref, credit = row
-    gw = gateways.card()
-    if payment.provider != "stripe" or gw is None:
-        raise Conflict("only a card payment can be refunded from here", "payment")
-    if credit <= 0:
-        raise Conflict("this payment left no credit to refund", "payment")
-    credit, reference, done = int(credit), payment.reference, payment.reversed_amount
-    debtor_id, currency = payment.debtor_id, payment.currency
-    db.session.commit()  # no row stays locked across the provider's call
-    try:
-        # The same click twice (same payment, same state) is one refund at Stripe.
-        gw.refund(reference, credit, key=f"relance-refund-{payment_id}-{done}-{credit}")
-        state = gw.payment_state(session_ref)
-    except GatewayError as e:
-        raise Unavailable("the refund could not be made just now; please try again later") from e
-    events.record("payment.refund_requested", creditor_id=creditor_id, debtor_id=debtor_id, actor="creditor",
-                  user=user, provider="stripe", reference=reference, amount=credit, currency=currency)
-    apply_payment_state("stripe", state)
-    db.session.commit()
-    return credit
-
-
-def recent_attempts(creditor_id: int, debtor_id: int | None = None, limit: int = 100):
-    """(attempt, debtor ref, reversed amount of its payment, its credit left) newest first, for
-    the back office."""
-    q = (select(PaymentAttempt, Debtor.ref, Payment.reversed_amount, payment_credit(Payment.id))
-         .join(Debtor, Debtor.id == PaymentAttempt.debtor_id)
-         .outerjoin(Payment, Payment.id == PaymentAttempt.payment_id)
-         .where(PaymentAttempt.creditor_id == creditor_id).order_by(PaymentAttempt.id.desc()).limit(limit))
-    if debtor_id is not None:
-        q = q.where(PaymentAttempt.debtor_id == debtor_id)
-    return db.session.execute(q).all()

@@ -12,7 +12,7 @@ from ..extensions import db
 from ..models import ApiKey, Creditor, CreditorUser, utcnow
 from . import Conflict, Invalid
 from . import events
-from .checks import UNSTORABLE, check_email, check_name, check_storable, check_timezone, currency_of
+from .checks import UNSTORABLE, amount_of, check_email, check_name, check_storable, check_timezone, currency_of
 
 API_KEY_PREFIX = "rl_live_"
 
@@ -138,3 +138,15 @@ def creditor_by_email(email: str) -> Creditor | None:
     if user:
         return db.session.get(Creditor, user.creditor_id)
     return db.session.scalar(select(Creditor).where(db.func.lower(Creditor.email) == email).limit(1))
+
+
+def set_partial_minimum(creditor: Creditor, value, user: str) -> None:
+    """Allow debtors to pay part of one invoice by card, from this amount (blank = whole invoices only)."""
+    raw = str(value or "").strip().replace(",", ".")
+    minimum = None if raw == "" else amount_of(raw, creditor.currency, "partial_payment_min")
+    if minimum is not None and minimum <= 0:
+        raise Invalid("the minimum must be positive", "partial_payment_min")
+    creditor.partial_payment_min = minimum
+    events.record("creditor.payment_settings_updated", creditor_id=creditor.id, actor="creditor", user=user,
+                  partial_payment_min=minimum)
+    db.session.commit()

@@ -7,7 +7,7 @@ from sqlalchemy import bindparam, text, update
 from ..extensions import db
 from ..gateways import MandateState, Notification, PaymentState, Recovery, ReversalState
 from ..models import WebhookEvent, utcnow
-from . import mandates, payments
+from . import mandates, payments, reversals
 
 
 def receive(gateway, notifications: list[Notification]) -> dict[str, int]:
@@ -55,17 +55,17 @@ def _apply(gateway, provider: str, state) -> str:
     if isinstance(state, PaymentState):
         return payments.apply_payment_state(provider, state)
     if isinstance(state, ReversalState):
-        outcome = payments.apply_reversal_state(provider, state)
+        outcome = reversals.apply_reversal_state(provider, state)
         late = getattr(gateway, "payment_state_of", None)
         if outcome == "ignored" and late is not None:
             # A refund or chargeback of a payment not recorded yet (its own event is late or was
             # lost): record the payment from the provider's current state, then take this back.
             paid = late(state.payment_ref)
             if paid is not None and payments.apply_payment_state(provider, paid) == "applied":
-                outcome = payments.apply_reversal_state(provider, state)
+                outcome = reversals.apply_reversal_state(provider, state)
         return outcome
     if isinstance(state, Recovery):
-        return payments.apply_recovery(provider, state)
+        return reversals.apply_recovery(provider, state)
     if isinstance(state, MandateState):
         return mandates.apply_state(state)
     return "ignored"

@@ -26,8 +26,10 @@ from support import back_office_login, portal_login
 
 # --- item 5: redirect targets ------------------------------------------------------------------
 
-CONTROL_TARGETS = ["/app/\r\nSet-Cookie: stolen=1", "/app/activity\n", "/app/\rx", "/app/\x00", "/app/\x7f",
-                   "/app/\x85", "/app/\u2028", "/app/\u202eevil", "/app/\u200b", "/\r\n/evil.example"]
+CONTROL_TARGETS = ["/app/\r\nSet-Cookie: stolen=1", "/app/activity\n", "/app/\rx", "/app/\x85", "/app/\u2028",
+                   "/app/\u202eevil", "/app/\u200b", "/\r\n/evil.example"]
+#: characters no column can store: the input guard refuses the whole request before the sign-in
+UNSTORABLE_TARGETS = ["/app/\x00", "/app/\x7f"]
 
 
 @pytest.mark.parametrize("target", CONTROL_TARGETS)
@@ -38,6 +40,14 @@ def test_login_next_with_a_control_character_lands_on_the_default_page(client, c
     assert r.headers["Location"] == "/app/", r.headers["Location"]
     assert "stolen" not in str(r.headers)
     assert client.get("/app/").status_code == 200
+
+
+@pytest.mark.parametrize("target", UNSTORABLE_TARGETS)
+def test_login_next_with_an_unstorable_character_is_refused_before_signing_in(client, creditor, target):
+    r = client.post(f"/app/login?next={quote(target, safe='')}",
+                    data={"email": creditor.email, "password": creditor.password})
+    assert r.status_code == 422 and 'data-field="next"' in r.get_data(as_text=True)
+    assert client.get("/app/").status_code == 302  # nobody signed in
 
 
 @pytest.mark.parametrize("target, expected", [

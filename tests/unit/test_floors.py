@@ -21,9 +21,11 @@ FLOORS = (
     ("ground", ("portal.domain", "portal.config", "portal.extensions", "portal.gateways")),
     ("models", ("portal.models",)),
     ("services", ("portal.services",)),
-    # Helpers of the web layer, below the blueprints that use them (uploads) and installed by the
-    # factory (templating, security, error handlers); they know no blueprint.
-    ("web helpers", ("portal.uploads", "portal.templating", "portal.security", "portal.errors")),
+    # Helpers of the web layer, below the blueprints that use them (uploads, CSV export) and
+    # installed by the factory (templating, security, error handlers, the input guard); they know
+    # no blueprint.
+    ("web helpers", ("portal.uploads", "portal.csv_export", "portal.templating", "portal.security",
+                     "portal.errors", "portal.input_guard")),
     ("blueprints and dunning jobs", ("portal.debtor", "portal.creditor", "portal.api", "portal.webhooks",
                                      "dunning_jobs")),
     ("cli", ("portal.cli",)),
