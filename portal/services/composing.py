@@ -22,7 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ..extensions import db
 from ..models import OPEN_STATUSES, Creditor, Debtor, DunningStep, Invoice, OutboxMessage, Reminder, utcnow
 from . import demand as demands
-from . import events, ladder, letters, links
+from . import documents, events, ladder, letters, links
 from .mime import smtp_bytes
 from .message_texts import render_message
 
@@ -255,7 +255,7 @@ def _stage(creditor: Creditor, debtor: Debtor, kind: str, dunning, thanks, step:
         html = letters.letter_html(creditor, debtor, kind, demand, step, url=issued.short_url, day=day,
                                    delivery=delivery)
         if channel == "email":  # attached to the e-mail: made now
-            message.attachment = letters.pdf(html)
+            message.attachment = documents.html_pdf(html)
         else:  # the print queue: made from this HTML when printed
             message.letter_html = html
         prefix = "mise-en-demeure" if kind == "formal_notice" else "relance"

@@ -12,11 +12,15 @@ from ..models import Creditor, Debtor, Document, Invoice
 from . import NotFound, events
 
 
-def render_invoice_pdf(invoice: Invoice, debtor: Debtor, creditor: Creditor) -> bytes:
+def html_pdf(html: str) -> bytes:
+    """An HTML page of templates/pdf as PDF (invoices, statements, letters)."""
     from weasyprint import HTML  # imported late: it loads Pango, which only PDF pages need
 
-    html = render_template("pdf/invoice.html", invoice=invoice, debtor=debtor, creditor=creditor)
     return HTML(string=html).write_pdf()
+
+
+def render_invoice_pdf(invoice: Invoice, debtor: Debtor, creditor: Creditor) -> bytes:
+    return html_pdf(render_template("pdf/invoice.html", invoice=invoice, debtor=debtor, creditor=creditor))
 
 
 def pdf_for(invoice: Invoice, *, actor: str) -> Document:

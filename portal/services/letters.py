@@ -24,7 +24,7 @@ from ..domain.money import format_money
 from ..domain.references import format_reference
 from ..extensions import db
 from ..models import Creditor, Debtor, DunningStep, Invoice, OutboxMessage
-from . import transfer
+from . import documents, transfer
 from .demand import Demand
 
 #: how the letter leaves, as the creditor chose it at approval
@@ -159,21 +159,9 @@ def letter_html(creditor: Creditor, debtor: Debtor, kind: str, demand: Demand, s
         return render_template("pdf/letter.html", **ctx)
 
 
-def letter_pdf(creditor: Creditor, debtor: Debtor, kind: str, demand: Demand, step: DunningStep | None, *,
-               url: str, day, delivery: str) -> bytes:
-    """The letter as an A4 PDF; arguments as letter_html."""
-    return pdf(letter_html(creditor, debtor, kind, demand, step, url=url, day=day, delivery=delivery))
-
-
-def pdf(html: str) -> bytes:
-    from weasyprint import HTML  # imported late: it loads Pango, which only PDF letters need
-
-    return HTML(string=html).write_pdf()
-
-
 def pdf_of(message: OutboxMessage) -> bytes | None:
     """A message's PDF: attached to its e-mail, or made now from the letter composed for the
     print queue (the same bytes every time: the HTML is fixed, dates and link included)."""
     if message.attachment:
         return message.attachment
-    return pdf(message.letter_html) if message.letter_html else None
+    return documents.html_pdf(message.letter_html) if message.letter_html else None

@@ -20,7 +20,7 @@ from ..domain.ageing import BUCKETS, months_back
 from ..domain.calendar import today_for
 from ..extensions import db
 from ..models import OPEN_STATUSES, Creditor, Debtor, Invoice, Payment, PaymentAllocation, PaymentReversal
-from . import Invalid, NotFound, charge_items, events, receivables
+from . import Invalid, NotFound, charge_items, documents, events, receivables
 from .checks import ISO_DATE
 from .transfer import TransferDetails, for_debtor as transfer_for_debtor
 
@@ -213,9 +213,7 @@ def pdf_html(soa: StatementOfAccount) -> str:
 
 
 def render_pdf(soa: StatementOfAccount) -> bytes:
-    from weasyprint import HTML  # imported late: it loads Pango, which only PDF pages need
-
-    return HTML(string=pdf_html(soa)).write_pdf()
+    return documents.html_pdf(pdf_html(soa))
 
 
 def pdf(debtor_id: int, raw_from=None, raw_to=None, *, actor: str, user: str | None = None) -> StatementOfAccount:

@@ -19,7 +19,7 @@ from portal.domain.money import format_money
 from portal.domain.references import debtor_reference, format_reference
 from portal.extensions import db
 from portal.models import Creditor, Debtor, Invoice
-from portal.services import letters
+from portal.services import documents, letters
 from portal.services.demand import Demand, Line, Sent
 
 pytestmark = pytest.mark.skipif(not all(shutil.which(t) for t in ("pdftotext", "pdftoppm", "zbarimg")),
@@ -86,7 +86,8 @@ def make_demand(debtor, *, charges: bool, earlier=EARLIER, deadline=DEADLINE) ->
 
 
 def render(tmp_path, creditor_row, debtor, demand, *, kind="formal_notice", delivery="registered", url=URL):
-    pdf = letters.letter_pdf(creditor_row, debtor, kind, demand, None, url=url, day=DAY, delivery=delivery)
+    pdf = documents.html_pdf(letters.letter_html(creditor_row, debtor, kind, demand, None, url=url, day=DAY,
+                                                 delivery=delivery))
     path = tmp_path / f"{debtor.ref}-{delivery}.pdf"
     path.write_bytes(pdf)
     return path
