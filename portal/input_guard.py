@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Flask, g, render_template, request, session
 from flask_login import current_user
 
-from .services.checks import UNSTORABLE
+from .services.checks import UNSTORABLE, shown_field
 
 #: blueprints whose input is checked elsewhere: JSON bodies (api) and signed provider events (webhooks)
 CHECKED_ELSEWHERE = ("api", "webhooks")
@@ -20,7 +20,7 @@ def unstorable_field(values) -> str | None:
     """The first field (a MultiDict's key) whose name or any value holds an unstorable character."""
     for key, value in values.items(multi=True):
         if UNSTORABLE.search(key) or UNSTORABLE.search(value):
-            return UNSTORABLE.sub("?", key)[:60]
+            return shown_field(key)
     return None
 
 

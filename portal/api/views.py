@@ -39,7 +39,7 @@ def body() -> dict:
         raise Invalid("the body must be a JSON object", code="malformed_json")
     for key, value in data.items():  # every text field, known or not: the check the forms get too
         if checks.has_unstorable(key) or checks.has_unstorable(value):
-            field = checks.UNSTORABLE.sub("?", key)[:60]
+            field = checks.shown_field(key)
             raise Invalid(f"{field} contains control characters or invalid Unicode", field)
     return data
 

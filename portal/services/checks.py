@@ -64,6 +64,11 @@ def check_name(value, field: str, max_len: int = 200) -> str:
     return name
 
 
+def shown_field(name: str) -> str:
+    """A field's name as an answer may repeat it: its unstorable characters as "?", 60 at most."""
+    return UNSTORABLE.sub("?", name)[:60]
+
+
 def has_unstorable(value) -> bool:
     """A string anywhere in a parsed JSON value (keys, nested objects and lists too) that no
     column can store. A loop, not recursion: a body nested as deep as the parser allows is fine."""

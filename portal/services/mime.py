@@ -14,8 +14,7 @@ from email.mime.application import MIMEApplication
 from email.mime.image import MIMEImage
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
-from email.policy import compat32
-from email._policybase import Compat32
+from email.policy import Compat32, compat32
 from email.utils import format_datetime, formataddr, parseaddr
 
 from flask import current_app
