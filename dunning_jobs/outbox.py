@@ -70,7 +70,11 @@ def connect(url: str, timeout: float = 30) -> smtplib.SMTP:
     # algorithm holds it for the server's delayed ACK, about 40 ms a message.
     smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if parts.username:
-        smtp.login(unquote(parts.username), unquote(parts.password or ""))
+        try:
+            smtp.login(unquote(parts.username), unquote(parts.password or ""))
+        except BaseException:
+            smtp.close()
+            raise
     return smtp
 
 
@@ -238,9 +242,15 @@ class _Mailer:
             self.hand_over(message.id)
             handed_over = True
 
-        try:
-            if self.smtp is None:
+        if self.smtp is None:
+            try:
                 self.smtp = connect(self.smtp_url)
+            except (OSError, smtplib.SMTPException) as e:
+                # Refused at the greeting or the login (535 is a code, but of the server's answer to
+                # us, not to this message): the server is unavailable, every message stays pending.
+                current_app.logger.warning("SMTP unavailable, outbox left pending: %s", e)
+                return False
+        try:
             _deliver(self.smtp, raw, self.mail_from, message.to_addr, before_final_dot)
             outcomes.sent(message.id)
         except Taken:

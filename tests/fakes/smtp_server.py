@@ -9,6 +9,7 @@ import threading
 from dataclasses import dataclass, field
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 def free_port() -> int:
@@ -66,17 +67,25 @@ class Handler:
 
 
 class SmtpServer:
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, login: tuple[str, str] | None = None):
         self.port = port or free_port()
         self.handler = Handler()
         self.controller = None
+        #: (user, password) the server asks for (AUTH over plain TCP, as tests need)
+        self.login = login
 
     @property
     def url(self) -> str:
         return f"smtp://127.0.0.1:{self.port}"
 
+    def _authenticate(self, server, session, envelope, mechanism, auth_data):
+        ok = (auth_data.login.decode(), auth_data.password.decode()) == self.login
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers the 535 itself
+
     def start(self):
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        auth = {} if self.login is None else {"authenticator": self._authenticate, "auth_required": True,
+                                              "auth_require_tls": False}
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **auth)
         self.controller.start()
         return self
 

@@ -155,3 +155,22 @@ def test_a_handover_left_by_a_killed_sender_is_recorded_sent_by_the_next_run(app
                                                   Event.data["message_id"].as_integer() == message.id)).all()
     assert len(sent) == len(db.session.scalars(select(Reminder.id).where(Reminder.message_id == message.id)).all())
     assert outbox.send_pending().sent == 0
+
+
+@pytest.mark.parametrize("password, sent", [("wrong", 0), ("s3cret", 2)])
+def test_a_refused_login_leaves_the_outbox_pending(app, creditor, password, sent):
+    """A login the server refuses (535) is the server unavailable to us, not the messages refused:
+    nothing is marked failed and nothing raises; the next run with the right password sends them."""
+    from fakes.smtp_server import SmtpServer
+    server = SmtpServer(login=("relance", "s3cret")).start()
+    try:
+        app.config["SMTP_URL"] = f"smtp://relance:{password}@127.0.0.1:{server.port}"
+        messages = compose(creditor.id)
+        result = outbox.send_pending()
+        assert (result.sent, result.failed) == (sent, 0)
+        db.session.expire_all()
+        statuses = {db.session.get(OutboxMessage, m.id).status for m in messages}
+        assert statuses == ({"pending"} if sent == 0 else {"sent"})
+        assert len(server.handler.take()) == sent
+    finally:
+        server.stop()
