@@ -4,14 +4,14 @@ the good ones are in even when another is refused, which is what a multiple uplo
 to expect; the list says which to correct and upload again."""
 from __future__ import annotations
 
-from flask import g, render_template, request
+from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
-from flask_login import login_required
+from flask_login import current_user, login_required
 
 from ..services import facturx_invoices
 from ..services.ledger import MAX_PDF_BYTES
-from .blueprint import bp
+from .blueprint import TOO_LARGE, bp
 
 #: the business terms a refusal may name, in the creditor's language
 BT_LABELS = {"BT-1": lazy_gettext("invoice number (BT-1)"), "BT-2": lazy_gettext("issue date (BT-2)"),
@@ -65,3 +65,16 @@ def facturx_upload():
     outcomes = facturx_invoices.import_pdfs(g.creditor, files, actor="creditor")
     refused = any(o.status == facturx_invoices.REFUSED for o in outcomes)
     return _page(422 if refused and all(o.status == facturx_invoices.REFUSED for o in outcomes) else 200, outcomes)
+
+
+def upload_too_large(e):
+    """The files together are over the server's limit (MAX_CONTENT_LENGTH): nothing was read."""
+    if current_user.is_authenticated:  # raised before the blueprint's own locale was set
+        g.locale = current_user.creditor.language
+    limit = (request.max_content_length or 0) // (1024 * 1024)
+    flash(_("The files are too large together: %(mb)s MB at most in one upload. Upload fewer at once.", mb=limit),
+          "error")
+    return redirect(url_for("creditor.facturx_page"), code=303)
+
+
+TOO_LARGE["creditor.facturx_upload"] = upload_too_large

@@ -243,3 +243,12 @@ def test_upload_in_english_and_with_no_file(client, app, new_creditor):
 def test_upload_needs_login(client):
     assert client.get("/app/facturx").status_code == 302
     assert client.post("/app/facturx").status_code in (302, 400)
+
+
+def test_an_upload_over_the_request_limit_is_refused_cleanly(make_app, app, creditor):
+    small = make_app(MAX_CONTENT_LENGTH=20_000).test_client()
+    back_office_login(small, creditor)
+    r = upload(small, *[(f"{n}.pdf", facturx_pdf(number=f"FA-{n}")) for n in range(4)])
+    assert r.status_code == 303 and r.headers["Location"].endswith("/app/facturx")
+    assert "trop volumineux ensemble : 0 Mo au plus" in small.get("/app/facturx").get_data(as_text=True)
+    assert count(Invoice) == 0
