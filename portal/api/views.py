@@ -9,7 +9,8 @@ from ..domain.references import debtor_reference, invoice_reference
 from ..errors import json_error
 from ..extensions import limiter
 from ..models import Invoice
-from ..services import Invalid, checks, events, facturx_invoices, ledger, links, receivables, reminders, reports, tenants
+from ..services import (Invalid, checks, events, facturx_invoices, ledger, links, receivables, reminders, reports,
+                        tenants)
 from ..domain.calendar import today_for
 from .blueprint import bp
 from .openapi import document

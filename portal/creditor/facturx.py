@@ -22,6 +22,19 @@ BT_LABELS = {"BT-1": lazy_gettext("invoice number (BT-1)"), "BT-2": lazy_gettext
              "BT-115": lazy_gettext("amount due for payment (BT-115)")}
 
 
+#: the ledger's refusals an upload may meet (services/ledger._put_invoice, debtors.commit_or_conflict)
+LEDGER_MESSAGES = {
+    "the currency of an invoice with payments cannot change": lazy_gettext(
+        "This invoice has payments already: its currency cannot change."),
+    "an invoice with payments cannot move to another debtor": lazy_gettext(
+        "This invoice has payments already: it cannot move to another customer."),
+    "amount is below what was already paid": lazy_gettext(
+        "The amount due is below what was already paid on this invoice."),
+    "this resource was changed at the same moment by another request; retry": lazy_gettext(
+        "This invoice was changed at the same moment by someone else: upload the file again."),
+}
+
+
 def reason(o: facturx_invoices.Outcome) -> str:
     """Why a file was refused, for people; the service's English message when no better is known."""
     p, bt = o.params or {}, BT_LABELS.get(o.bt, o.bt)
@@ -40,7 +53,9 @@ def reason(o: facturx_invoices.Outcome) -> str:
         "facturx_invalid": lambda: (_("The invoice data is unusable: %(bt)s is missing or invalid.", bt=bt) if o.bt
                                     else _("The invoice data (factur-x.xml) cannot be read.")),
     }
-    return texts[o.code]() if o.code in texts else o.message
+    if o.code in texts:
+        return texts[o.code]()
+    return str(LEDGER_MESSAGES.get(o.message, o.message))
 
 
 def _page(status=200, outcomes=None, error=None):

@@ -97,7 +97,8 @@ def test_debtor_found_by_siren_or_the_siren_of_a_siret(api):
     api.put("/debtors/552100554", json={"name": "Boulangerie Martin"})
     r = put(api, facturx_pdf(buyer_id=None))
     assert r.status_code == 201 and r.json["debtor_ref"] == "552100554"
-    r = put(api, facturx_pdf(number="FA-2026-002", buyer_id=None, buyer_siren="552 100 554 00013"), number="FA-2026-002")
+    r = put(api, facturx_pdf(number="FA-2026-002", buyer_id=None, buyer_siren="552 100 554 00013"),
+            number="FA-2026-002")
     assert r.status_code == 201 and r.json["debtor_ref"] == "552100554"
     # BT-46 names no debtor, the SIREN does: that one.
     r = put(api, facturx_pdf(number="FA-2026-003"), number="FA-2026-003")
@@ -137,7 +138,8 @@ def test_a_credit_note_is_refused(api, buyer):
     r = put(api, facturx_pdf(type_code="381"))
     assert r.status_code == 422
     error = r.json["error"]
-    assert error["code"] == "credit_note_unsupported" and "credit note" in error["message"] and "381" in error["message"]
+    assert error["code"] == "credit_note_unsupported"
+    assert "credit note" in error["message"] and "381" in error["message"]
     assert count(Invoice) == 0
 
 
@@ -252,3 +254,15 @@ def test_an_upload_over_the_request_limit_is_refused_cleanly(make_app, app, cred
     assert r.status_code == 303 and r.headers["Location"].endswith("/app/facturx")
     assert "trop volumineux ensemble : 0 Mo au plus" in small.get("/app/facturx").get_data(as_text=True)
     assert count(Invoice) == 0
+
+
+def test_an_upload_that_the_ledger_refuses_says_why(client, app, creditor, api):
+    """An invoice already partly paid: the new file's amount due is below what was paid."""
+    back_office_login(client, creditor)
+    assert put(api, facturx_pdf()).status_code == 201
+    r = api.post(f"/invoices/{NUMBER}/payments", json={"amount": "1100.00", "date": "2026-10-05", "reference": "VIR-1"})
+    assert r.status_code == 201
+    r = upload(client, ("lower.pdf", facturx_pdf(prepaid="200.00")))
+    assert r.status_code == 422
+    assert "Le montant à payer est inférieur à ce qui a déjà été réglé" in r.get_data(as_text=True)
+    assert api.get(f"/invoices/{NUMBER}").json["amount"] == "1200.00"
