@@ -16,6 +16,15 @@ ADDRESS = {"type": ["string", "null"],
                           "separated by \\n; spaces are tidied and empty lines dropped; null or \"\" clears it; "
                           "left out of an update, it is kept"}
 CURRENCY = {"type": "string", "pattern": "^[A-Za-z]{3}$", "examples": ["EUR"]}
+FACTURX_INPUT = (
+    "All of debtor_ref, issue_date, due_date, amount and currency are required, unless pdf_base64 is a Factur-X "
+    "PDF (CII XML embedded): then each field left out comes from the XML (number BT-1, which must equal the path; "
+    "issue_date BT-2; due_date BT-9, else issue_date plus the creditor's payment terms; amount BT-115, the amount "
+    "due for payment; currency BT-5; debtor_ref the buyer identifier BT-46, else a debtor whose ref is the buyer's "
+    "SIREN/SIRET BT-47, else a new debtor made from the buyer's name BT-44 and e-mail BT-49), and each field given "
+    "must agree with the XML: else 422 `facturx_mismatch` naming the field and both values. A credit note "
+    "(BT-3 381) answers 422 `credit_note_unsupported`; an unusable XML 422 `facturx_invalid` naming the BT. "
+    "A PDF without Factur-X XML is stored as the invoice's document, every field then required.")
 
 
 def _ref_param(name):
@@ -109,11 +118,17 @@ def document() -> dict:
                     "payment_reference": PAYMENT_REFERENCE, "balance": AMOUNT, "currency": CURRENCY,
                     "balances": {"type": "object", "additionalProperties": AMOUNT},
                     "open_invoices": {"type": "array", "items": {"$ref": s + "Invoice"}}}},
-                "InvoiceInput": {"type": "object",
-                                 "required": ["debtor_ref", "issue_date", "due_date", "amount", "currency"],
+                "InvoiceInput": {"type": "object", "description": FACTURX_INPUT,
+                                 # Every field is required, unless the PDF is a Factur-X invoice.
+                                 "anyOf": [{"required": ["debtor_ref", "issue_date", "due_date", "amount",
+                                                         "currency"]},
+                                           {"required": ["pdf_base64"]}],
                                  "properties": {"debtor_ref": REF, "issue_date": DATE, "due_date": DATE,
                                                 "amount": AMOUNT, "currency": CURRENCY,
-                                                "pdf_base64": {"type": "string", "contentEncoding": "base64"},
+                                                "pdf_base64": {"type": "string", "contentEncoding": "base64",
+                                                               "contentMediaType": "application/pdf",
+                                                               "description": "the invoice PDF (10 MB at most); "
+                                                                              "a Factur-X PDF fills the other fields"},
                                                 "cancelled": {"type": "boolean"}}},
                 "Invoice": {"type": "object", "properties": {
                     "number": REF, "debtor_ref": REF, "amount": AMOUNT, "amount_paid": AMOUNT, "balance": AMOUNT,

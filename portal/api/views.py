@@ -9,7 +9,8 @@ from ..domain.references import debtor_reference, invoice_reference
 from ..errors import json_error
 from ..extensions import limiter
 from ..models import Invoice
-from ..services import Invalid, checks, events, ledger, links, receivables, reminders, reports, tenants
+from ..services import (Invalid, checks, events, facturx_invoices, ledger, links, receivables, reminders, reports,
+                        tenants)
 from ..domain.calendar import today_for
 from .blueprint import bp
 from .openapi import document
@@ -88,7 +89,7 @@ def one_invoice_json(i: Invoice) -> dict:
 
 @bp.put("/invoices/<path:number>")
 def put_invoice(number):
-    invoice, created = ledger.upsert_invoice(g.creditor, number, body())
+    invoice, created = facturx_invoices.put_invoice(g.creditor, number, body())
     return jsonify(one_invoice_json(invoice)), 201 if created else 200
 
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 from flask import current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import uploads
 from ..models import DISPUTE_RESOLUTIONS
 from ..services import ServiceError, dispute_files, dispute_mail, disputes
 from ..domain.calendar import today_for
-from .blueprint import bp
+from .blueprint import TOO_LARGE, bp
 
 
 @bp.context_processor
@@ -41,16 +40,16 @@ def _error_text(e: ServiceError) -> str:
             }.get(e.code, _("Enter an amount like 120.50.") if e.field == "amount" else e.message)
 
 
-@bp.errorhandler(RequestEntityTooLarge)
-def too_large(e):
+def reply_too_large(e):
     """Over the server's limit, refused while the form is read (before the view): on the reply
     form, say why on the dispute's page."""
-    if request.endpoint != "creditor.dispute_reply":
-        return e
     if current_user.is_authenticated:  # raised before the blueprint's own locale was set
         g.locale = current_user.creditor.language
     flash(_("The file is too large: 5 MB at most."), "error")
     return redirect(url_for("creditor.dispute_detail", dispute_id=(request.view_args or {})["dispute_id"]), code=303)
+
+
+TOO_LARGE["creditor.dispute_reply"] = reply_too_large
 
 
 @bp.get("/disputes")
