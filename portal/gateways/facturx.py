@@ -31,9 +31,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-import facturx
 from lxml import etree
-from pypdf import PdfReader
 
 from ..domain.money import MoneyError, check_currency, parse_amount
 
@@ -99,6 +97,9 @@ def read_pdf(pdf: bytes) -> FacturX | None:
     """The Factur-X invoice of a PDF; None when the PDF carries no CII XML (a plain PDF, or one
     pypdf cannot read: either way it stays just a document, as before). Raises FacturXError when
     a factur-x.xml is there but cannot be used."""
+    # Imported here: factur-x and pypdf take ~0.2 s to import, and every process (an empty
+    # `dunning run` included) would pay it for what only an invoice upload uses.
+    import facturx
     try:
         _name, xml = facturx.get_xml_from_pdf(pdf, check_xsd=False, filenames=list(XML_NAMES))
     except Exception:  # noqa: BLE001 - pypdf raises many kinds on a damaged PDF; such a file is no Factur-X
@@ -113,6 +114,7 @@ def read_pdf(pdf: bytes) -> FacturX | None:
 
 
 def _attachment_names(pdf: bytes) -> set[str]:
+    from pypdf import PdfReader
     try:
         return {name.lower() for name in PdfReader(io.BytesIO(pdf)).attachments}
     except Exception:  # noqa: BLE001 - as above
