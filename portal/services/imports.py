@@ -1,24 +1,31 @@
 """CSV import of debtors and invoices: all rows checked first, then all written in one
-transaction, or none when any row is bad (the report names each bad line)."""
+transaction, or none when any row is bad (the report names each bad line).
+
+Both engines read and check a file the same way (here, in one pass); then SQLite writes through
+the ORM row by row and PostgreSQL set-based (imports_pg), with the same results and errors."""
 from __future__ import annotations
 
 import csv
 import io
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from datetime import date
+from typing import Callable
 
 from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Creditor, Debtor
-from . import Invalid, ServiceError, events
-from .checks import check_email, check_name, check_ref
-from .debtors import DebtorInput, _put_debtor
-from .ledger import _put_invoice, check_invoice
+from . import Invalid, ServiceError, events, imports_pg
+from .checks import REF, amount_of, check_date, check_ref, currency_of
+from .debtors import DebtorInput, _put_debtor, check_debtor
+from .ledger import InvoiceInput, _put_invoice
 
 COLUMNS = ["debtor_ref", "debtor_name", "debtor_email", "invoice_number", "issue_date", "due_date", "amount",
            "currency"]
+#: optional: an empty cell or a missing column keeps what the debtor has (a new one: the creditor's language)
+OPTIONAL_COLUMNS = ["debtor_language", "debtor_phone", "debtor_address"]
 MAX_ROWS = 1_000_000
+_REF, _NAME, _EMAIL, _NUMBER, _ISSUE, _DUE, _AMOUNT, _CURRENCY, _LANGUAGE, _PHONE, _ADDRESS = range(11)
 
 
 @dataclass
@@ -40,26 +47,46 @@ class ImportResult:
     errors: list[RowError] = field(default_factory=list)
 
 
-def read_rows(text: str) -> tuple[list[tuple[int, dict]], list[RowError]]:
+@dataclass
+class CheckedDebtor:
+    line: int  # its first line
+    data: DebtorInput  # language: the creditor's when not given
+    language_given: bool
+
+
+#: one checked invoice row: line, number, debtor_ref, issue, due, amount (minor units), currency,
+#: and the two dates as the file wrote them (ISO)
+CheckedInvoice = tuple[int, str, str, date, date, int, str, str, str]
+
+
+def read_rows(text: str) -> tuple[list[tuple[int, list[str]]], list[RowError]]:
+    """Rows as (line, values in COLUMNS + OPTIONAL_COLUMNS order, stripped; "" when absent)."""
     first = text.split("\n", 1)[0]
     delimiter = ";" if ";" in first and "," not in first else ","
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = [h.strip().lower() for h in next(reader, None) or []]
+    except csv.Error as e:
+        return [], [RowError(reader.line_num, None, f"unreadable CSV: {e}")]
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         return [], [RowError(1, None, f"missing columns: {', '.join(missing)}")]
-    reader.fieldnames = header
+    position = {h: i for i, h in enumerate(header) if h}  # a repeated column: the last one counts
+    wanted = [position.get(c) for c in COLUMNS + OPTIONAL_COLUMNS]
+    width = len(header)
+    named = [position[h] for h in position]
     rows = []
     try:
         for row in reader:
             if len(rows) >= MAX_ROWS:
                 return rows, [RowError(reader.line_num, None, f"more than {MAX_ROWS} rows")]
-            if not any((v or "").strip() for k, v in row.items() if k):
+            if len(row) < width:
+                row += [""] * (width - len(row))
+            if not any(row[i].strip() for i in named):
                 continue  # blank line
-            rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}))
+            rows.append((reader.line_num, ["" if i is None else row[i].strip() for i in wanted]))
     except csv.Error as e:
-        # DictReader.line_num is only updated after a good row: the underlying reader's is the bad line's.
-        return rows, [RowError(reader.reader.line_num, None, f"unreadable CSV: {e}")]
+        return rows, [RowError(reader.line_num, None, f"unreadable CSV: {e}")]
     return rows, []
 
 
@@ -75,31 +102,79 @@ def import_csv(creditor: Creditor, data: bytes, *, actor: str = "import",
     result.rows = len(rows)
     if result.errors:
         return result
-    checked, debtors = _check(rows, result.errors)
+    checked, debtors = check_rows(rows, creditor.language, result.errors)
     if result.errors:
         return result
     try:
-        _write(creditor, checked, debtors, result, actor, progress)
+        if db.session.get_bind().dialect.name == "postgresql":
+            counts = imports_pg.write(creditor, checked, debtors, actor, progress)
+        else:
+            counts = _write(creditor, checked, debtors, actor, progress)
+        result.debtors_created, result.invoices_created, result.invoices_updated = counts
+        events.record("import.completed", creditor_id=creditor.id, actor=actor, rows=len(checked),
+                      invoices_created=result.invoices_created, invoices_updated=result.invoices_updated)
+        db.session.commit()
     except ServiceError as e:  # a conflict with data already stored, e.g. amount below paid
         db.session.rollback()
         result.debtors_created = result.invoices_created = result.invoices_updated = 0  # none of it stayed
-        line = getattr(e, "line", 0)
-        result.errors.append(RowError(line, e.field, e.message))
+        result.errors.append(RowError(getattr(e, "line", 0), e.field, e.message))
     return result
 
 
-def _check(rows: Iterable[tuple[int, dict]], errors: list[RowError]):
-    checked = []
-    debtors: dict[str, tuple[int, str, str | None]] = {}
+class _Checks:
+    """The API's checks (checks.py, debtors.check_debtor) run once per distinct value: a file
+    repeats its debtors, dates and currencies on many rows."""
+
+    def __init__(self, default_language: str):
+        self.default_language = default_language
+        self.memo: dict = {}
+
+    def once(self, key, check):
+        found = self.memo.get(key)
+        if found is None:
+            try:
+                found = check()
+            except Invalid as e:
+                found = e
+            self.memo[key] = found
+        if isinstance(found, Invalid):
+            raise found
+        return found
+
+    def debtor(self, values: list[str]) -> tuple[DebtorInput, bool]:
+        def check():
+            data = {"name": values[_NAME], "email": values[_EMAIL]}
+            for key, i in (("language", _LANGUAGE), ("phone", _PHONE), ("address", _ADDRESS)):
+                if values[i]:
+                    data[key] = values[i]
+            return check_debtor(data, self.default_language, "debtor_"), bool(values[_LANGUAGE])
+        return self.once(("debtor", values[_NAME], values[_EMAIL], values[_LANGUAGE], values[_PHONE],
+                          values[_ADDRESS]), check)
+
+    def date(self, value: str, name: str) -> date:
+        return self.once((name, value), lambda: check_date(value, name))
+
+    def money(self, amount: str, currency: str) -> tuple[int, str]:
+        code = self.once(("currency", currency), lambda: currency_of(currency))
+        return self.once(("amount", amount, code), lambda: amount_of(amount, code)), code
+
+
+def check_rows(rows, default_language: str, errors: list[RowError]) -> tuple[list[CheckedInvoice], dict]:
+    """Each row as the API would check it, plus what only a file can get wrong: an invoice twice,
+    one debtor described two ways. Errors in line order, the first one of each row."""
+    checks = _Checks(default_language)
+    checked: list[CheckedInvoice] = []
+    debtors: dict[str, CheckedDebtor] = {}
     seen_numbers: dict[str, int] = {}
-    for line, row in rows:
+    for line, v in rows:
         try:
-            ref = check_ref(row["debtor_ref"], "debtor_ref")
-            name = check_name(row["debtor_name"], "debtor_name")
-            email = check_email(row["debtor_email"], "debtor_email") if row["debtor_email"] else None
-            number = check_ref(row["invoice_number"], "invoice_number")
-            inv = check_invoice({"debtor_ref": ref, "issue_date": row["issue_date"], "due_date": row["due_date"],
-                                 "amount": row["amount"], "currency": row["currency"]})
+            ref = v[_REF] if REF.fullmatch(v[_REF]) else check_ref(v[_REF], "debtor_ref")
+            debtor, language_given = checks.debtor(v)
+            number = v[_NUMBER] if REF.fullmatch(v[_NUMBER]) else check_ref(v[_NUMBER], "invoice_number")
+            issue, due = checks.date(v[_ISSUE], "issue_date"), checks.date(v[_DUE], "due_date")
+            if due < issue:
+                raise Invalid("due_date is before issue_date", "due_date")
+            amount, currency = checks.money(v[_AMOUNT], v[_CURRENCY])
         except Invalid as e:
             errors.append(RowError(line, e.field, e.message))
             continue
@@ -107,37 +182,38 @@ def _check(rows: Iterable[tuple[int, dict]], errors: list[RowError]):
             errors.append(RowError(line, "invoice_number", f"same invoice as line {seen_numbers[number]}"))
             continue
         seen_numbers[number] = line
-        if ref in debtors and debtors[ref][1:] != (name, email):
-            errors.append(RowError(line, "debtor_ref",
-                                   f"name or e-mail differs from line {debtors[ref][0]} for the same debtor"))
+        first = debtors.get(ref)
+        if first is None:
+            debtors[ref] = CheckedDebtor(line, debtor, language_given)
+        elif (first.data, first.language_given) != (debtor, language_given):
+            errors.append(RowError(line, "debtor_ref", f"name, e-mail, language, phone or address differs from "
+                                                       f"line {first.line} for the same debtor"))
             continue
-        debtors.setdefault(ref, (line, name, email))
-        checked.append((line, number, inv))
+        checked.append((line, number, ref, issue, due, amount, currency, v[_ISSUE], v[_DUE]))
     return checked, debtors
 
 
-def _write(creditor, checked, debtors, result, actor, progress):
+def _write(creditor, checked: list[CheckedInvoice], debtors: dict[str, CheckedDebtor], actor, progress):
+    """Row by row through the services the API uses (SQLite, the embedded default)."""
     existing = {d.ref: d for d in db.session.scalars(
         select(Debtor).where(Debtor.creditor_id == creditor.id, Debtor.ref.in_(list(debtors))))}
     by_ref = {}
-    for ref, (_line, name, email) in debtors.items():
+    debtors_created = invoices_created = 0
+    for ref, d in debtors.items():
         old = existing.get(ref)
-        language = old.language if old else creditor.language
-        debtor, created = _put_debtor(creditor, ref, DebtorInput(name, email, language, None, None, None), actor)
-        by_ref[ref] = debtor
-        result.debtors_created += created
-    for n, (line, number, inv) in enumerate(checked, 1):
+        data = d.data
+        if old is not None and not d.language_given:
+            data = DebtorInput(**{**data.__dict__, "language": old.language})
+        by_ref[ref], created = _put_debtor(creditor, ref, data, actor)
+        debtors_created += created
+    for n, (line, number, ref, issue, due, amount, currency, _i, _d) in enumerate(checked, 1):
         try:
-            _invoice, created = _put_invoice(creditor, number, inv, actor, debtor=by_ref[inv.debtor_ref])
+            _invoice, created = _put_invoice(creditor, number, InvoiceInput(ref, issue, due, amount, currency),
+                                             actor, debtor=by_ref[ref])
         except ServiceError as e:
             e.line = line
             raise
-        if created:
-            result.invoices_created += 1
-        else:
-            result.invoices_updated += 1
+        invoices_created += created
         if progress and (n % 500 == 0 or n == len(checked)):
             progress(n)
-    events.record("import.completed", creditor_id=creditor.id, actor=actor, rows=len(checked),
-                  invoices_created=result.invoices_created, invoices_updated=result.invoices_updated)
-    db.session.commit()
+    return debtors_created, invoices_created, len(checked) - invoices_created
