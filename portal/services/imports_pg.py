@@ -8,6 +8,7 @@ a ServiceError carrying `line` rolls everything back, staging tables included.""
 from __future__ import annotations
 
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import Debtor, utcnow
@@ -40,6 +41,9 @@ FROM import_debtor s
 WHERE d.creditor_id = :creditor AND d.ref = s.ref
   AND ({', '.join(f'd.{k}' for k in _NEW)}) IS DISTINCT FROM ({', '.join(_NEW.values())})
 """
+# New debtors, then the events of both kinds in line order (as _put_debtor writes them, one
+# debtor after the other). A plain INSERT: a debtor created meanwhile by another request is a
+# unique violation, answered "retry".
 _INSERT_DEBTORS = """
 WITH new AS (
     INSERT INTO debtor (creditor_id, ref, name, email, language, profile, kind, phone, address, auto_collect,
@@ -48,28 +52,24 @@ WITH new AS (
            nullif(s.address, ''), false, :now, :now
     FROM import_debtor s WHERE NOT EXISTS (SELECT FROM import_old_debtor o WHERE o.line = s.line)
     ORDER BY s.line
-    ON CONFLICT (creditor_id, ref) DO NOTHING
-    RETURNING id)
+    RETURNING id, ref)
 INSERT INTO event (creditor_id, debtor_id, invoice_id, type, actor, at, data)
-SELECT :creditor, id, NULL, 'debtor.created', :actor, :now, '{}' FROM new ORDER BY id
-"""
-# Field names in sorted order, as _put_debtor and _put_invoice list them.
-_DEBTOR_CHANGES = """
-SELECT o.id, o.line, array_remove(ARRAY[
-    CASE WHEN o.address IS DISTINCT FROM d.address THEN 'address' END,
-    CASE WHEN o.email IS DISTINCT FROM d.email THEN 'email' END,
-    CASE WHEN o.kind IS DISTINCT FROM d.kind THEN 'kind' END,
-    CASE WHEN o.language IS DISTINCT FROM d.language THEN 'language' END,
-    CASE WHEN o.name IS DISTINCT FROM d.name THEN 'name' END,
-    CASE WHEN o.phone IS DISTINCT FROM d.phone THEN 'phone' END,
-    CASE WHEN o.profile IS DISTINCT FROM d.profile THEN 'profile' END], NULL) AS fields
-FROM import_old_debtor o JOIN debtor d ON d.id = o.id
-"""
-_DEBTOR_UPDATED_EVENTS = """
-INSERT INTO event (creditor_id, debtor_id, invoice_id, type, actor, at, data)
-SELECT :creditor, c.id, NULL, 'debtor.updated', :actor, :now, json_build_object('fields', c.fields)
-FROM (""" + _DEBTOR_CHANGES + """) c WHERE cardinality(c.fields) > 0 ORDER BY c.line
-RETURNING debtor_id, data
+SELECT :creditor, e.id, NULL, e.type, :actor, :now, e.data FROM (
+    SELECT new.id, s.line, 'debtor.created' AS type, '{}'::json AS data FROM new JOIN import_debtor s USING (ref)
+    UNION ALL
+    SELECT c.id, c.line, 'debtor.updated', json_build_object('fields', c.fields) FROM (
+        SELECT o.id, o.line, array_remove(ARRAY[
+            CASE WHEN o.address IS DISTINCT FROM d.address THEN 'address' END,
+            CASE WHEN o.email IS DISTINCT FROM d.email THEN 'email' END,
+            CASE WHEN o.kind IS DISTINCT FROM d.kind THEN 'kind' END,
+            CASE WHEN o.language IS DISTINCT FROM d.language THEN 'language' END,
+            CASE WHEN o.name IS DISTINCT FROM d.name THEN 'name' END,
+            CASE WHEN o.phone IS DISTINCT FROM d.phone THEN 'phone' END,
+            CASE WHEN o.profile IS DISTINCT FROM d.profile THEN 'profile' END], NULL) AS fields
+        FROM import_old_debtor o JOIN debtor d ON d.id = o.id) c
+    WHERE cardinality(c.fields) > 0) e
+ORDER BY e.line
+RETURNING debtor_id, type, data
 """
 
 # Invoices already stored, locked as _put_invoice locks them: a payment recorded meanwhile waits.
@@ -102,19 +102,7 @@ WHERE i.creditor_id = :creditor AND i.number = s.number
   AND (i.debtor_id, i.issue_date, i.due_date, i.amount, i.currency, i.status)
       IS DISTINCT FROM (d.id, s.issue_date, s.due_date, s.amount, s.currency, """ + _STATUS + """)
 """
-_INVOICE_UPDATED_EVENTS = """
-INSERT INTO event (creditor_id, debtor_id, invoice_id, type, actor, at, data)
-SELECT :creditor, c.debtor_id, c.id, 'invoice.updated', :actor, :now, json_build_object('fields', c.fields)
-FROM (SELECT i.id, i.debtor_id, o.line, array_remove(ARRAY[
-        CASE WHEN o.amount <> i.amount THEN 'amount' END,
-        CASE WHEN o.currency <> i.currency THEN 'currency' END,
-        CASE WHEN o.debtor_id <> i.debtor_id THEN 'debtor_id' END,
-        CASE WHEN o.due_date <> i.due_date THEN 'due_date' END,
-        CASE WHEN o.issue_date <> i.issue_date THEN 'issue_date' END,
-        CASE WHEN o.status <> i.status THEN 'status' END], NULL) AS fields
-      FROM import_old_invoice o JOIN invoice i ON i.id = o.id) c
-WHERE cardinality(c.fields) > 0 ORDER BY c.line
-"""
+# New invoices, then the events of both kinds in line order, as _put_invoice writes them.
 _INSERT_INVOICES = """
 WITH new AS (
     INSERT INTO invoice (creditor_id, debtor_id, number, issue_date, due_date, amount, amount_paid, currency, status,
@@ -124,12 +112,25 @@ WITH new AS (
     """ + _STAGED + """
     WHERE NOT EXISTS (SELECT FROM import_old_invoice o WHERE o.line = s.line)
     ORDER BY s.line
-    ON CONFLICT (creditor_id, number) DO NOTHING
-    RETURNING id, debtor_id, amount, currency, due_date)
+    RETURNING id, number, debtor_id, amount, currency, due_date)
 INSERT INTO event (creditor_id, debtor_id, invoice_id, type, actor, at, data)
-SELECT :creditor, debtor_id, id, 'invoice.created', :actor, :now,
-       json_build_object('amount', amount, 'currency', currency, 'due_date', to_char(due_date, 'YYYY-MM-DD'))
-FROM new ORDER BY id
+SELECT :creditor, e.debtor_id, e.id, e.type, :actor, :now, e.data FROM (
+    SELECT new.id, new.debtor_id, s.line, 'invoice.created' AS type,
+           json_build_object('amount', new.amount, 'currency', new.currency,
+                             'due_date', to_char(new.due_date, 'YYYY-MM-DD')) AS data
+    FROM new JOIN import_invoice s USING (number)
+    UNION ALL
+    SELECT c.id, c.debtor_id, c.line, 'invoice.updated', json_build_object('fields', c.fields) FROM (
+        SELECT i.id, i.debtor_id, o.line, array_remove(ARRAY[
+            CASE WHEN o.amount <> i.amount THEN 'amount' END,
+            CASE WHEN o.currency <> i.currency THEN 'currency' END,
+            CASE WHEN o.debtor_id <> i.debtor_id THEN 'debtor_id' END,
+            CASE WHEN o.due_date <> i.due_date THEN 'due_date' END,
+            CASE WHEN o.issue_date <> i.issue_date THEN 'issue_date' END,
+            CASE WHEN o.status <> i.status THEN 'status' END], NULL) AS fields
+        FROM import_old_invoice o JOIN invoice i ON i.id = o.id) c
+    WHERE cardinality(c.fields) > 0) e
+ORDER BY e.line
 """
 _RACED = "this resource was changed at the same moment by another request; retry"
 
@@ -154,35 +155,32 @@ def write(creditor, checked, debtors, actor: str, progress) -> tuple[int, int, i
     conn.exec_driver_sql("ANALYZE import_debtor; ANALYZE import_invoice")
     key = {"creditor": creditor.id, "actor": actor, "now": utcnow(), "language": creditor.language}
 
-    conn.execute(text(_OLD_DEBTORS), key)
-    conn.execute(text(_UPDATE_DEBTORS), key)
-    debtors_created = conn.execute(text(_INSERT_DEBTORS), key).rowcount
-    known = conn.execute(text("SELECT count(*) FROM import_old_debtor")).scalar_one()
-    if debtors_created + known != len(debtors):  # another import or request created one meanwhile
-        raise Conflict(_RACED)
-    for debtor_id, data in conn.execute(text(_DEBTOR_UPDATED_EVENTS), key).all():
-        if set(data["fields"]) & ladder.CONTACT_FIELDS:  # as _put_debtor: failed steps go again
-            ladder.replan_failed(session.get(Debtor, debtor_id), actor)
-    if progress:
-        progress(len(checked) // 10)
+    try:
+        conn.execute(text(_OLD_DEBTORS), key)
+        conn.execute(text(_UPDATE_DEBTORS), key)
+        debtor_events = conn.execute(text(_INSERT_DEBTORS), key).all()
+        for debtor_id, _type, data in debtor_events:
+            if set(data.get("fields", ())) & ladder.CONTACT_FIELDS:  # as _put_debtor: failed steps go again
+                ladder.replan_failed(session.get(Debtor, debtor_id), actor)
+        if progress:
+            progress(len(checked) // 10)
 
-    conn.execute(text(_OLD_INVOICES), key)
-    conflict = conn.execute(text(_PAID_CONFLICT), key).first()
-    if conflict is not None:
-        e = Conflict(ledger.PAID_INVOICE_RULES[conflict.field], conflict.field)
-        e.line = conflict.line
-        raise e
-    conn.execute(text(_UPDATE_INVOICES), key)
-    conn.execute(text(_INVOICE_UPDATED_EVENTS), key)
-    known = conn.execute(text("SELECT count(*) FROM import_old_invoice")).scalar_one()
-    if progress:
-        progress(len(checked) // 2)
-    invoices_created = conn.execute(text(_INSERT_INVOICES), key).rowcount
-    if invoices_created + known != len(checked):
-        raise Conflict(_RACED)
+        conn.execute(text(_OLD_INVOICES), key)
+        conflict = conn.execute(text(_PAID_CONFLICT), key).first()
+        if conflict is not None:
+            e = Conflict(ledger.PAID_INVOICE_RULES[conflict.field], conflict.field)
+            e.line = conflict.line
+            raise e
+        conn.execute(text(_UPDATE_INVOICES), key)
+        known = conn.execute(text("SELECT count(*) FROM import_old_invoice")).scalar_one()
+        if progress:
+            progress(len(checked) // 2)
+        conn.execute(text(_INSERT_INVOICES), key)
+    except IntegrityError:  # a debtor or invoice of the file created meanwhile by another request
+        raise Conflict(_RACED) from None
     if progress:
         progress(len(checked))
-    return debtors_created, invoices_created, known
+    return sum(t == "debtor.created" for _id, t, _d in debtor_events), len(checked) - known, known
 
 
 def _field(value: str | None) -> str:
