@@ -6,7 +6,9 @@ the ORM row by row and PostgreSQL set-based (imports_pg), with the same results 
 from __future__ import annotations
 
 import csv
+import gc
 import io
+import operator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Callable
@@ -72,19 +74,22 @@ def read_rows(text: str) -> tuple[list[tuple[int, list[str]]], list[RowError]]:
     if missing:
         return [], [RowError(1, None, f"missing columns: {', '.join(missing)}")]
     position = {h: i for i, h in enumerate(header) if h}  # a repeated column: the last one counts
-    wanted = [position.get(c) for c in COLUMNS + OPTIONAL_COLUMNS]
     width = len(header)
+    # An absent column reads the empty cell each row gets appended after the header's columns.
+    values_of = operator.itemgetter(*(position.get(c, width) for c in COLUMNS + OPTIONAL_COLUMNS))
     named = [position[h] for h in position]
     rows = []
     try:
         for row in reader:
             if len(rows) >= MAX_ROWS:
                 return rows, [RowError(reader.line_num, None, f"more than {MAX_ROWS} rows")]
-            if len(row) < width:
-                row += [""] * (width - len(row))
-            if not any(row[i].strip() for i in named):
+            if len(row) != width:
+                row = row[:width] + [""] * (width - len(row))
+            row.append("")
+            values = list(map(str.strip, values_of(row)))
+            if not any(values) and not any(row[i].strip() for i in named):
                 continue  # blank line
-            rows.append((reader.line_num, ["" if i is None else row[i].strip() for i in wanted]))
+            rows.append((reader.line_num, values))
     except csv.Error as e:
         return rows, [RowError(reader.line_num, None, f"unreadable CSV: {e}")]
     return rows, []
@@ -98,11 +103,17 @@ def import_csv(creditor: Creditor, data: bytes, *, actor: str = "import",
     except UnicodeDecodeError:
         result.errors.append(RowError(1, None, "the file is not UTF-8 text"))
         return result
-    rows, result.errors = read_rows(text)
-    result.rows = len(rows)
-    if result.errors:
-        return result
-    checked, debtors = check_rows(rows, creditor.language, result.errors)
+    # A row is a few small lists and tuples, none in a cycle: the collector's passes over a
+    # large file's growing heap (half the reading time) would find nothing to free.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        rows, result.errors = read_rows(text)
+        result.rows = len(rows)
+        checked, debtors = ([], {}) if result.errors else check_rows(rows, creditor.language, result.errors)
+    finally:
+        if collecting:
+            gc.enable()
     if result.errors:
         return result
     try:
@@ -123,58 +134,72 @@ def import_csv(creditor: Creditor, data: bytes, *, actor: str = "import",
 
 class _Checks:
     """The API's checks (checks.py, debtors.check_debtor) run once per distinct value: a file
-    repeats its debtors, dates and currencies on many rows."""
+    repeats its debtors, dates and currencies on many rows. Each memo keeps a value's result or
+    the Invalid it raised."""
 
     def __init__(self, default_language: str):
         self.default_language = default_language
-        self.memo: dict = {}
+        self.debtors: dict = {}
+        self.issue_dates: dict = {}
+        self.due_dates: dict = {}
+        self.amounts: dict = {}
 
-    def once(self, key, check):
-        found = self.memo.get(key)
-        if found is None:
-            try:
-                found = check()
-            except Invalid as e:
-                found = e
-            self.memo[key] = found
-        if isinstance(found, Invalid):
-            raise found
+    @staticmethod
+    def _run(memo: dict, key, check, *args):
+        try:
+            memo[key] = found = check(*args)
+        except Invalid as e:
+            memo[key] = found = e
         return found
 
-    def debtor(self, values: list[str]) -> tuple[DebtorInput, bool]:
-        def check():
-            data = {"name": values[_NAME], "email": values[_EMAIL]}
-            for key, i in (("language", _LANGUAGE), ("phone", _PHONE), ("address", _ADDRESS)):
-                if values[i]:
-                    data[key] = values[i]
-            return check_debtor(data, self.default_language, "debtor_"), bool(values[_LANGUAGE])
-        return self.once(("debtor", values[_NAME], values[_EMAIL], values[_LANGUAGE], values[_PHONE],
-                          values[_ADDRESS]), check)
+    def _debtor(self, values: list[str]) -> tuple[DebtorInput, bool]:
+        data = {"name": values[_NAME], "email": values[_EMAIL]}
+        for key, i in (("language", _LANGUAGE), ("phone", _PHONE), ("address", _ADDRESS)):
+            if values[i]:
+                data[key] = values[i]
+        return check_debtor(data, self.default_language, "debtor_"), bool(values[_LANGUAGE])
 
-    def date(self, value: str, name: str) -> date:
-        return self.once((name, value), lambda: check_date(value, name))
-
-    def money(self, amount: str, currency: str) -> tuple[int, str]:
-        code = self.once(("currency", currency), lambda: currency_of(currency))
-        return self.once(("amount", amount, code), lambda: amount_of(amount, code)), code
+    @staticmethod
+    def _money(amount: str, currency: str) -> tuple[int, str]:
+        code = currency_of(currency)
+        return amount_of(amount, code), code
 
 
 def check_rows(rows, default_language: str, errors: list[RowError]) -> tuple[list[CheckedInvoice], dict]:
     """Each row as the API would check it, plus what only a file can get wrong: an invoice twice,
     one debtor described two ways. Errors in line order, the first one of each row."""
     checks = _Checks(default_language)
+    run, debtor_memo, issue_memo, due_memo, amount_memo = (
+        checks._run, checks.debtors, checks.issue_dates, checks.due_dates, checks.amounts)
     checked: list[CheckedInvoice] = []
     debtors: dict[str, CheckedDebtor] = {}
     seen_numbers: dict[str, int] = {}
     for line, v in rows:
         try:
-            ref = v[_REF] if REF.fullmatch(v[_REF]) else check_ref(v[_REF], "debtor_ref")
-            debtor, language_given = checks.debtor(v)
-            number = v[_NUMBER] if REF.fullmatch(v[_NUMBER]) else check_ref(v[_NUMBER], "invoice_number")
-            issue, due = checks.date(v[_ISSUE], "issue_date"), checks.date(v[_DUE], "due_date")
+            ref = v[_REF]
+            if not REF.fullmatch(ref):
+                check_ref(ref, "debtor_ref")
+            key = (v[_NAME], v[_EMAIL], v[_LANGUAGE], v[_PHONE], v[_ADDRESS])
+            found = debtor_memo.get(key) or run(debtor_memo, key, checks._debtor, v)
+            if isinstance(found, Invalid):
+                raise found.with_traceback(None)  # a memo's Invalid, raised again: no growing traceback
+            debtor, language_given = found
+            number = v[_NUMBER]
+            if not REF.fullmatch(number):
+                check_ref(number, "invoice_number")
+            issue = issue_memo.get(v[_ISSUE]) or run(issue_memo, v[_ISSUE], check_date, v[_ISSUE], "issue_date")
+            if isinstance(issue, Invalid):
+                raise issue.with_traceback(None)
+            due = due_memo.get(v[_DUE]) or run(due_memo, v[_DUE], check_date, v[_DUE], "due_date")
+            if isinstance(due, Invalid):
+                raise due.with_traceback(None)
             if due < issue:
                 raise Invalid("due_date is before issue_date", "due_date")
-            amount, currency = checks.money(v[_AMOUNT], v[_CURRENCY])
+            key = (v[_AMOUNT], v[_CURRENCY])
+            found = amount_memo.get(key) or run(amount_memo, key, checks._money, *key)
+            if isinstance(found, Invalid):
+                raise found.with_traceback(None)  # a memo's Invalid, raised again: no growing traceback
+            amount, currency = found
         except Invalid as e:
             errors.append(RowError(line, e.field, e.message))
             continue
@@ -185,7 +210,7 @@ def check_rows(rows, default_language: str, errors: list[RowError]) -> tuple[lis
         first = debtors.get(ref)
         if first is None:
             debtors[ref] = CheckedDebtor(line, debtor, language_given)
-        elif (first.data, first.language_given) != (debtor, language_given):
+        elif first.data is not debtor and (first.data, first.language_given) != (debtor, language_given):
             errors.append(RowError(line, "debtor_ref", f"name, e-mail, language, phone or address differs from "
                                                        f"line {first.line} for the same debtor"))
             continue
