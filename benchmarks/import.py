@@ -13,7 +13,10 @@ For each size (invoice rows; debtors = rows / 10), on a fresh PostgreSQL databas
 4. the import of the file, as a subprocess (wall time), then the same file again (an upsert of
    unchanged rows: nothing created, every invoice counted updated, no event but import.completed);
 5. import's work = the import less the empty import; ratio = COPY time / import's work (goal
-   >= 0.2, i.e. the import's work at most 5x the COPY). Rows/s of both.
+   >= 0.2, i.e. the import's work at most 5x the COPY). Rows/s of both;
+6. for scale, the writes alone: the same invoices inserted again under other numbers with their
+   invoice.created events (two INSERT ... SELECT, rolled back), what the invoice and event tables'
+   indexes and foreign-key checks cost before any reading or checking.
 
 Prints human-readable lines, then one JSON line; exit 0 unless something errors (timings are
 never enforced).
@@ -56,7 +59,7 @@ CITIES = ["69003 Lyon", "75011 Paris", "33000 Bordeaux", "59000 Lille", "13001 M
 
 
 def write_csv(path: Path, rows: int, rng: random.Random) -> int:
-    """`rows` invoices of rows // 10 debtors; returns the number of debtors."""
+    """`rows` invoices of rows // 10 debtors, each picked at random; returns the debtors picked."""
     n_debtors = max(1, rows // 10)
     debtors = []
     for d in range(n_debtors):
@@ -68,14 +71,17 @@ def write_csv(path: Path, rows: int, rng: random.Random) -> int:
                    if rng.random() < 0.5 else "")
         debtors.append((f"C{d:06d},{name},{email}", f"{language},{phone},{address}"))
     start = date.today() - timedelta(days=400)
+    used = set()
     with open(path, "w", encoding="utf-8", newline="") as f:
         f.write(HEADER + "\n")
         for i in range(rows):
-            head, tail = debtors[rng.randrange(n_debtors)]
+            d = rng.randrange(n_debtors)
+            used.add(d)
+            head, tail = debtors[d]
             issue = start + timedelta(days=rng.randrange(400))
             due = issue + timedelta(days=rng.choice((30, 45)))
             f.write(f"{head},FA-{i:08d},{issue},{due},{rng.randrange(1000, 2_500_000) / 100:.2f},EUR,{tail}\n")
-    return n_debtors
+    return len(used)
 
 
 def raw_copy(db_url: str, path: Path, repeats: int) -> tuple[list[float], int]:
@@ -96,6 +102,30 @@ def raw_copy(db_url: str, path: Path, repeats: int) -> tuple[list[float], int]:
         conn.execute("DROP TABLE bench_copy")
         conn.commit()
     return times, copied
+
+
+FLOOR_SQL = [
+    "INSERT INTO invoice (creditor_id, debtor_id, number, issue_date, due_date, amount, amount_paid, currency, status, "
+    "disputed, kind, rung_reached, created_at, updated_at) SELECT creditor_id, debtor_id, number || '+F1', issue_date, "
+    "due_date, amount, 0, currency, 'open', false, 'invoice', 0, now(), now() FROM invoice WHERE creditor_id = %(c)s",
+    "INSERT INTO event (creditor_id, debtor_id, invoice_id, type, actor, at, data) SELECT creditor_id, debtor_id, id, "
+    "'invoice.created', 'import', now(), json_build_object('amount', amount, 'currency', currency, 'due_date', "
+    "to_char(due_date, 'YYYY-MM-DD')) FROM invoice WHERE creditor_id = %(c)s AND number LIKE '%%+F1'",
+]
+
+
+def write_floor(db_url: str, creditor_id: int) -> float:
+    """The writes alone: the same invoices again (other numbers) and their invoice.created events,
+    two INSERT ... SELECT in one transaction, rolled back: what the table's indexes and foreign
+    keys cost whatever reads and checks the rows."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute("SET jit = off")
+        t0 = time.perf_counter()
+        for statement in FLOOR_SQL:
+            conn.execute(statement, {"c": creditor_id})
+        elapsed = time.perf_counter() - t0
+        conn.rollback()
+    return elapsed
 
 
 def run_import(env: dict, path: Path, email: str) -> tuple[float, dict]:
@@ -161,6 +191,7 @@ def bench_size(args, size: int, secret: str, dbs: list, workdir: Path) -> dict:
         if counts != (size, n_debtors, size + n_debtors + args.empty_runs + 2):  # + import.completed each
             raise RuntimeError(f"stored (invoices, debtors, events) = {counts}")
 
+        floor_s = write_floor(db_url, creditor_id)
         work_s, again_work_s = import_s - empty_s, again_s - empty_s
         ratio, again_ratio = copy_s / work_s, copy_s / again_work_s
         res = {"rows": size, "debtors": n_debtors, "csv_mb": round(path.stat().st_size / 1e6, 2),
@@ -169,6 +200,7 @@ def bench_size(args, size: int, secret: str, dbs: list, workdir: Path) -> dict:
                "empty_s": round(empty_s, 3), "empty_runs_s": [round(t, 3) for t in empties],
                "import_s": round(import_s, 3), "work_s": round(work_s, 3), "ratio": round(ratio, 3),
                "again_s": round(again_s, 3), "again_work_s": round(again_work_s, 3), "again_ratio": round(again_ratio, 3),
+               "floor_s": round(floor_s, 3), "floor_ratio": round(copy_s / floor_s, 3),
                "copy_rows_per_s": round(size / copy_s), "import_rows_per_s": round(size / work_s),
                "again_rows_per_s": round(size / again_work_s), "ratio_met": ratio >= RATIO_GOAL}
         cmd = " ".join(Path(c).name for c in cli_command())
@@ -179,6 +211,8 @@ def bench_size(args, size: int, secret: str, dbs: list, workdir: Path) -> dict:
         log(f"import's work: {fmt_s(work_s)}, {res['import_rows_per_s']:,} rows/s")
         log(f"ratio COPY / import's work: {ratio:.3f} -> goal >= {RATIO_GOAL} {'met' if res['ratio_met'] else 'NOT met'} "
             f"(import's work = {work_s / copy_s:.1f}x the COPY; load average {res['loadavg_1m']} on {os.cpu_count()} CPUs)")
+        log(f"the writes alone (INSERT ... SELECT of the same invoices and their events, no reading or checks): "
+            f"{fmt_s(floor_s)}; COPY / that = {copy_s / floor_s:.3f}; import's work = {work_s / floor_s:.2f}x it")
         log(f"same file again (unchanged rows): {fmt_s(again_s)}, work {fmt_s(again_work_s)}, "
             f"{res['again_rows_per_s']:,} rows/s, ratio {again_ratio:.3f}")
         return res
