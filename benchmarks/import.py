@@ -46,9 +46,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import psycopg  # noqa: E402
 
-from bench_db import create_database, drop_database  # noqa: E402
+from bench_db import migrated_database  # noqa: E402
 from dunning import copy_creditor, fmt_s, log, make_app, recorded  # noqa: E402
-from dunning_day import cli_command  # noqa: E402
+from dunning_day import cli_command, cli_env  # noqa: E402
 
 RATIO_GOAL = 0.2
 SEED = 20261206
@@ -139,20 +139,9 @@ def run_import(env: dict, path: Path, email: str) -> tuple[float, dict]:
 
 
 def bench_size(args, size: int, secret: str, dbs: list, workdir: Path) -> dict:
-    from flask_migrate import upgrade
-
-    from portal.extensions import db
-
     rng = random.Random(SEED + size)
-    name, db_url = create_database(args.database_url, args.db_prefix)
-    dbs.append(name)
-    log(f"\n=== {size:,} invoice rows — database {name} ===")
-    app = make_app(db_url, secret)
-    try:
-        with app.app_context():
-            upgrade()
-            db.session.remove()
-            db.engine.dispose()
+    with migrated_database(args.database_url, args.db_prefix, dbs, make_app, secret, args.keep) as (name, db_url, _app):
+        log(f"\n=== {size:,} invoice rows — database {name} ===")
         email = "bench@example.com"
         with psycopg.connect(db_url) as conn:
             creditor_id = copy_creditor(conn, "Bench SARL", email)
@@ -169,9 +158,7 @@ def bench_size(args, size: int, secret: str, dbs: list, workdir: Path) -> dict:
         if copied != size:
             raise RuntimeError(f"COPY took {copied} rows of {size}")
         copy_s = min(copies)
-        env = {**os.environ, "DATABASE_URL": db_url, "SECRET_KEY": secret, "RATELIMIT_STORAGE_URI": "memory://",
-               "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-        env.pop("CELERY_BROKER_URL", None)
+        env = cli_env(db_url, secret)
         empties = []
         for _ in range(args.empty_runs):
             t, res = run_import(env, empty, email)
@@ -216,16 +203,6 @@ def bench_size(args, size: int, secret: str, dbs: list, workdir: Path) -> dict:
         log(f"same file again (unchanged rows): {fmt_s(again_s)}, work {fmt_s(again_work_s)}, "
             f"{res['again_rows_per_s']:,} rows/s, ratio {again_ratio:.3f}")
         return res
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
-        if not args.keep:
-            drop_database(args.database_url, name)
-            log(f"dropped database {name}")
-        else:
-            log(f"kept database {name} ({db_url})")
-        dbs.remove(name)
 
 
 def main() -> int:
