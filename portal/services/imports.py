@@ -9,7 +9,7 @@ import csv
 import gc
 import io
 import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Callable
 
@@ -228,7 +228,7 @@ def _write(creditor, checked: list[CheckedInvoice], debtors: dict[str, CheckedDe
         old = existing.get(ref)
         data = d.data
         if old is not None and not d.language_given:
-            data = DebtorInput(**{**data.__dict__, "language": old.language})
+            data = replace(data, language=old.language)
         by_ref[ref], created = _put_debtor(creditor, ref, data, actor)
         debtors_created += created
     for n, (line, number, ref, issue, due, amount, currency, _i, _d) in enumerate(checked, 1):
