@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import psycopg
@@ -20,3 +21,32 @@ def create_database(admin_url: str, prefix: str = "relance_bench") -> tuple[str,
 def drop_database(admin_url: str, name: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@contextmanager
+def migrated_database(admin_url: str, prefix: str, dbs: list[str], make_app, secret: str, keep: bool = False):
+    """A fresh database with the migrations applied: yields (name, url, app); dropped at the end
+    unless `keep`. Its name stays in `dbs` meanwhile, for a run's last-resort clean-up."""
+    from flask_migrate import upgrade
+
+    from portal.extensions import db
+
+    name, url = create_database(admin_url, prefix)
+    dbs.append(name)
+    app = make_app(url, secret)
+    try:
+        with app.app_context():
+            upgrade()
+            db.session.remove()
+            db.engine.dispose()
+        yield name, url, app
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        if keep:
+            print(f"kept database {name} ({url})", flush=True)
+        else:
+            drop_database(admin_url, name)
+            print(f"dropped database {name}", flush=True)
+        dbs.remove(name)

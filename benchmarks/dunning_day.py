@@ -64,6 +64,15 @@ def cli_command() -> list[str]:
     return [str(relance)] if relance.exists() else [sys.executable, "-m", "flask", "--app", "app"]
 
 
+def cli_env(db_url: str, secret: str, **extra) -> dict:
+    """The environment of a CLI process on that database: this checkout's code, jobs in-process."""
+    env = {**os.environ, "DATABASE_URL": db_url, "SECRET_KEY": secret, "PORTAL_BASE_URL": "http://127.0.0.1:5000",
+           "RATELIMIT_STORAGE_URI": "memory://",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep), **extra}
+    env.pop("CELERY_BROKER_URL", None)
+    return env
+
+
 def run_cli(env: dict, day: date) -> tuple[float, dict]:
     t0 = time.perf_counter()
     proc = subprocess.run([*cli_command(), "dunning", "run", "--date", day.isoformat()], env=env, cwd=str(ROOT),
@@ -148,10 +157,7 @@ def bench_day_size(args, size: int, secret: str, day: date, dbs: list) -> dict:
         if args.profile:
             return {"invoices": size, **profile_day(db_url, secret, sink, day, args.profile)}
 
-        env = {**os.environ, "DATABASE_URL": db_url, "SECRET_KEY": secret, "SMTP_URL": sink.url,
-               "PORTAL_BASE_URL": "http://127.0.0.1:5000", "RATELIMIT_STORAGE_URI": "memory://",
-               "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-        env.pop("CELERY_BROKER_URL", None)
+        env = cli_env(db_url, secret, SMTP_URL=sink.url)
         day_s, day_res = run_cli(env, day)
         messages = received(sink)
         if day_res["sent"] != len(messages):

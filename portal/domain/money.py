@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from babel.numbers import format_currency, get_currency_precision, list_currencies
 
@@ -23,6 +24,7 @@ def check_currency(code: object) -> str:
     return code.upper()
 
 
+@lru_cache(maxsize=None)  # every amount parsed asks; an import asks for each row
 def exponent(currency: str) -> int:
     return get_currency_precision(check_currency(currency))
 

@@ -29,23 +29,24 @@ class DebtorInput:
     address: str | None = None  # None: keep the current one; "": clear it
 
 
-def check_debtor(data, default_language: str) -> DebtorInput:
+def check_debtor(data, default_language: str, prefix: str = "") -> DebtorInput:
+    """`prefix` names the fields as the input does ("debtor_" in a CSV import)."""
     if not isinstance(data, dict):
         raise Invalid("a JSON object is required")
     email = data.get("email")
-    email = None if email in (None, "") else check_email(email)
+    email = None if email in (None, "") else check_email(email, f"{prefix}email")
     language = data.get("language", default_language)
     if language not in ("fr", "en"):
-        raise Invalid("language must be fr or en", "language")
+        raise Invalid(f"{prefix}language must be fr or en", f"{prefix}language")
     profile = data.get("profile")
     if profile is not None and profile not in PROFILES:
         raise Invalid(f"profile must be one of {', '.join(PROFILES)}", "profile")
     kind = data.get("kind")
     if kind is not None and kind not in KINDS:
         raise Invalid(f"kind must be one of {', '.join(KINDS)}", "kind")
-    phone = check_text(data.get("phone"), "phone", 40, required=False)
-    address = (check_address(data["address"]) or "") if "address" in data else None
-    return DebtorInput(check_name(data.get("name"), "name"), email, language, profile, phone, kind, address)
+    phone = check_text(data.get("phone"), f"{prefix}phone", 40, required=False)
+    address = (check_address(data["address"], f"{prefix}address") or "") if "address" in data else None
+    return DebtorInput(check_name(data.get("name"), f"{prefix}name"), email, language, profile, phone, kind, address)
 
 
 def get_debtor(creditor_id: int, ref: str) -> Debtor:

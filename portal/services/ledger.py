@@ -87,6 +87,13 @@ def get_invoice(creditor_id: int, number: str) -> Invoice:
     return invoice
 
 
+#: what an invoice with payments cannot do, by the field at fault, in the order checked
+#: (_put_invoice; imports_pg checks the same in SQL)
+PAID_INVOICE_RULES = {"currency": "the currency of an invoice with payments cannot change",
+                      "debtor_ref": "an invoice with payments cannot move to another debtor",
+                      "amount": "amount is below what was already paid"}
+
+
 def _put_invoice(creditor: Creditor, number: str, d: InvoiceInput, actor: str,
                  debtor: Debtor | None = None) -> tuple[Invoice, bool]:
     if debtor is None:
@@ -104,12 +111,11 @@ def _put_invoice(creditor: Creditor, number: str, d: InvoiceInput, actor: str,
     else:
         before = {k: getattr(invoice, k) for k in ("debtor_id", "issue_date", "due_date", "amount", "currency", "status")}
         if invoice.amount_paid:
-            if d.currency != invoice.currency:
-                raise Conflict("the currency of an invoice with payments cannot change", "currency")
-            if debtor.id != invoice.debtor_id:
-                raise Conflict("an invoice with payments cannot move to another debtor", "debtor_ref")
-            if d.amount < invoice.amount_paid:
-                raise Conflict("amount is below what was already paid", "amount")
+            for key, broken in (("currency", d.currency != invoice.currency),
+                                ("debtor_ref", debtor.id != invoice.debtor_id),
+                                ("amount", d.amount < invoice.amount_paid)):
+                if broken:
+                    raise Conflict(PAID_INVOICE_RULES[key], key)
     invoice.debtor_id = debtor.id
     invoice.issue_date, invoice.due_date = d.issue_date, d.due_date
     invoice.amount, invoice.currency = d.amount, d.currency

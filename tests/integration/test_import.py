@@ -249,3 +249,143 @@ def test_import_never_touches_another_creditor(cred, new_creditor):
     assert snapshot(other.id) == before
     assert db.session.scalar(select(func.count()).select_from(Invoice)) == 6
     assert db.session.scalar(select(func.count()).select_from(Payment)) == 0
+
+
+# --- the same file gives the same results, errors and events on both engines ---------------------
+# (SQLite writes row by row through the API's services, PostgreSQL set-based: imports_pg)
+
+def event_log(creditor_id: int) -> list[tuple]:
+    """The creditor's events, oldest first, as the API's feed names them."""
+    db.session.rollback()
+    rows = db.session.execute(
+        select(Event.type, Debtor.ref, Invoice.number, Event.data).outerjoin(Debtor, Debtor.id == Event.debtor_id)
+        .outerjoin(Invoice, Invoice.id == Event.invoice_id).where(Event.creditor_id == creditor_id).order_by(Event.id))
+    return [(t, ref, number, data) for t, ref, number, data in rows]
+
+
+def test_events_are_those_the_api_writes(cred):
+    before = len(event_log(cred.id))
+    run(cred, GOOD)
+    assert event_log(cred.id)[before:] == [
+        ("debtor.created", "C1", None, {}), ("debtor.created", "C2", None, {}),
+        ("invoice.created", "C1", "F-100", {"amount": 120000, "currency": "EUR", "due_date": "2026-10-01"}),
+        ("invoice.created", "C1", "F-101", {"amount": 9990, "currency": "EUR", "due_date": "2026-10-15"}),
+        ("invoice.created", "C2", "F-102", {"amount": 15000, "currency": "JPY", "due_date": "2026-10-31"}),
+        ("import.completed", None, None, {"rows": 3, "invoices_created": 3, "invoices_updated": 0})]
+    changed = HEADER + (
+        "C3,New One,new@example.com,F-103,2026-11-01,2026-12-01,10.00,EUR\n"
+        "C1,Dupont SAS,compta@dupont.example,F-100,2026-09-01,2026-10-05,1300.00,EUR\n"
+        "C1,Dupont SAS,compta@dupont.example,F-101,2026-09-15,2026-10-15,99.90,EUR\n"
+        "C1,Dupont SAS,compta@dupont.example,F-102,2026-10-01,2026-10-31,150.00,EUR\n")
+    before = len(event_log(cred.id))
+    result = run(cred, changed)
+    assert (result.errors, result.debtors_created, result.invoices_created, result.invoices_updated) == ([], 1, 1, 3)
+    assert event_log(cred.id)[before:] == [
+        ("debtor.created", "C3", None, {}), ("debtor.updated", "C1", None, {"fields": ["name"]}),
+        ("invoice.created", "C3", "F-103", {"amount": 1000, "currency": "EUR", "due_date": "2026-12-01"}),
+        ("invoice.updated", "C1", "F-100", {"fields": ["amount", "due_date"]}),
+        ("invoice.updated", "C1", "F-102", {"fields": ["currency", "debtor_id"]}),  # 150.00 EUR: 15000 too
+        ("import.completed", None, None, {"rows": 4, "invoices_created": 1, "invoices_updated": 3})]
+    f102 = ledger.get_invoice(cred.id, "F-102")
+    assert (f102.debtor.ref, f102.amount, f102.currency, f102.status) == ("C1", 15000, "EUR", "open")
+
+
+OPTIONAL = ("debtor_address,debtor_ref,debtor_name,debtor_email,invoice_number,issue_date,due_date,amount,currency,"
+            "debtor_language,debtor_phone\n")
+
+
+def test_optional_debtor_columns(cred):
+    text = OPTIONAL + (
+        '"12 rue des Lilas\n69003 Lyon",C1,Dupont SARL,,F-1,2026-09-01,2026-10-01,1.00,EUR,en,+33612345678\n'
+        '"12 rue des Lilas\n69003 Lyon",C1,Dupont SARL,,F-2,2026-09-01,2026-10-01,2.00,EUR,en,+33612345678\n'
+        ",C2,Martin,,F-3,2026-09-01,2026-10-01,3.00,EUR,,\n")
+    result = run(cred, text)
+    assert (result.errors, result.rows, result.debtors_created) == ([], 3, 2)
+    c1, c2 = ledger.get_debtor(cred.id, "C1"), ledger.get_debtor(cred.id, "C2")
+    assert (c1.language, c1.phone, c1.address) == ("en", "+33612345678", "12 rue des Lilas\n69003 Lyon")
+    assert (c2.language, c2.phone, c2.address) == ("fr", None, None)  # the creditor's language
+    # A file without these columns, or with empty cells, keeps what each debtor has.
+    before = len(event_log(cred.id))
+    assert run(cred, GOOD.replace("compta@dupont.example", "")).errors == []
+    c1 = ledger.get_debtor(cred.id, "C1")
+    assert (c1.name, c1.language, c1.phone, c1.address) == ("Dupont SARL", "en", "+33612345678",
+                                                            "12 rue des Lilas\n69003 Lyon")
+    assert [e for e in event_log(cred.id)[before:] if e[0].startswith("debtor.")] == [
+        ("debtor.updated", "C2", None, {"fields": ["name"]})]  # "Martin, Fils & Cie"
+    before = len(event_log(cred.id))
+    moved = OPTIONAL + '"3 place Bellecour\r\n69002  Lyon",C1,Dupont SARL,,F-1,2026-09-01,2026-10-01,1.00,EUR,fr,\n'
+    assert run(cred, moved).errors == []
+    c1 = ledger.get_debtor(cred.id, "C1")
+    assert (c1.language, c1.phone, c1.address) == ("fr", "+33612345678", "3 place Bellecour\n69002 Lyon")
+    assert [e for e in event_log(cred.id)[before:] if e[0].startswith("debtor.")] == [
+        ("debtor.updated", "C1", None, {"fields": ["address", "language"]})]
+
+
+def test_optional_columns_are_checked_as_the_api_checks_them(cred, api):
+    seven = "\n".join(f"line {n}" for n in range(1, 8))
+    text = OPTIONAL + (
+        f',C1,A,,F-1,2026-09-01,2026-10-01,1.00,EUR,de,\n'                      # 2 language
+        f',C2,B,,F-2,2026-09-01,2026-10-01,1.00,EUR,,{"1" * 41}\n'              # 3 phone
+        f'"{seven}",C3,C,,F-3,2026-09-01,2026-10-01,1.00,EUR,,\n'               # 4-10 address
+        f'"{"x" * 39}",C4,D,,F-4,2026-09-01,2026-10-01,1.00,EUR,,\n'            # 11 address line
+        f',C5,E,,F-5,2026-09-01,2026-10-01,1.00,EUR,EN,\n'                      # 12 language
+        f'"ok",C6,F,,F-6,2026-13-01,2026-10-01,1.00,EUR,en,+33612345678\n')    # 13 date
+    result = run(cred, text)
+    assert [(e.line, e.field) for e in result.errors] == [
+        (2, "debtor_language"), (3, "debtor_phone"), (10, "debtor_address"), (11, "debtor_address"),
+        (12, "debtor_language"), (13, "issue_date")]
+    assert snapshot(cred.id)["debtors"] == {}
+    # The same messages as PUT /debtors gives for the same values.
+    for error, field, value in zip(result.errors, ("language", "phone", "address", "address"),
+                                   ("de", "1" * 41, seven, "x" * 39)):
+        answer = api.put("/debtors/X", json={"name": "X", "language": "fr", field: value}).json["error"]
+        assert (answer["field"], answer["message"].replace(field, "debtor_" + field)) == \
+            (field, error.message), field
+
+
+def test_one_debtor_described_two_ways_by_the_optional_columns(cred):
+    text = OPTIONAL + (",C1,A,,F-1,2026-09-01,2026-10-01,1.00,EUR,en,\n"
+                       ",C1,A,,F-2,2026-09-01,2026-10-01,1.00,EUR,fr,\n")
+    assert [(e.line, e.field) for e in run(cred, text).errors] == [(3, "debtor_ref")]
+
+
+def test_paid_invoice_rules_as_the_api_applies_them(cred, api):
+    run(cred, GOOD)
+    api.post("/invoices/F-100/payments", json={"amount": "200.00", "date": "2026-10-05", "reference": "V1"})
+    api.post("/invoices/F-101/payments", json={"amount": "10.00", "date": "2026-10-05", "reference": "V2"})
+    before = snapshot(cred.id)
+    for old, new, line, field in (("C1,Dupont SARL,compta@dupont.example,F-101", "C2,\"Martin, Fils & Cie\",,F-101",
+                                   3, "debtor_ref"),
+                                  ("1200.00,EUR", "1200,JPY", 2, "currency"),
+                                  ("99.90", "9.00", 3, "amount")):
+        result = run(cred, GOOD.replace(old, new).replace("1200.00", "1300.00"))
+        assert [(e.line, e.field) for e in result.errors] == [(line, field)]
+        number = "F-100" if line == 2 else "F-101"
+        body = {"debtor_ref": "C1", "issue_date": "2026-09-01", "due_date": "2026-10-01", "amount": "1200.00",
+                "currency": "EUR", **{"debtor_ref": {"debtor_ref": "C2"}, "currency": {"amount": "1200",
+                                      "currency": "JPY"}, "amount": {"amount": "9.00"}}[field]}
+        answer = api.put(f"/invoices/{number}", json=body)
+        assert answer.status_code == 409 and answer.json["error"]["message"] == result.errors[0].message
+        assert snapshot(cred.id) == before
+
+
+def test_status_follows_the_new_amount_and_cancelled_stays(cred, api):
+    run(cred, GOOD)
+    api.post("/invoices/F-101/payments", json={"amount": "50.00", "date": "2026-10-05", "reference": "V1"})
+    api.put("/invoices/F-100", json={"debtor_ref": "C1", "issue_date": "2026-09-01", "due_date": "2026-10-01",
+                                     "amount": "1200.00", "currency": "EUR", "cancelled": True})
+    before = len(event_log(cred.id))
+    result = run(cred, GOOD.replace("1200.00", "1100.00").replace("99.90", "50.00"))
+    assert result.errors == [] and result.invoices_updated == 3
+    assert [(e[2], e[3]) for e in event_log(cred.id)[before:] if e[0] == "invoice.updated"] == [
+        ("F-100", {"fields": ["amount"]}), ("F-101", {"fields": ["amount", "status"]})]
+    s = snapshot(cred.id)["invoices"]
+    assert (s["F-100"][3], s["F-100"][5]) == (110000, "cancelled")
+    assert s["F-101"][3:] == (5000, "EUR", "paid", 5000)
+
+
+def test_progress_reaches_the_last_row(cred):
+    seen = []
+    text = GOOD + "".join(f"C{n},N{n},,F-{n},2026-10-01,2026-10-31,1.00,EUR\n" for n in range(200, 1400))
+    assert run(cred, text, progress=seen.append).errors == []
+    assert seen == sorted(seen) and seen[-1] == 1203

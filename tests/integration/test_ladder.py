@@ -214,3 +214,28 @@ def test_charges_items_are_never_reminded(app, creditor):
     db.session.commit()
     assert planner.plan_day(owner, DAY0 + timedelta(days=1)) == (1, 0)
     assert db.session.scalars(select(Reminder.invoice_id).where(Reminder.step_code == "thank_you")).all() == [inv.id]
+
+
+def test_an_import_correcting_the_address_sends_the_refused_step_again(app, creditor, smtp_server):
+    """As the API's PUT /debtors above, on both engines (the import writes set-based on PostgreSQL)."""
+    from portal.services.imports import import_csv
+
+    owner = db.session.get(Creditor, creditor.id)
+    due = DAY0 - timedelta(days=3)
+    assert import_csv(owner, _csv([("Y", "wrong@example.com", "Y-1", due, "250.00")]).encode()).errors == []
+    smtp_server.handler.refuse = {"wrong@example.com": "550 5.1.1 no such user"}
+    assert (dunning_day.run(DAY0).failed, db.session.scalars(select(Reminder.status)).all()) == (1, ["failed"])
+    # The same file with the name changed only: the failed step stays failed.
+    assert import_csv(owner, _csv([("Y", "wrong@example.com", "Y-1", due, "250.00")]).encode()
+                      .replace(b"Client Y", b"Client Y SAS")).errors == []
+    assert db.session.scalars(select(Reminder.status)).all() == ["failed"]
+    assert import_csv(owner, _csv([("Y", "right@example.com", "Y-1", due, "250.00")]).encode()).errors == []
+    db.session.expire_all()
+    assert db.session.scalars(select(Reminder.status)).all() == ["planned"]
+    assert db.session.scalars(select(Event.data).where(Event.type == "reminder.replanned")).all() == [
+        {"step": "reminder_1"}]
+    assert db.session.scalars(select(Event.data).where(Event.type == "debtor.updated")).all() == [
+        {"fields": ["name"]}, {"fields": ["email", "name"]}]
+    result = dunning_day.run(DAY0 + timedelta(days=1))
+    assert (result.sent, result.failed) == (1, 0)
+    assert [r.rcpt_tos for r in smtp_server.handler.take()] == [["right@example.com"]]
