@@ -243,15 +243,18 @@ def _by_reference(credit, book, cur, refs):
     """Matched on our references; else (None, a note on references that led nowhere)."""
     debtors: dict[int, list[int]] = {}
     stale = []
-    for kind, row_id in refs:
-        if kind == INVOICE:
-            pos = book._position(row_id)
-            if pos is None or book._cur[pos] != cur:
-                stale.append(row_id)
-            else:
+    for readings in refs:
+        for kind, row_id in readings:
+            pos = book._position(row_id) if kind == INVOICE else None
+            if pos is not None and book._cur[pos] == cur:
                 debtors.setdefault(book._debtor[pos], []).append(pos)
-        elif kind == DEBTOR and row_id in book._names:
-            debtors.setdefault(row_id, [])
+                break
+            if kind == DEBTOR and row_id in book._names:
+                debtors.setdefault(row_id, [])
+                break
+        else:
+            if readings[-1][0] == INVOICE:  # the shortest reading: most likely what was typed
+                stale.append(readings[-1][1])
     note = f"It quotes the reference of invoice(s) {stale} that are not open in {credit.currency}. " if stale else ""
     if len(debtors) > 1:
         return None, note + f"It quotes references of {len(debtors)} different debtors. "

@@ -83,30 +83,31 @@ def number_candidates(words: list[str], known) -> list[str]:
     return found
 
 
-def references(words: list[str]) -> list[tuple[str, int]]:
-    """Our RF references among the words, each (kind, id), in order, without repeats.
+def references(words: list[str]) -> list[list[tuple[str, int]]]:
+    """Our RF references among the words: for each word starting one, its valid readings as
+    (kind, id), longest first (the caller keeps the first that names a row it knows).
 
     A reference may be split by spaces as it is printed ("RF18 5390 0754 7034": groups of four)
     or as a payer types it ("RF 18 D1", "RF18 D1"); words are joined only while that grouping
-    holds, and the longest valid reference wins, so the next word is not glued on by accident
-    ("RF18 D1 F230866" is RF18D1). The check digits rule out most chance readings."""
-    found: list[tuple[str, int]] = []
+    holds ("RF18 D1 F230866" reads RF18D1 alone). A glued reading ("RF18D1AB" + "VIREMENT") passes
+    the check digits once in 97: hence every reading, for the caller to try against the book."""
+    found: list[list[tuple[str, int]]] = []
     for i, word in enumerate(words):
         if not word.startswith("RF"):
             continue
-        joined, best = word, None
+        joined, readings = word, []
         j = i + 1
         while True:
             parsed = parse_reference(joined) if len(joined) >= 6 else None
             if parsed:
-                best = parsed
+                readings.insert(0, parsed)
             if j >= len(words) or len(joined) > 25 or not (
                     len(joined) % 4 == 0 or joined == "RF" or (len(joined) == 3 and joined[2].isdigit())):
                 break
             joined += words[j]
             j += 1
-        if best and best not in found:
-            found.append(best)
+        if readings and readings not in found:
+            found.append(readings)
     return found
 
 

@@ -66,9 +66,18 @@ def test_the_structured_reference_counts_as_much_as_the_text():
 
 def test_a_reference_is_not_glued_to_the_next_word():
     ref = debtor_reference(DUPONT)
-    assert references(tokens(f"{ref[:4]} {ref[4:]} F230866")) == [("D", DUPONT)]
+    assert references(tokens(f"{ref[:4]} {ref[4:]} F230866")) == [[("D", DUPONT)]]
     assert references(tokens("RF18 5390 0754 7034")) == []  # ISO's example: valid, but not ours
     assert references(tokens("RF")) == references(tokens("TRF12 D1")) == []
+
+
+def test_a_chance_reading_glued_to_the_next_word_gives_way_to_the_reference_in_the_book():
+    # "RF32D1EL" + "REF" and "RF33IF5C" + "VIREMENT" pass the check digits by chance (1 in 97).
+    b = book(debtors=DEBTORS + [DebtorName(1821, "Cabo")],
+             invoices=INVOICES + [OpenInvoice(19632, 1821, "X-1", 5_00, "EUR", DAY)])
+    assert len(references(tokens("RF32 D1EL REF"))[0]) == 2
+    check(match(credit(1_00, "PAIEMENT RF32 D1EL REF NOTPROVIDED"), b), MATCHED, "debtor_reference", 1821)
+    check(match(credit(5_00, "PAIEMENT RF33IF5C VIREMENT VIR SEPA"), b), MATCHED, "invoice_reference", 1821, [19632])
 
 
 def test_an_amount_below_the_quoted_invoices_is_allocated_oldest_first_above_leaves_credit():
