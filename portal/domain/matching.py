@@ -189,6 +189,10 @@ class Book:
         found.update(self._moved.get(amount, ()))
         return sorted(p for p in found if self._cur[p] == cur)
 
+    def _count_of_balance(self, amount: int) -> int:
+        """Invoices that had this balance when the book was built, any currency."""
+        return bisect_right(self._bal_sorted, amount) - bisect_left(self._bal_sorted, amount)
+
     def _ids_of(self, positions) -> tuple[int, ...]:
         return tuple(self._ids[p] for p in sorted(positions))
 
@@ -317,28 +321,34 @@ def _suggest(credit, book, cur, note=""):
     payer = " ".join(remittance.name_words(credit.counterparty))
     amount = credit.amount
     by_invoice: dict[int, list[int]] = {}
-    for p in book._of_balance(amount, cur) if cur is not None else ():
-        by_invoice.setdefault(book._debtor[p], []).append(p)
     by_total = book._by_total.get((cur, amount), set()) if cur is not None else set()
+    common = cur is not None and book._count_of_balance(amount) > AMOUNT_CANDIDATES
+    if common:  # a round amount that many invoices have: the payer's name picks the few to look at
+        named = close = book._named(payer) if payer else []
+        for _, d in named:
+            ps = [p for p in book._open(d, cur) if book._balance[p] == amount]
+            if ps:
+                by_invoice[d] = ps
+        by_total = by_total & {d for _, d in named}
+        named = [s for s in named if s[1] in by_invoice or s[1] in by_total]
+    else:
+        for p in book._of_balance(amount, cur) if cur is not None else ():
+            by_invoice.setdefault(book._debtor[p], []).append(p)
     candidates = list(by_invoice) + sorted(by_total - by_invoice.keys())
-    named = []
-    if payer and candidates:
-        if len(candidates) <= AMOUNT_CANDIDATES:
-            named = book._similar(payer, candidates)
-        else:
-            wanted = set(candidates)
-            named = [s for s in book._named(payer) if s[1] in wanted]
+    if not common:
+        named = close = book._similar(payer, candidates) if payer and candidates else []
+    count = f"over {AMOUNT_CANDIDATES}" if common else str(len(candidates))
     debtor, score, how = None, 0, ""
-    if len(candidates) == 1:
+    if len(candidates) == 1 and not common:
         debtor = candidates[0]
-        close = bool(named) and named[0][0] >= NAME_CLOSE
-        score, how = 70 + 15 * close, " and the payer's name is close to it" if close else ""
+        near = bool(named) and named[0][0] >= NAME_CLOSE
+        score, how = 70 + 15 * near, " and the payer's name is close to it" if near else ""
     elif candidates and named:
         best, second = named[0][0], named[1][0] if len(named) > 1 else 0
         if best >= NAME_CLOSE and best - second > 0:
-            debtor, score, how = named[0][1], 80, f"; the payer's name points to this one among {len(candidates)}"
+            debtor, score, how = named[0][1], 80, f"; the payer's name points to this one among {count}"
         elif best - second >= NAME_APART:
-            debtor, score, how = named[0][1], 50, (f"; among {len(candidates)} debtors its name is the "
+            debtor, score, how = named[0][1], 50, (f"; among {count} debtors its name is the "
                                                    f"nearest to the payer's, though not close")
     if debtor is not None:
         name = book._name(debtor)
@@ -348,8 +358,8 @@ def _suggest(credit, book, cur, note=""):
                             note + f"{name} has an open invoice of exactly {_money(amount, credit.currency)}{how}.")
         return _outcome(book, SUGGESTED, "debtor_balance", score - 5, debtor, book._open(debtor, cur),
                         note + f"The amount equals the whole balance of {name}{how}.")
-    if candidates:
-        return Outcome(UNMATCHED, "none", 0, explain=note + f"{len(candidates)} debtors have an invoice or a "
+    if candidates or (common and not close):
+        return Outcome(UNMATCHED, "none", 0, explain=note + f"{count} debtors have an invoice or a "
                                                              f"balance of this amount; nothing tells them apart.")
     return _by_name(credit, book, cur, payer, note)
 
