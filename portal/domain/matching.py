@@ -125,7 +125,7 @@ class Book:
         del cols, debtor_col, disputed, due, ids, numbers, balances, curs, order
         self._span: dict[int, tuple[int, int]] = {}
         self._totals: dict[tuple[int, int], int] = {}
-        self._by_number: dict[str, list[int]] = {}
+        self._by_number: dict[str, int | tuple[int, ...]] = {}  # a tuple only for a number used twice
         for pos in range(n):
             debtor = self._debtor[pos]
             start = self._span.get(debtor, (pos,))[0]
@@ -134,7 +134,8 @@ class Book:
             self._totals[key] = self._totals.get(key, 0) + self._balance[pos]
             number = remittance.number_key(self._numbers[pos])
             if len(number) >= remittance.MIN_NUMBER_KEY:
-                self._by_number.setdefault(number, []).append(pos)
+                seen = self._by_number.get(number)
+                self._by_number[number] = pos if seen is None else (*(seen if type(seen) is tuple else (seen,)), pos)
         self._by_total: dict[tuple[int, int], set[int]] = {}
         for (debtor, cur), total in self._totals.items():
             self._by_total.setdefault((cur, total), set()).add(debtor)
@@ -188,6 +189,10 @@ class Book:
         found = {p for p in self._bal_pos[lo:hi] if self._balance[p] == amount}
         found.update(self._moved.get(amount, ()))
         return sorted(p for p in found if self._cur[p] == cur)
+
+    def _numbered(self, key: str) -> tuple[int, ...]:
+        found = self._by_number[key]
+        return found if type(found) is tuple else (found,)
 
     def _count_of_balance(self, amount: int) -> int:
         """Invoices that had this balance when the book was built, any currency."""
@@ -292,7 +297,7 @@ def _by_numbers(credit, book, cur, words):
     """Matched when the text names open invoice numbers of one debtor in the credit's currency;
     numbers of several debtors are at most a suggestion."""
     found = [p for key in remittance.number_candidates(words, book._by_number)
-             for p in book._by_number[key] if book._balance[p] and book._cur[p] == cur]
+             for p in book._numbered(key) if book._balance[p] and book._cur[p] == cur]
     if not found:
         return None
     by_debtor: dict[int, list[int]] = {}

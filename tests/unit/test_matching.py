@@ -142,6 +142,9 @@ def test_numbers_of_two_debtors_are_not_a_match():
     check(match(credit(1_00, "F230866 F239765"), book()), UNMATCHED, "none")
     # The amount is what one of them owes on the invoices named: a suggestion at most.
     check(match(credit(25_00, "F230866 F239765"), book()), SUGGESTED, "invoice_numbers", MARTIN, [5])
+    # One number, two debtors: "FA-230866" of Durand reads as Dupont's "F230866".
+    twice = book(invoices=INVOICES + [OpenInvoice(40, DURAND, "FA-230866", 100_00, "EUR", DAY)])
+    check(match(credit(100_00, "FACTURE 230866"), twice), UNMATCHED, "none")
 
 
 def test_only_invoices_in_the_credits_currency_are_named():
