@@ -93,7 +93,7 @@ class Book:
     and balances are found by bisecting sorted copies; settling moves a balance into `_moved`."""
 
     __slots__ = ("_ids", "_debtor", "_balance", "_cur", "_numbers", "_span", "_id_sorted",
-                 "_id_pos", "_bal_sorted", "_bal_pos", "_moved", "_by_number", "_currencies",
+                 "_id_pos", "_bal_sorted", "_bal_pos", "_moved", "_num_hash", "_num_pos", "_currencies",
                  "_totals", "_by_total", "_names", "_name_index", "_asked")
 
     def __init__(self, invoices, debtors, asked: dict[int, tuple[int, ...]] | None = None):
@@ -125,7 +125,7 @@ class Book:
         del cols, debtor_col, disputed, due, ids, numbers, balances, curs, order
         self._span: dict[int, tuple[int, int]] = {}
         self._totals: dict[tuple[int, int], int] = {}
-        self._by_number: dict[str, int | tuple[int, ...]] = {}  # a tuple only for a number used twice
+        keyed = []  # (hash of the number's key, position): 16 bytes an invoice once in arrays
         for pos in range(n):
             debtor = self._debtor[pos]
             start = self._span.get(debtor, (pos,))[0]
@@ -134,8 +134,11 @@ class Book:
             self._totals[key] = self._totals.get(key, 0) + self._balance[pos]
             number = remittance.number_key(self._numbers[pos])
             if len(number) >= remittance.MIN_NUMBER_KEY:
-                seen = self._by_number.get(number)
-                self._by_number[number] = pos if seen is None else (*(seen if type(seen) is tuple else (seen,)), pos)
+                keyed.append((hash(number), pos))
+        keyed.sort()
+        self._num_hash = array("q", (h for h, _ in keyed))
+        self._num_pos = array("q", (p for _, p in keyed))
+        del keyed
         self._by_total: dict[tuple[int, int], set[int]] = {}
         for (debtor, cur), total in self._totals.items():
             self._by_total.setdefault((cur, total), set()).add(debtor)
@@ -190,9 +193,14 @@ class Book:
         found.update(self._moved.get(amount, ()))
         return sorted(p for p in found if self._cur[p] == cur)
 
-    def _numbered(self, key: str) -> tuple[int, ...]:
-        found = self._by_number[key]
-        return found if type(found) is tuple else (found,)
+    def _numbered(self, key: str) -> list[int]:
+        """Positions of the invoices whose number has this key (two keys may share a hash)."""
+        h = hash(key)
+        lo = bisect_left(self._num_hash, h)
+        if lo == len(self._num_hash) or self._num_hash[lo] != h:
+            return []
+        hi = bisect_right(self._num_hash, h, lo)
+        return [p for p in self._num_pos[lo:hi] if remittance.number_key(self._numbers[p]) == key]
 
     def _count_of_balance(self, amount: int) -> int:
         """Invoices that had this balance when the book was built, any currency."""
@@ -296,8 +304,8 @@ def _by_reference(credit, book, cur, refs):
 def _by_numbers(credit, book, cur, words):
     """Matched when the text names open invoice numbers of one debtor in the credit's currency;
     numbers of several debtors are at most a suggestion."""
-    found = [p for key in remittance.number_candidates(words, book._by_number)
-             for p in book._numbered(key) if book._balance[p] and book._cur[p] == cur]
+    found = [p for positions in remittance.number_candidates(words, book._numbered)
+             for p in positions if book._balance[p] and book._cur[p] == cur]
     if not found:
         return None
     by_debtor: dict[int, list[int]] = {}
