@@ -28,7 +28,7 @@ from rapidfuzz import fuzz
 from portal.domain import remittance
 from portal.domain.amount_sets import covering, exact_set
 from portal.domain.money import to_decimal_string
-from portal.domain.references import DEBTOR, INVOICE
+from portal.domain.references import DEBTOR, INVOICE, invoice_reference
 from portal.domain.remittance import is_payout  # noqa: F401  (part of this module's interface)
 
 MATCHED, SUGGESTED, UNMATCHED, IGNORED = "matched", "suggested", "unmatched", "ignored"
@@ -271,8 +271,8 @@ def _by_reference(credit, book, cur, refs):
                 break
         else:
             if readings[-1][0] == INVOICE:  # the shortest reading: most likely what was typed
-                stale.append(readings[-1][1])
-    note = f"It quotes the reference of invoice(s) {stale} that are not open in {credit.currency}. " if stale else ""
+                stale.append(invoice_reference(readings[-1][1]))
+    note = f"It quotes {', '.join(stale)}, of no open invoice in {credit.currency}. " if stale else ""
     if len(debtors) > 1:
         return None, note + f"It quotes references of {len(debtors)} different debtors. "
     if not debtors:
