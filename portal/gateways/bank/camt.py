@@ -27,28 +27,30 @@ def read(stream: BinaryIO, kind: str, version: int) -> Iterator[StatementLine]:
     identities = Identities()
     statement = entry = 0
     account: str | None = None
+    q = _Path(ns)
+    opening, acct, ntry = ns + container, ns + "Acct", ns + "Ntry"
     try:
         for event, element in events:
-            name = etree.QName(element).localname
+            tag = element.tag
             if event == "start":
-                if name == container:
+                if tag == opening:
                     statement, entry, account = statement + 1, 0, None
-                elif name == "Ntry":
+                elif tag == ntry:
                     entry += 1
                 continue
-            if name == "Acct" and etree.QName(element.getparent()).localname == container:
-                account = _account(element, ns, f"{container}[{statement}]/Acct")
-            elif name == "Ntry":
+            if tag == ntry:
                 where = f"{container}[{statement}]/Ntry[{entry}]"
                 if account is None:
                     raise StatementError("an entry before its account (Acct)", where)
-                yield from _entry(element, _Path(ns), where, account, identities)
+                yield from _entry(element, q, where, account, identities)
                 # free the entry and the ones before it: memory stays flat however long the file
                 element.clear()
                 parent = element.getparent()
                 while element.getprevious() is not None:
                     del parent[0]
-            elif name == container:
+            elif tag == acct and element.getparent().tag == opening:
+                account = _account(element, ns, f"{container}[{statement}]/Acct")
+            elif tag == opening:
                 element.clear()
     except etree.XMLSyntaxError as error:
         raise StatementError(f"not well-formed XML: {error.msg}", f"line {error.lineno}") from None
@@ -61,9 +63,13 @@ class _Path:
 
     def __init__(self, ns: str):
         self.ns = ns
+        self._made: dict[str, str] = {}
 
     def __call__(self, path: str) -> str:
-        return "/".join(step if step in (".", "..") else self.ns + step for step in path.split("/"))
+        made = self._made.get(path)
+        if made is None:
+            made = self._made[path] = "/".join(self.ns + step for step in path.split("/"))
+        return made
 
 
 def _account(acct, ns: str, where: str) -> str:
