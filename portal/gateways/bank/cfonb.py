@@ -35,13 +35,15 @@ _SHORTEST = {"01": 104, "04": 104, "05": 48, "07": 104}
 
 
 def looks_like(head: bytes) -> bool:
-    """The head of a CFONB 120 file: a first record 01 of 120 characters, alone on its line
-    or followed directly by the next record."""
+    """The head of a CFONB 120 file: a first record 01 (bank, branch, currency, decimals) of 120
+    characters, alone on its line (trailing blanks perhaps trimmed) or followed by the next record."""
     text = head.lstrip(b"\xef\xbb\xbf")
-    if not re.match(rb"01[0-9]{5}", text):
+    if not re.match(rb"01[0-9]{5}.{4}[0-9]{5}[A-Z]{3}[0-9]", text):
         return False
-    line = re.split(rb"\r\n|\r|\n", text, maxsplit=1)[0]
-    return len(line) == RECORD or (len(line) > RECORD and line[RECORD:RECORD + 2] in (b"01", b"04", b"05", b"07"))
+    parts = re.split(rb"\r\n|\r|\n", text, maxsplit=1)
+    if len(parts) > 1:
+        return _SHORTEST["01"] <= len(parts[0]) <= RECORD
+    return len(text) == RECORD or text[RECORD:RECORD + 2] in (b"01", b"04", b"05", b"07")
 
 
 def _records(stream: BinaryIO) -> Iterator[tuple[str, str]]:
