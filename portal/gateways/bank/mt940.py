@@ -42,7 +42,8 @@ def read(stream: BinaryIO) -> Iterator[StatementLine]:
         elif line.startswith(":25:") and not line[4:].strip():
             raise StatementError("an empty account (:25:)", f"line {number}")
     try:
-        statements = mt940.parse_statements(text)
+        # our own :86: reading: the library's ?NN post-processor mixes sub-fields ?31 and ?32
+        statements = mt940.parse_statements(text, processors={"post_transaction_details": []})
     except Exception as error:  # the library raises bare ValueErrors, KeyErrors... on a bad tag
         raise StatementError(f"not a readable MT940 file: {error}") from None
     identities = Identities()
@@ -93,9 +94,9 @@ def _details(text: str) -> dict:
         pieces = _SUBFIELD.split(flat)
         for number, value in zip(pieces[1::2], pieces[2::2]):
             parts.setdefault(number, []).append(value)
-        remittance = "".join(v for n in sorted(parts) if "20" <= n <= "29" or "60" <= n <= "63" for v in parts[n])
+        remittance = _continued(v for n in sorted(parts) if "20" <= n <= "29" or "60" <= n <= "63" for v in parts[n])
         found.update(
-            name="".join(parts.get("32", []) + parts.get("33", [])).strip() or None,
+            name=_continued(parts.get("32", []) + parts.get("33", [])).strip() or None,
             iban="".join(parts.get("31", [])).strip() or None,
             remittance=(remittance or "".join(parts.get("00", []))).strip())
     elif _KEYWORD.search(flat):
@@ -114,3 +115,12 @@ def _details(text: str) -> dict:
     if found["iban"]:
         found["iban"] = "".join(found["iban"].split()).upper()
     return found
+
+
+def _continued(fields) -> str:
+    """?NN sub-fields hold 27 characters: a full one runs on into the next, a shorter one ends a word."""
+    out = ""
+    for value in fields:
+        out += value if not out or len(previous) >= 27 else " " + value.lstrip()
+        previous = value
+    return out

@@ -19,9 +19,12 @@ _STATEMENTS = ("BANKMSGSRSV1/STMTTRNRS/STMTRS", "CREDITCARDMSGSRSV1/CCSTMTTRNRS/
 
 
 def read(stream: BinaryIO) -> Iterator[StatementLine]:
+    data = stream.read()
+    if b"</OFX>" not in data[-4096:].upper():
+        raise StatementError("no closing </OFX>: a truncated file")
     tree = OFXTree()
     try:
-        tree.parse(io.BytesIO(stream.read()))  # ofxtools seeks back over the header
+        tree.parse(io.BytesIO(data))  # ofxtools seeks back over the header
     except Exception as error:  # ofxtools raises its ParseError, HeaderError or a bare ValueError
         raise StatementError(f"not a readable OFX file: {error}") from None
     root = tree.getroot()
