@@ -93,16 +93,16 @@ def test_a_record_of_the_wrong_length_names_its_line():
         lines(cfonb(records))
 
 
-def test_a_truncated_file_without_line_breaks_names_its_record():
+def test_a_truncated_file_without_line_breaks_names_its_record_as_a_line():
     data = cfonb(statement_records(), None)
-    with pytest.raises(StatementError, match=r"^record 9: truncated: 70 characters instead of 120"):
+    with pytest.raises(StatementError, match=r"^line 9: truncated: 70 characters instead of 120"):
         lines(data[:-50])
 
 
-def test_a_bad_amount_names_its_record():
+def test_a_bad_amount_names_its_record_as_a_line():
     records = statement_records()
     records[6] = records[6][:90] + "00000000002X9J" + records[6][104:]
-    with pytest.raises(StatementError, match=r"^record 7: not a CFONB amount"):
+    with pytest.raises(StatementError, match=r"^line 7: not a CFONB amount"):
         lines(cfonb(records, None))
 
 

@@ -145,3 +145,19 @@ def test_mt940_subfields_of_27_characters_run_on():
     data = mt940(":61:2612021202C1,00NTRFNONREF//BQ7\r\n:86:166?00VIR?20VIREMENT DE LA SOCIETE DUPO?21NT POUR LA FACTURE F230866")
     [line] = lines(data, "mt940")
     assert line.remittance == "VIREMENT DE LA SOCIETE DUPONT POUR LA FACTURE F230866"
+
+
+@pytest.mark.parametrize("bad, line, message", [
+    (":61:2613021302C1,00NTRFNONREF//BQ7", 5, r":61: has no valid date YYMMDD: '261302'"),
+    (":60M:C2612X1EUR1,00", 5, r":60M: is not \[C\|D\]YYMMDD"),
+], ids=["bad-date", "bad-balance"])
+def test_mt940_malformed_lines(bad, line, message):
+    data = mt940(bad + "\r\n:86:X")
+    with pytest.raises(StatementError, match=rf"^line {line}: {message}"):
+        lines(data, "mt940")
+
+
+def test_mt940_a_statement_without_its_opening_balance():
+    data = b":20:X\r\n:25:ACC\r\n:61:261202C1,00NTRFNONREF//B1\r\n:86:X\r\n"
+    with pytest.raises(StatementError, match=r"^line 3: a statement line without an amount or a currency"):
+        lines(data, "mt940")

@@ -82,8 +82,8 @@ def _account(acct, ns: str, where: str) -> str:
 
 def _entry(ntry, q: _Path, where: str, account: str, identities: Identities) -> Iterator[StatementLine]:
     status = ntry.find(q("Sts"))
-    code = status.findtext(q("Cd")) if status is not None and len(status) else (
-        status.text if status is not None else None)
+    # .02-.07: <Sts>BOOK</Sts>; .08: <Sts><Cd>BOOK</Cd></Sts>
+    code = None if status is None else status.findtext(q("Cd")) if len(status) else status.text
     if (code or "").strip() != "BOOK":
         return
     currency, amount = _amount(ntry, q, where)
@@ -97,9 +97,8 @@ def _entry(ntry, q: _Path, where: str, account: str, identities: Identities) -> 
     details = ntry.findall(q("NtryDtls/TxDtls"))
     common = dict(account=account, booking_date=booked, value_date=valued)
     if len(details) <= 1:
-        tx = details[0] if details else None
-        line = _details(tx, q, credit, entry_info) if tx is not None else _details(None, q, credit, entry_info)
-        ref = reference or (line.pop("tx_ref") if tx is not None else None)
+        line = _details(details[0] if details else None, q, credit, entry_info)
+        ref = reference or line.pop("tx_ref")
         line.pop("tx_ref", None)
         yield _made(identities, ref, amount if credit else -amount, currency, common, line)
         return
@@ -135,7 +134,7 @@ def _details(tx, q: _Path, credit: bool, entry_info: str | None) -> dict:
     """What a TxDtls says (or nothing but the entry's own information when there is none)."""
     if tx is None:
         return dict(counterparty=None, counterparty_account=None, remittance=joined(entry_info),
-                    structured_reference=None, end_to_end_id=None)
+                    structured_reference=None, end_to_end_id=None, tx_ref=None)
     party, acct = ("Dbtr", "DbtrAcct") if credit else ("Cdtr", "CdtrAcct")
     name = _text(tx, q(f"RltdPties/{party}/Nm")) or _text(tx, q(f"RltdPties/{party}/Pty/Nm"))
     iban = _text(tx, q(f"RltdPties/{acct}/Id/IBAN")) or _text(tx, q(f"RltdPties/{acct}/Id/Othr/Id"))

@@ -27,6 +27,7 @@ RECORD = 120
 _CODES = ("01", "04", "05", "07")
 _POSITIVE = {c: i for i, c in enumerate("{ABCDEFGHI")}
 _NEGATIVE = {c: i for i, c in enumerate("}JKLMNOPQR")}
+_DIGITS = re.compile(r"[0-9]+")  # str.isdigit would take '²' of a latin-1 file
 _RF = re.compile(r"\bRF[0-9]{2}[0-9A-Z]{1,21}\b")
 #: 05 qualifiers whose text is remittance information (labels and references)
 _REMITTANCE = {"LIB", "LCC", "LC2", "LCS", "LCZ", "RCN", "REF"}
@@ -47,7 +48,7 @@ def looks_like(head: bytes) -> bool:
 
 
 def _records(stream: BinaryIO) -> Iterator[tuple[str, str]]:
-    """(location, record) in file order: "line N", or "record N" when the file has no line breaks."""
+    """(location, record) in file order: "line N", N counting records when the file has no line breaks."""
     first = stream.peek(RECORD + 2)[:RECORD + 2] if hasattr(stream, "peek") else b""
     if b"\n" in first or b"\r" in first:
         for number, raw in enumerate(stream, 1):
@@ -69,15 +70,15 @@ def _records(stream: BinaryIO) -> Iterator[tuple[str, str]]:
         if not raw.strip(b"\r\n\x1a "):  # an end-of-file mark or a final newline
             return
         if len(raw) < RECORD:
-            raise StatementError(f"truncated: {len(raw)} characters instead of {RECORD}", f"record {number}")
-        yield f"record {number}", raw.decode("latin-1")
+            raise StatementError(f"truncated: {len(raw)} characters instead of {RECORD}", f"line {number}")
+        yield f"line {number}", raw.decode("latin-1")
 
 
 def _amount(record: str, decimals: int, currency: str, where: str) -> int:
     zone = record[90:104]
     last = zone[-1:]
     sign = 1 if last in _POSITIVE else -1 if last in _NEGATIVE else 0
-    if not sign or not zone[:-1].isdigit():
+    if not sign or not _DIGITS.fullmatch(zone[:-1]):
         raise StatementError(f"not a CFONB amount: {zone!r} (positions 91-104)", where)
     units = int(zone[:-1]) * 10 + (_POSITIVE.get(last) if sign > 0 else _NEGATIVE[last])
     places = exponent(currency)
@@ -92,7 +93,7 @@ def _date(text: str, where: str, what: str, optional: bool = False) -> date | No
     if optional and text.strip(" 0") == "":
         return None
     try:
-        if not text.isdigit():
+        if not _DIGITS.fullmatch(text):
             raise ValueError
         year = int(text[4:6])
         return date(2000 + year if year < 80 else 1900 + year, int(text[2:4]), int(text[0:2]))
@@ -140,7 +141,7 @@ def read(stream: BinaryIO) -> Iterator[StatementLine]:
             exponent(currency)
         except MoneyError:
             raise StatementError(f"unknown currency {currency!r} (positions 17-19)", where) from None
-        if not record[19].isdigit():
+        if not _DIGITS.fullmatch(record[19]):
             raise StatementError(f"number of decimals {record[19]!r} is not a digit (position 20)", where)
         decimals = int(record[19])
         if code == "05":

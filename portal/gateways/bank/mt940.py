@@ -16,6 +16,7 @@ from .base import Identities, StatementError, StatementLine, joined, minor_units
 
 # :61: value date YYMMDD, optional entry date MMDD, [R]C/[R]D, optional funds code, amount with a comma
 _LINE_61 = re.compile(r"^:61:[0-9]{6}([0-9]{4})?R?[CD][A-Z]?[0-9]+,[0-9]*")
+_BALANCE = re.compile(r"^[CD][0-9]{6}[A-Z]{3}[0-9]+,[0-9]*\s*$")
 _SUBFIELD = re.compile(r"\?([0-9]{2})")
 _KEYWORDS = ("NAME", "REMI", "EREF", "MREF", "CRED", "IBAN", "BIC", "ORDP", "BENM", "PURP", "CDTRREFTP",
              "CDTRREF", "CSID", "ULTD", "ULTC", "SVCL", "ADDR", "TRCD", "RTRN", "ABWA", "ABWE", "KREF")
@@ -33,19 +34,12 @@ def _decoded(raw: bytes) -> str:
 def read(stream: BinaryIO) -> Iterator[StatementLine]:
     # MT940 files are a few statements long; the library reads a whole string
     text = _decoded(stream.read()).replace("\r\n", "\n").replace("\r", "\n")
-    lines_61 = []
-    for number, line in enumerate(text.split("\n"), 1):
-        if line.startswith(":61:"):
-            if not _LINE_61.match(line):
-                raise StatementError("not a :61: statement line (YYMMDD[MMDD]C|D amount)", f"line {number}")
-            lines_61.append(number)
-        elif line.startswith(":25:") and not line[4:].strip():
-            raise StatementError("an empty account (:25:)", f"line {number}")
+    lines_61 = _checked(text)
     try:
         # our own :86: reading: the library's ?NN post-processor mixes sub-fields ?31 and ?32
         statements = mt940.parse_statements(text, processors={"post_transaction_details": []})
     except Exception as error:  # the library raises bare ValueErrors, KeyErrors... on a bad tag
-        raise StatementError(f"not a readable MT940 file: {error}") from None
+        raise StatementError(f"not a readable MT940 file: {_said(error)}", _where(error, text)) from None
     identities = Identities()
     rank = 0
     for statement in statements:
@@ -56,6 +50,46 @@ def read(stream: BinaryIO) -> Iterator[StatementLine]:
             if not account:
                 raise StatementError("a statement line without its account (:25:)", where)
             yield _line(transaction.data, account, where, identities)
+
+
+def _checked(text: str) -> list[int]:
+    """The line numbers of the :61: lines, once the lines the library would fail on vaguely (dates,
+    amounts, balances) have been checked here, where the line number is known."""
+    lines_61 = []
+    for number, line in enumerate(text.split("\n"), 1):
+        tag = line[:5] if line[4:5] == ":" else line[:4]
+        if tag == ":61:":
+            lines_61.append(number)
+            found = _LINE_61.match(line)
+            day = line[4:10]
+        elif tag in (":60F:", ":60M:", ":62F:", ":62M:", ":64:", ":65:"):
+            found = _BALANCE.match(line[len(tag):])
+            day = line[len(tag) + 1:len(tag) + 7]
+        elif tag == ":25:" and not line[4:].strip():
+            raise StatementError("an empty account (:25:)", f"line {number}")
+        else:
+            continue
+        if not found:
+            raise StatementError(f"{tag} is not [C|D]YYMMDD... with an amount like 1234,56", f"line {number}")
+        try:
+            date(2000 + int(day[:2]), int(day[2:4]), int(day[4:6]))
+        except ValueError:
+            raise StatementError(f"{tag} has no valid date YYMMDD: {day!r}", f"line {number}") from None
+    return lines_61
+
+
+def _said(error: Exception) -> str:
+    return str(error.args[0] if error.args else error).splitlines()[0]
+
+
+def _where(error: Exception, text: str) -> str | None:
+    """The line holding the text the library quotes in its error, where it quotes one."""
+    for arg in error.args:
+        if isinstance(arg, str) and len(arg) >= 4:
+            for number, line in enumerate(text.split("\n"), 1):
+                if arg in line:
+                    return f"line {number}"
+    return None
 
 
 def _line(data: dict, account: str, where: str, identities: Identities) -> StatementLine:
