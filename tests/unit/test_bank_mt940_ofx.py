@@ -149,7 +149,7 @@ def test_mt940_subfields_of_27_characters_run_on():
 
 @pytest.mark.parametrize("bad, line, message", [
     (":61:2613021302C1,00NTRFNONREF//BQ7", 5, r":61: has no valid date YYMMDD: '261302'"),
-    (":60M:C2612X1EUR1,00", 5, r":60M: is not \[C\|D\]YYMMDD"),
+    (":60M:C2612X1EUR1,00", 5, r"not a :60M: line \(C or D, YYMMDD"),
 ], ids=["bad-date", "bad-balance"])
 def test_mt940_malformed_lines(bad, line, message):
     data = mt940(bad + "\r\n:86:X")

@@ -70,7 +70,8 @@ def _checked(text: str) -> list[int]:
         else:
             continue
         if not found:
-            raise StatementError(f"{tag} is not [C|D]YYMMDD... with an amount like 1234,56", f"line {number}")
+            shape = "YYMMDD[MMDD], C or D" if tag == ":61:" else "C or D, YYMMDD, the currency"
+            raise StatementError(f"not a {tag} line ({shape}, then an amount like 1234,56)", f"line {number}")
         try:
             date(2000 + int(day[:2]), int(day[2:4]), int(day[4:6]))
         except ValueError:
