@@ -57,7 +57,7 @@ def test_mt940_entry_date_differs_from_value_date():
 
 def test_mt940_a_bad_statement_line_names_its_line():
     data = mt940(CREDIT_SUBFIELDS, ":61:26120X1203C3,00NTRFNONREF//BQ0002\r\n:86:X")
-    with pytest.raises(StatementError, match=r"^line 8: not a :61: statement line"):
+    with pytest.raises(StatementError, match=r"^line 8: not a :61: line"):
         lines(data, "mt940")
 
 
