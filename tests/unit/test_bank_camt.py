@@ -174,3 +174,14 @@ def test_a_hundred_thousand_entries_stream_in_bounded_memory(tmp_path):
 def _resident() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * 4096
+
+
+def test_several_statements_and_accounts_in_one_file():
+    other = "DE89370400440532013000"
+    data = (camt_head() + camt_statement_head(number=1) + camt_entry(Entry("1.00", ref="A"), 8) + "</Stmt>"
+            + camt_statement_head(iban=other, number=2) + camt_entry(Entry("2.00", ref="B"), 8)
+            + camt_entry(Entry("x", ref="C"), 8) + "</Stmt>" + camt_tail()).encode()
+    statement = read_statement(io.BytesIO(data)).lines
+    assert [(line.account, line.amount) for line in (next(statement), next(statement))] == [(IBAN, 100), (other, 200)]
+    with pytest.raises(StatementError, match=r"^Stmt\[2\]/Ntry\[2\]/Amt: not an amount"):
+        next(statement)

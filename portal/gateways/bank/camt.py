@@ -43,23 +43,27 @@ def read(stream: BinaryIO, kind: str, version: int) -> Iterator[StatementLine]:
                 if account is None:
                     raise StatementError("an entry before its account (Acct)", where)
                 yield from _entry(element, q, where, account, identities)
-                # free the entry and the ones before it: memory stays flat however long the file
-                element.clear()
-                parent = element.getparent()
-                while element.getprevious() is not None:
-                    del parent[0]
+                _free(element)
             elif tag == acct and element.getparent().tag == opening:
-                account = _account(element, ns, f"{container}[{statement}]/Acct")
+                account = _account(element, q, f"{container}[{statement}]/Acct")
             elif tag == opening:
-                element.clear()
+                _free(element)  # a year of daily statements in one file
     except etree.XMLSyntaxError as error:
         raise StatementError(f"not well-formed XML: {error.msg}", f"line {error.lineno}") from None
     if not statement:
         raise StatementError(f"no {container} in the file")
 
 
+def _free(element) -> None:
+    """Drop a read element and the siblings before it: memory stays flat however long the file."""
+    element.clear()
+    parent = element.getparent()
+    while element.getprevious() is not None:
+        del parent[0]
+
+
 class _Path:
-    """ElementPath in the file's namespace: _Path(ns)("Amt/@Ccy")."""
+    """ElementPath in the file's namespace: q("NtryDtls/TxDtls") -> "{ns}NtryDtls/{ns}TxDtls"."""
 
     def __init__(self, ns: str):
         self.ns = ns
@@ -72,8 +76,7 @@ class _Path:
         return made
 
 
-def _account(acct, ns: str, where: str) -> str:
-    q = _Path(ns)
+def _account(acct, q: _Path, where: str) -> str:
     value = acct.findtext(q("Id/IBAN")) or acct.findtext(q("Id/Othr/Id"))
     if not value or not value.strip():
         raise StatementError("no account identifier (Id/IBAN or Id/Othr/Id)", where)
