@@ -154,3 +154,16 @@ def test_a_hundred_thousand_movements_stream_in_bounded_memory(tmp_path):
         tracemalloc.stop()
     assert seen == count
     assert peak < 5_000_000, peak
+
+
+def test_one_account_in_two_currencies_balances_each():
+    records = statement_records() + [
+        balance("01", "301126", 0, currency="USD"), movement("011226", 999, "VIR USD", currency="USD"),
+        balance("07", "011226", 999, currency="USD")]
+    assert [(line.amount, line.currency) for line in lines(cfonb(records))][-1] == (999, "USD")
+
+
+def test_complements_with_blank_currency_and_decimals_are_read():
+    records = statement_records()
+    records[2] = records[2][:16] + "    " + records[2][20:]
+    assert lines(cfonb(records))[0].counterparty == "ACME SARL"

@@ -126,7 +126,7 @@ class _Account:
 
 def read(stream: BinaryIO) -> Iterator[StatementLine]:
     identities = Identities()
-    accounts: dict[str, _Account] = {}
+    accounts: dict[tuple[str, str], _Account] = {}
     pending: _Movement | None = None
     for where, record in _records(stream):
         code = record[:2]
@@ -136,6 +136,11 @@ def read(stream: BinaryIO) -> Iterator[StatementLine]:
             raise StatementError(f"a record of {len(record)} characters; CFONB 120 records have {RECORD}", where)
         record = record.ljust(RECORD)
         account = f"{record[2:7]}{record[11:16]}{record[21:32]}".replace(" ", "")
+        if code == "05":  # its currency and decimals repeat the movement's: some banks leave them blank
+            if pending is None or pending.account != account:
+                raise StatementError("a complement (05) that follows no movement (04) of its account", where)
+            _complement(pending, record)
+            continue
         currency = record[16:19]
         try:
             exponent(currency)
@@ -144,30 +149,26 @@ def read(stream: BinaryIO) -> Iterator[StatementLine]:
         if not _DIGITS.fullmatch(record[19]):
             raise StatementError(f"number of decimals {record[19]!r} is not a digit (position 20)", where)
         decimals = int(record[19])
-        if code == "05":
-            if pending is None or pending.account != account:
-                raise StatementError("a complement (05) that follows no movement (04) of its account", where)
-            _complement(pending, record)
-            continue
+        key = (account, currency)  # an account held in several currencies has a balance in each
         if pending is not None:
             yield _line(pending, identities)
             pending = None
         if code == "01":
-            if account in accounts:
+            if key in accounts:
                 raise StatementError(f"account {account}: a second old balance (01) before its new balance (07)", where)
             _date(record[34:40], where, "balance date, positions 35-40")
-            accounts[account] = _Account(where, currency, _amount(record, decimals, currency, where))
+            accounts[key] = _Account(where, currency, _amount(record, decimals, currency, where))
         elif code == "04":
-            if account not in accounts:
+            if key not in accounts:
                 raise StatementError(f"account {account}: a movement (04) before its old balance (01)", where)
             pending = _Movement(
                 where, account, _date(record[34:40], where, "booking date, positions 35-40"),
                 _date(record[42:48], where, "value date, positions 43-48", optional=True),
                 _amount(record, decimals, currency, where), currency, record[48:79].strip(),
                 record[104:120].strip() or None)
-            accounts[account].moved += pending.amount
+            accounts[key].moved += pending.amount
         else:
-            opened = accounts.pop(account, None)
+            opened = accounts.pop(key, None)
             if opened is None:
                 raise StatementError(f"account {account}: a new balance (07) without an old balance (01)", where)
             _date(record[34:40], where, "balance date, positions 35-40")
@@ -180,9 +181,10 @@ def read(stream: BinaryIO) -> Iterator[StatementLine]:
                     "a truncated or altered file", where)
     if pending is not None:
         yield _line(pending, identities)
-    for account, opened in accounts.items():
-        raise StatementError(f"account {account}: the file ends before the new balance (07) of the old balance "
-                             f"at {opened.where}: a truncated file")
+    if accounts:
+        (account, currency), opened = next(iter(accounts.items()))
+        raise StatementError(f"account {account} ({currency}): the file ends before the new balance (07) "
+                             f"of the old balance at {opened.where}: a truncated file")
 
 
 def _complement(movement: _Movement, record: str) -> None:
