@@ -77,10 +77,13 @@ class _Path:
 
 
 def _account(acct, q: _Path, where: str) -> str:
-    value = acct.findtext(q("Id/IBAN")) or acct.findtext(q("Id/Othr/Id"))
-    if not value or not value.strip():
+    iban = acct.findtext(q("Id/IBAN"))
+    if iban and iban.strip():
+        return "".join(iban.split()).upper()
+    other = acct.findtext(q("Id/Othr/Id"))
+    if not other or not other.strip():
         raise StatementError("no account identifier (Id/IBAN or Id/Othr/Id)", where)
-    return "".join(value.split()).upper()
+    return other.strip()
 
 
 def _entry(ntry, q: _Path, where: str, account: str, identities: Identities) -> Iterator[StatementLine]:
