@@ -161,3 +161,11 @@ def test_mt940_a_statement_without_its_opening_balance():
     data = b":20:X\r\n:25:ACC\r\n:61:261202C1,00NTRFNONREF//B1\r\n:86:X\r\n"
     with pytest.raises(StatementError, match=r"^line 3: a statement line without an amount or a currency"):
         lines(data, "mt940")
+
+
+def test_mt940_two_statements_of_two_accounts():
+    second = (":20:REL2\r\n:25:FR7630004000031234567890143\r\n:28C:00001/001\r\n:60F:C261201EUR0,00\r\n"
+              ":61:2612021202C7,00NTRFNONREF//BQ0100\r\n:86:F9\r\n:62F:C261202EUR7,00\r\n").encode()
+    found = lines(mt940(DEBIT_FREE, closing="C261205EUR985,00") + second, "mt940")
+    assert [(line.account, line.amount) for line in found] == [
+        ("30004/00031/00012345678", -1500), ("FR7630004000031234567890143", 700)]

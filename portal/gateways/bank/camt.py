@@ -104,8 +104,8 @@ def _entry(ntry, q: _Path, where: str, account: str, identities: Identities) -> 
     common = dict(account=account, booking_date=booked, value_date=valued)
     if len(details) <= 1:
         line = _details(details[0] if details else None, q, credit, entry_info)
-        ref = reference or line.pop("tx_ref")
-        line.pop("tx_ref", None)
+        tx_ref = line.pop("tx_ref")
+        ref = reference or tx_ref
         yield _made(identities, ref, amount if credit else -amount, currency, common, line)
         return
     for index, tx in enumerate(details, 1):
@@ -143,11 +143,12 @@ def _details(tx, q: _Path, credit: bool, entry_info: str | None) -> dict:
                     structured_reference=None, end_to_end_id=None, tx_ref=None)
     party, acct = ("Dbtr", "DbtrAcct") if credit else ("Cdtr", "CdtrAcct")
     name = _text(tx, q(f"RltdPties/{party}/Nm")) or _text(tx, q(f"RltdPties/{party}/Pty/Nm"))
-    iban = _text(tx, q(f"RltdPties/{acct}/Id/IBAN")) or _text(tx, q(f"RltdPties/{acct}/Id/Othr/Id"))
+    iban = _text(tx, q(f"RltdPties/{acct}/Id/IBAN"))
+    iban = "".join(iban.split()).upper() if iban else _text(tx, q(f"RltdPties/{acct}/Id/Othr/Id"))
     unstructured = [e.text for e in tx.findall(q("RmtInf/Ustrd"))]
     end_to_end = _text(tx, q("Refs/EndToEndId"))
     return dict(
-        counterparty=name, counterparty_account="".join(iban.split()).upper() if iban else None,
+        counterparty=name, counterparty_account=iban,
         remittance=joined(*unstructured, _text(tx, q("AddtlTxInf")), entry_info),
         structured_reference=_text(tx, q("RmtInf/Strd/CdtrRefInf/Ref")),
         end_to_end_id=end_to_end, tx_ref=_text(tx, q("Refs/AcctSvcrRef")))

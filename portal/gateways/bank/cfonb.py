@@ -21,14 +21,13 @@ from typing import BinaryIO, Iterator
 
 from portal.domain.money import MoneyError, exponent, to_decimal_string
 
-from .base import Identities, StatementError, StatementLine, joined
+from .base import RF_REFERENCE, Identities, StatementError, StatementLine, joined
 
 RECORD = 120
 _CODES = ("01", "04", "05", "07")
 _POSITIVE = {c: i for i, c in enumerate("{ABCDEFGHI")}
 _NEGATIVE = {c: i for i, c in enumerate("}JKLMNOPQR")}
 _DIGITS = re.compile(r"[0-9]+")  # str.isdigit would take '²' of a latin-1 file
-_RF = re.compile(r"\bRF[0-9]{2}[0-9A-Z]{1,21}\b")
 #: 05 qualifiers whose text is remittance information (labels and references)
 _REMITTANCE = {"LIB", "LCC", "LC2", "LCS", "LCZ", "RCN", "REF"}
 #: shortest acceptable length once trailing blanks were trimmed by some tool on the way
@@ -201,7 +200,7 @@ def _complement(movement: _Movement, record: str) -> None:
 
 def _line(movement: _Movement, identities: Identities) -> StatementLine:
     remittance = joined(movement.label, *movement.texts)
-    structured = _RF.search(" ".join(movement.texts))
+    structured = RF_REFERENCE.search(" ".join(movement.texts))
     counterparty = movement.payer if movement.amount >= 0 else movement.payee
     return StatementLine(
         account=movement.account, booking_date=movement.booking_date, value_date=movement.value_date,

@@ -12,7 +12,7 @@ from typing import BinaryIO, Iterator
 
 import mt940
 
-from .base import Identities, StatementError, StatementLine, joined, minor_units
+from .base import RF_REFERENCE, Identities, StatementError, StatementLine, joined, minor_units
 
 # :61: value date YYMMDD, optional entry date MMDD, [R]C/[R]D, optional funds code, amount with a comma
 _LINE_61 = re.compile(r"^:61:[0-9]{6}([0-9]{4})?R?[CD][A-Z]?[0-9]+,[0-9]*")
@@ -21,7 +21,6 @@ _SUBFIELD = re.compile(r"\?([0-9]{2})")
 _KEYWORDS = ("NAME", "REMI", "EREF", "MREF", "CRED", "IBAN", "BIC", "ORDP", "BENM", "PURP", "CDTRREFTP",
              "CDTRREF", "CSID", "ULTD", "ULTC", "SVCL", "ADDR", "TRCD", "RTRN", "ABWA", "ABWE", "KREF")
 _KEYWORD = re.compile(r"/(" + "|".join(sorted(_KEYWORDS, key=len, reverse=True)) + r")/")
-_RF = re.compile(r"\bRF[0-9]{2}[0-9A-Z]{1,21}\b")
 
 
 def _decoded(raw: bytes) -> str:
@@ -103,7 +102,6 @@ def _line(data: dict, account: str, where: str, identities: Identities) -> State
     if booked is None:
         raise StatementError("a statement line without a date", where)
     details = _details(data.get("transaction_details") or "")
-    credit = amount >= 0
     remittance = joined(details["remittance"], data.get("extra_details"))
     reference = (data.get("bank_reference") or "").strip() or None
     return StatementLine(
@@ -145,7 +143,7 @@ def _details(text: str) -> dict:
         found.update(name=name, iban=parts.get("IBAN"), eref=parts.get("EREF"),
                      structured=parts.get("CDTRREF"), remittance=remi or flat.strip())
     if found["structured"] is None:
-        rf = _RF.search(found["remittance"])
+        rf = RF_REFERENCE.search(found["remittance"])
         found["structured"] = rf[0] if rf else None
     if found["iban"]:
         found["iban"] = "".join(found["iban"].split()).upper()
