@@ -50,6 +50,7 @@ def test_movements_with_their_complements(newline):
     assert credit.counterparty == "ACME SARL"
     assert credit.remittance == "VIR SEPA ACME SARL FACTURE F230866 RF18539007547034"
     assert credit.structured_reference == "RF18539007547034"
+    assert credit.end_to_end_id == "RF18539007547034"
     assert (credit.bank_reference, credit.identity) == ("0012345678901234", "ref:0012345678901234")
     assert (debit.amount, debit.counterparty, debit.remittance) == (-2590, "ORANGE SA", "PRLV SEPA ORANGE")
     assert debit.bank_reference is None and debit.identity.startswith("hash:")
@@ -167,3 +168,12 @@ def test_complements_with_blank_currency_and_decimals_are_read():
     records = statement_records()
     records[2] = records[2][:16] + "    " + records[2][20:]
     assert lines(cfonb(records))[0].counterparty == "ACME SARL"
+
+
+def test_a_payer_reference_not_provided_stays_out_of_the_remittance():
+    records = statement_records()
+    records[4] = complement("011226", "RCN", "NOTPROVIDED" + " " * 24 + "SUPP")
+    credit = lines(cfonb(records))[0]
+    assert credit.end_to_end_id == "NOTPROVIDED"
+    assert credit.remittance == "VIR SEPA ACME SARL FACTURE F230866"
+    assert credit.structured_reference is None

@@ -7,7 +7,7 @@ tabulated in the `cfonb` package's FORMAT.md (hex.pm/packages/cfonb). Positions 
   01 / 07       35-40 balance date DDMMYY, 91-104 balance
   04 movement   33-34 interbank operation code, 35-40 booking date, 43-48 value date,
                 49-79 label, 82-88 entry number, 91-104 amount, 105-120 entry reference
-  05 complement 35-40 booking date, 46-48 qualifier (LIB, NPY, NBE, RCN, REF...), 49-118 text
+  05 complement 35-40 booking date, 46-48 qualifier (LIB, NPY, NBE, RCN...), 49-118 text
 Amounts are 14 characters whose last one carries the sign and the last digit:
 '{' 'A'..'I' = +0..+9, '}' 'J'..'R' = -0..-9.
 Banks send the records one per line or back to back with no line break at all.
@@ -28,8 +28,9 @@ _CODES = ("01", "04", "05", "07")
 _POSITIVE = {c: i for i, c in enumerate("{ABCDEFGHI")}
 _NEGATIVE = {c: i for i, c in enumerate("}JKLMNOPQR")}
 _DIGITS = re.compile(r"[0-9]+")  # str.isdigit would take '²' of a latin-1 file
-#: 05 qualifiers whose text is remittance information (labels and references)
-_REMITTANCE = {"LIB", "LCC", "LC2", "LCS", "LCZ", "RCN", "REF"}
+#: 05 qualifiers whose text is the payer's or the bank's label (qualifiers after the CFONB's "Evolutions du
+#: relevé de compte 120 caractères pour les opérations de virement", August 2007)
+_REMITTANCE = {"LIB", "LCC", "LC2", "LCS"}
 #: shortest acceptable length once trailing blanks were trimmed by some tool on the way
 _SHORTEST = {"01": 104, "04": 104, "05": 48, "07": 104}
 
@@ -113,6 +114,7 @@ class _Movement:
     texts: list[str] = field(default_factory=list)
     payer: str | None = None
     payee: str | None = None
+    end_to_end: str | None = None
 
 
 @dataclass
@@ -194,6 +196,11 @@ def _complement(movement: _Movement, record: str) -> None:
         movement.payer = joined(movement.payer, text)
     elif qualifier == "NBE":
         movement.payee = joined(movement.payee, text)
+    elif qualifier == "RCN":  # the payer's reference (SEPA EndToEndId, 35 characters), then the purpose
+        reference = text[:35].strip()
+        movement.end_to_end = reference
+        if reference.upper() != "NOTPROVIDED":
+            movement.texts.append(reference)
     elif qualifier in _REMITTANCE:
         movement.texts.append(text)
 
@@ -207,6 +214,6 @@ def _line(movement: _Movement, identities: Identities) -> StatementLine:
         amount=movement.amount, currency=movement.currency, counterparty=counterparty or None,
         counterparty_account=None, remittance=remittance,
         structured_reference=structured[0] if structured else None, bank_reference=movement.reference,
-        end_to_end_id=None,
+        end_to_end_id=movement.end_to_end,
         identity=identities(movement.reference, movement.account, movement.booking_date, movement.amount,
                             movement.currency, remittance))
