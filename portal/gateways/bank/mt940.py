@@ -10,8 +10,6 @@ import re
 from datetime import date
 from typing import BinaryIO, Iterator
 
-import mt940
-
 from .base import RF_REFERENCE, Identities, StatementError, StatementLine, joined, minor_units
 
 # :61: value date YYMMDD, optional entry date MMDD, [R]C/[R]D, optional funds code, amount with a comma
@@ -36,6 +34,7 @@ def read(stream: BinaryIO) -> Iterator[StatementLine]:
     lines_61 = _checked(text)
     try:
         # our own :86: reading: the library's ?NN post-processor mixes sub-fields ?31 and ?32
+        import mt940  # here, as ofxtools in ofx.py: only a statement in this format needs it
         statements = mt940.parse_statements(text, processors={"post_transaction_details": []})
     except Exception as error:  # the library raises bare ValueErrors, KeyErrors... on a bad tag
         raise StatementError(f"not a readable MT940 file: {_said(error)}", _where(error, text)) from None

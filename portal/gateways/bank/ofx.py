@@ -11,8 +11,6 @@ import re
 from datetime import date
 from typing import BinaryIO, Iterator
 
-from ofxtools.Parser import OFXTree
-
 from .base import RF_REFERENCE, Identities, StatementError, StatementLine, joined, minor_units
 
 _STATEMENTS = ("BANKMSGSRSV1/STMTTRNRS/STMTRS", "CREDITCARDMSGSRSV1/CCSTMTTRNRS/CCSTMTRS")
@@ -22,6 +20,8 @@ def read(stream: BinaryIO) -> Iterator[StatementLine]:
     data = stream.read()
     if b"</OFX>" not in data[-4096:].upper():
         raise StatementError("no closing </OFX>: a truncated file")
+    # Imported here: ofxtools takes ~0.4 s to import, which every process would pay otherwise.
+    from ofxtools.Parser import OFXTree
     tree = OFXTree()
     try:
         tree.parse(io.BytesIO(data))  # ofxtools seeks back over the header
