@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from flask import g, jsonify, request
+from flask import current_app, g, jsonify, request
 
 from ..domain.money import MoneyError, check_currency, to_decimal_string
 from ..domain.references import debtor_reference, invoice_reference
@@ -163,7 +163,8 @@ def get_summary():
 
 @bp.post("/bank-statements")
 def post_bank_statement():
-    request.max_content_length = reconciliation.MAX_STATEMENT_BYTES  # a year of statements, over the app's limit
+    # A year of statements may pass the app's limit for other bodies.
+    request.max_content_length = current_app.config.get("MAX_STATEMENT_BYTES", reconciliation.MAX_STATEMENT_BYTES)
     data = request.get_data(cache=False)  # over the limit: 413
     if not data:
         raise Invalid("the body must be the statement file", "body", code="unreadable_statement")
