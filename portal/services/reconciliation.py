@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import (OPEN_STATUSES, TRANSACTION_STATUSES, TX_IGNORED, TX_MATCHED, TX_OPEN_STATUSES, TX_SUGGESTED,
-                      BankTransaction, Creditor, Debtor, Invoice, utcnow)
+                      TX_UNMATCHED, BankTransaction, Creditor, Debtor, Invoice, utcnow)
 from . import Conflict, Invalid, NotFound, bank_book, events
 from .bank_statements import MAX_STATEMENT_BYTES, ImportResult, import_statement  # noqa: F401  (one way in for the views)
 from .checks import NUMBER
@@ -42,6 +42,12 @@ def list_transactions(creditor_id: int, status: str | None = None, limit: int = 
     numbers = dict(db.session.execute(select(Invoice.id, Invoice.number).where(
         Invoice.creditor_id == creditor_id, Invoice.id.in_(ids))).all()) if ids else {}
     return [Line(tx, ref, name, [numbers[i] for i in tx.invoice_ids or () if i in numbers]) for tx, ref, name in rows]
+
+
+def screen(creditor_id: int, recent: int = 50) -> dict[str, list[Line]]:
+    """The reconciliation screen's lists: what waits for a person first, then what was decided."""
+    return {status: list_transactions(creditor_id, status, limit=500 if status in TX_OPEN_STATUSES else recent)
+            for status in (TX_SUGGESTED, TX_UNMATCHED, TX_MATCHED, TX_IGNORED)}
 
 
 def get_line(creditor_id: int, transaction_id: int) -> Line:
@@ -174,4 +180,4 @@ def _numbers_of(creditor_id: int, ids) -> list[str]:
 
 
 __all__ = ["MAX_STATEMENT_BYTES", "Line", "ImportResult", "import_statement", "list_transactions", "get_line", "confirm_match", "ignore",
-           "TX_OPEN_STATUSES"]
+           "screen", "TX_OPEN_STATUSES"]
