@@ -58,7 +58,8 @@ def bank_upload():
         flash(_("Choose a statement file to import."), "error")
         return _page(422)
     try:
-        result = reconciliation.import_statement(g.creditor, upload.stream, upload.filename, actor=current_user.email)
+        result = reconciliation.import_statement(g.creditor, upload.stream, upload.filename, actor="creditor",
+                                                     user=current_user.email)
     except ServiceError as e:
         flash(_("This file cannot be read as a bank statement (%(where)s). Nothing was imported.",
                 where=e.field or e.message), "error")
@@ -75,7 +76,7 @@ def bank_upload():
 def bank_match(transaction_id):
     numbers = [n for n in re.split(r"[\s,;]+", request.form.get("invoices", "")) if n]
     try:
-        reconciliation.confirm_match(g.creditor, transaction_id, numbers, actor=current_user.email)
+        reconciliation.confirm_match(g.creditor, transaction_id, numbers, actor="creditor", user=current_user.email)
     except ServiceError as e:
         if e.field == "id" and e.status == 404:
             raise
@@ -89,7 +90,7 @@ def bank_match(transaction_id):
 @login_required
 def bank_ignore(transaction_id):
     try:
-        reconciliation.ignore(g.creditor, transaction_id, actor=current_user.email)
+        reconciliation.ignore(g.creditor, transaction_id, actor="creditor", user=current_user.email)
     except ServiceError as e:
         if e.status == 404:
             raise

@@ -43,12 +43,13 @@ class ImportResult:
 
 
 def import_statement(creditor: Creditor, stream: BinaryIO, filename: str | None, actor: str,
-                     progress: Callable[[int], None] | None = None) -> ImportResult:
-    """Read, store and match a statement file; commit. `progress(bytes read)` after each batch.
+                     progress: Callable[[int], None] | None = None, user: str | None = None) -> ImportResult:
+    """Read, store and match a statement file; commit. `actor`: an Event's actor (creditor, api,
+    cli); `user`: the back-office user's e-mail. `progress(bytes read)` after each batch.
     An unreadable file: Invalid (422, code unreadable_statement, field = the line or element at
     fault), nothing recorded."""
     try:
-        result = _import(creditor, stream, filename, actor, progress or (lambda n: None))
+        result = _import(creditor, stream, filename, actor, user, progress or (lambda n: None))
     except StatementError as e:
         db.session.rollback()
         raise Invalid(str(e), e.location, code="unreadable_statement") from None
@@ -59,10 +60,10 @@ def import_statement(creditor: Creditor, stream: BinaryIO, filename: str | None,
     return result
 
 
-def _import(creditor, stream, filename, actor, progress) -> ImportResult:
+def _import(creditor, stream, filename, actor, user, progress) -> ImportResult:
     statement = read_statement(stream)
     row = BankStatement(creditor_id=creditor.id, format=statement.format, filename=_clip(filename, 255),
-                        imported_by=actor)
+                        imported_by=user or actor)
     db.session.add(row)
     db.session.flush()
     result = ImportResult(statement.format)
@@ -81,7 +82,7 @@ def _import(creditor, stream, filename, actor, progress) -> ImportResult:
     for key in ("transactions", "new", "matched", "suggested", "unmatched"):
         setattr(row, key, getattr(result, key))
     events.record("bank.statement_imported", creditor_id=creditor.id, actor=actor, statement_id=row.id,
-                  filename=row.filename, **result.as_dict())
+                  filename=row.filename, user=user, **result.as_dict())
     return result
 
 

@@ -59,7 +59,8 @@ def get_line(creditor_id: int, transaction_id: int) -> Line:
                 [numbers[i] for i in tx.invoice_ids or () if i in numbers])
 
 
-def confirm_match(creditor: Creditor, transaction_id: int, invoice_numbers, actor: str) -> BankTransaction:
+def confirm_match(creditor: Creditor, transaction_id: int, invoice_numbers, actor: str,
+                  user: str | None = None) -> BankTransaction:
     """Match a suggested or unmatched credit to these invoices (of one debtor, open, in its currency;
     none: its suggestion) and record the payment, oldest due first; what is left is a credit. Linked
     instead to a transfer already posted through the API, when there is one. Idempotent: confirming
@@ -97,16 +98,16 @@ def confirm_match(creditor: Creditor, transaction_id: int, invoice_numbers, acto
         payment_id = bank_book.record(tx, debtor_id, invoice_ids, actor)
     paid = [i for i, _ in bank_book.allocations(payment_id)]
     tx.status, tx.reason, tx.score, tx.debtor_id = TX_MATCHED, reason, 100, debtor_id
-    tx.invoice_ids, tx.payment_id, tx.decided_by, tx.decided_at = paid, payment_id, actor, utcnow()
+    tx.invoice_ids, tx.payment_id, tx.decided_by, tx.decided_at = paid, payment_id, user or actor, utcnow()
     events.record("bank.transaction_matched", creditor_id=creditor.id, actor=actor, debtor_id=debtor_id,
                   invoice_id=paid[0] if len(paid) == 1 else None, transaction_id=tx.id, reason=reason,
                   amount=tx.amount, currency=tx.currency, booking_date=tx.booking_date.isoformat(),
-                  invoice_ids=paid, payment_id=payment_id)
+                  invoice_ids=paid, payment_id=payment_id, user=user)
     db.session.commit()
     return tx
 
 
-def ignore(creditor: Creditor, transaction_id: int, actor: str) -> BankTransaction:
+def ignore(creditor: Creditor, transaction_id: int, actor: str, user: str | None = None) -> BankTransaction:
     """Set a line aside (a transfer between the creditor's own accounts, a refund…). A matched line
     is not: its payment is in the ledger. Idempotent."""
     tx = _transaction(creditor.id, transaction_id, lock=True)
@@ -116,10 +117,10 @@ def ignore(creditor: Creditor, transaction_id: int, actor: str) -> BankTransacti
     if tx.status == TX_IGNORED:
         db.session.rollback()
         return tx
-    tx.status, tx.reason, tx.decided_by, tx.decided_at = TX_IGNORED, "manual", actor, utcnow()
+    tx.status, tx.reason, tx.decided_by, tx.decided_at = TX_IGNORED, "manual", user or actor, utcnow()
     events.record("bank.transaction_ignored", creditor_id=creditor.id, actor=actor, debtor_id=tx.debtor_id,
                   transaction_id=tx.id, reason="manual", amount=tx.amount, currency=tx.currency,
-                  booking_date=tx.booking_date.isoformat())
+                  booking_date=tx.booking_date.isoformat(), user=user)
     db.session.commit()
     return tx
 
