@@ -188,15 +188,17 @@ def get_bank_transactions():
     return jsonify({"transactions": [bank_transaction_json(line) for line in lines]})
 
 
-@bp.post("/bank-transactions/<int:transaction_id>/match")
-def match_bank_transaction(transaction_id):
+@bp.post("/bank-transactions/<id>/match")
+def match_bank_transaction(id):  # noqa: A002  (the path's name in CONTRACT §8)
+    transaction_id = reconciliation.transaction_id(id)
     data = body() if request.get_data() else {}
     reconciliation.confirm_match(g.creditor, transaction_id, data.get("invoices"), actor="api")
     return jsonify(bank_transaction_json(reconciliation.get_line(g.creditor.id, transaction_id)))
 
 
-@bp.post("/bank-transactions/<int:transaction_id>/ignore")
-def ignore_bank_transaction(transaction_id):
+@bp.post("/bank-transactions/<id>/ignore")
+def ignore_bank_transaction(id):  # noqa: A002
+    transaction_id = reconciliation.transaction_id(id)
     reconciliation.ignore(g.creditor, transaction_id, actor="api")
     return jsonify(bank_transaction_json(reconciliation.get_line(g.creditor.id, transaction_id)))
 

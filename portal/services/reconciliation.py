@@ -125,6 +125,13 @@ def ignore(creditor: Creditor, transaction_id: int, actor: str, user: str | None
     return tx
 
 
+def transaction_id(raw: str) -> int:
+    """A transaction id as a URL gives it; anything else is not found."""
+    if not (raw.isascii() and raw.isdigit() and len(raw) < 19):
+        raise NotFound("no such transaction", "id")
+    return int(raw)
+
+
 def _transaction(creditor_id: int, transaction_id, lock: bool = False) -> BankTransaction:
     if not isinstance(transaction_id, int) or not 0 < transaction_id < 2**62:
         raise NotFound("no such transaction", "id")
@@ -181,4 +188,4 @@ def _numbers_of(creditor_id: int, ids) -> list[str]:
 
 
 __all__ = ["MAX_STATEMENT_BYTES", "Line", "ImportResult", "import_statement", "list_transactions", "get_line", "confirm_match", "ignore",
-           "screen", "TX_OPEN_STATUSES"]
+           "screen", "transaction_id", "TX_OPEN_STATUSES"]
