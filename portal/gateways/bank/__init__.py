@@ -7,61 +7,63 @@ read raises `StatementError` naming the line or element at fault; the service th
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
-from typing import BinaryIO, Iterator
+import io
+import re
+from typing import BinaryIO
 
+from . import camt, cfonb, mt940, ofx
+from .base import Identities, Statement, StatementError, StatementLine, joined, minor_units
 
-class StatementError(ValueError):
-    """The file cannot be read: `location` names the line ("line 12") or the element
-    ("Stmt[1]/Ntry[3]/Amt") at fault, for the 4xx answer and the CLI."""
-
-    def __init__(self, message: str, location: str | None = None):
-        super().__init__(f"{location}: {message}" if location else message)
-        self.message = message
-        self.location = location
-
-
-@dataclass(frozen=True)
-class StatementLine:
-    """One booked transaction of one account."""
-    #: the account it was booked on: compact IBAN where the file gives one, else the bank's
-    #: account identifier as written (CFONB bank+branch+account, MT940 :25:, OFX ACCTID)
-    account: str
-    booking_date: date
-    value_date: date | None
-    #: minor units of `currency`; positive a credit (money in), negative a debit
-    amount: int
-    currency: str
-    #: the other party's name: the payer of a credit, the payee of a debit; None when absent
-    counterparty: str | None
-    #: the other party's IBAN where given
-    counterparty_account: str | None
-    #: what the payer wrote (unstructured lines joined by a space) and the bank's label: the
-    #: text matching reads for references and invoice numbers
-    remittance: str
-    #: a structured creditor reference (camt CdtrRefInf/Ref, an RF quoted in a structured field)
-    structured_reference: str | None
-    #: the bank's own reference of the entry (camt AcctSvcrRef, OFX FITID, the CFONB/MT940
-    #: reference); None when the file has none
-    bank_reference: str | None
-    #: the payer's EndToEndId (often "NOTPROVIDED"): shown, never used alone as an identity
-    end_to_end_id: str | None
-    #: identity of the transaction within (creditor, account), stable between overlapping
-    #: statements: "ref:" + bank_reference, else "hash:" + a hash of booking date, amount,
-    #: currency, label and its rank among identical rows of that day in the file
-    identity: str
-
-
-@dataclass
-class Statement:
-    #: "camt.053", "camt.054", "cfonb120", "mt940" or "ofx"
-    format: str
-    #: consumed once, in file order; raises StatementError at the first unreadable part
-    lines: Iterator[StatementLine]
+__all__ = ["Identities", "Statement", "StatementError", "StatementLine", "joined", "minor_units",
+           "read_statement"]
 
 
 def read_statement(stream: BinaryIO) -> Statement:
     """Recognise the format from the first bytes of `stream` and return its reader.
     Raises StatementError when the content is none of the formats."""
-    raise NotImplementedError  # the parsers' helper fills this in
+    head = stream.read(_HEAD)
+    if isinstance(head, str):
+        raise StatementError("a statement is read as bytes, not text")
+    whole = io.BufferedReader(_Rewound(head, stream), buffer_size=1 << 16)
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+        # no camt or OFX file carries a DTD; refusing them shuts out XXE and entity bombs
+        raise StatementError("the file declares a DTD or entities, which statements never do")
+    found = _CAMT.search(head)
+    if found:
+        return Statement(f"camt.05{found[1].decode()}", camt.read(whole, found[1].decode(), int(found[2])))
+    if text.startswith(b"OFXHEADER:") or b"<?OFX" in head or text.startswith(b"<OFX>"):
+        return Statement("ofx", ofx.read(whole))
+    if text.startswith(b"<"):
+        raise StatementError("an XML file, but neither camt.053 nor camt.054 .001.02 to .001.08 nor OFX")
+    if re.match(rb"(\{1:|:20:)", text):
+        return Statement("mt940", mt940.read(whole))
+    if cfonb.looks_like(head):
+        return Statement("cfonb120", cfonb.read(whole))
+    raise StatementError("unknown format: not camt.053/054, CFONB 120, MT940 or OFX")
+
+
+_HEAD = 8192
+_CAMT = re.compile(rb"urn:iso:std:iso:20022:tech:xsd:camt\.05([34])\.001\.(0[2-8])\b")
+
+
+class _Rewound(io.RawIOBase):
+    """The sniffed head put back in front of the rest of the stream."""
+
+    def __init__(self, head: bytes, rest: BinaryIO):
+        self._head, self._rest = memoryview(head), rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
