@@ -304,7 +304,7 @@ def test_import_invoices_unknown_creditor_or_file(cli, tmp_path):
 # --- import bank ----------------------------------------------------------------------------------------
 
 def test_import_bank_prints_the_import_and_records_once(cli, seeded, creditor, tmp_path):
-    from bank_files import Entry, camt053
+    from recon_files import Entry, camt053
     from portal.models import BankTransaction
     rf = seeded.get("/invoices/F-1").json["payment_reference"]
     path = tmp_path / "releve.xml"

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from bank_files import Entry, camt053
+from recon_files import Entry, camt053
 from portal.extensions import db
 from portal.models import BankTransaction, Payment
 from support import Api

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from datetime import date
 
-from bank_files import Entry, camt053
+from recon_files import Entry, camt053
 from support import back_office_login, flashes, response_text
 
 DAY = date(2026, 11, 20)
