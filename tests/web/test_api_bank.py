@@ -64,7 +64,7 @@ def test_import_list_match_ignore(seeded):
 
     [unmatched] = _by_ref(api, "unmatched")
     r = api.post(f"/bank-transactions/{unmatched['id']}/match", json={"invoices": ["F-3", "F-1"]})
-    assert r.status_code in (409, 422) and r.json["error"]["field"] == "invoices"
+    assert (r.status_code, r.json["error"]["code"], r.json["error"]["field"]) == (422, "several_debtors", "invoices")
     r = api.post(f"/bank-transactions/{unmatched['id']}/match", json={"invoices": "F-3"})
     assert r.status_code == 422 and r.json["error"]["field"] == "invoices"
     r = api.post(f"/bank-transactions/{unmatched['id']}/ignore")
