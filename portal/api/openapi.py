@@ -20,6 +20,9 @@ ADDRESS = {"type": ["string", "null"],
 CURRENCY = {"type": "string", "pattern": "^[A-Za-z]{3}$", "examples": ["EUR"]}
 
 
+TX_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+
+
 def _ref_param(name):
     return {"name": name, "in": "path", "required": True, "schema": REF}
 
@@ -109,7 +112,7 @@ def document() -> dict:
                         "responses": {"200": _json(s + "BankTransactionPage"), **ERRORS}},
             },
             "/bank-transactions/{id}/match": {
-                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "parameters": [TX_ID],
                 "post": {"operationId": "matchBankTransaction",
                          "description": "Confirm the suggestion (no body, or no `invoices`) or match to these "
                                         "invoices of one debtor; the payment is recorded, oldest due first, what "
@@ -122,7 +125,7 @@ def document() -> dict:
                                                                  "or an invoice no longer open")}},
             },
             "/bank-transactions/{id}/ignore": {
-                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "parameters": [TX_ID],
                 "post": {"operationId": "ignoreBankTransaction",
                          "responses": {"200": _json(s + "BankTransaction", "ignored"), **ERRORS,
                                        "409": _json(s + "Error", "already matched")}},

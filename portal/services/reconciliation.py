@@ -133,7 +133,7 @@ def transaction_id(raw: str) -> int:
 
 
 def _transaction(creditor_id: int, transaction_id, lock: bool = False) -> BankTransaction:
-    if not isinstance(transaction_id, int) or not 0 < transaction_id < 2**62:
+    if not isinstance(transaction_id, int) or not 0 < transaction_id < 2**31:  # an INTEGER key
         raise NotFound("no such transaction", "id")
     q = select(BankTransaction).where(BankTransaction.id == transaction_id, BankTransaction.creditor_id == creditor_id)
     tx = db.session.scalar(q.with_for_update() if lock else q)
