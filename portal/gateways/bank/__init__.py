@@ -4,6 +4,7 @@ The formats French and European banks deliver, recognised from the content, neve
 camt.053 and camt.054 (ISO 20022, .001.02 to .001.08), CFONB 120, MT940 and OFX. Each reader
 streams its file and yields `StatementLine`s; none touches the database. A file that cannot be
 read raises `StatementError` naming the line or element at fault; the service then records nothing.
+The results and what the readers share (exact amounts, identities) live in `base`, re-exported here.
 """
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ def read_statement(stream: BinaryIO) -> Statement:
     head = stream.read(_HEAD)
     if isinstance(head, str):
         raise StatementError("a statement is read as bytes, not text")
+    while 0 < len(head) < _HEAD:  # a pipe or a request body may give less than asked
+        more = stream.read(_HEAD - len(head))
+        if not more:
+            break
+        head += more
     whole = io.BufferedReader(_Rewound(head, stream), buffer_size=1 << 16)
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if b"<!DOCTYPE" in head or b"<!ENTITY" in head:

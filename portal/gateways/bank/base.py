@@ -60,6 +60,8 @@ class Statement:
     lines: Iterator[StatementLine]
 
 
+#: an ISO 11649 creditor reference as banks print it, without spaces
+RF_REFERENCE = re.compile(r"\bRF[0-9]{2}[0-9A-Z]{1,21}\b")
 _DECIMAL = re.compile(r"^([+-]?)([0-9]+)(?:[.,]([0-9]*))?$")
 
 

@@ -27,57 +27,69 @@ def read(stream: BinaryIO, kind: str, version: int) -> Iterator[StatementLine]:
     identities = Identities()
     statement = entry = 0
     account: str | None = None
+    q = _Path(ns)
+    opening, acct, ntry = ns + container, ns + "Acct", ns + "Ntry"
     try:
         for event, element in events:
-            name = etree.QName(element).localname
+            tag = element.tag
             if event == "start":
-                if name == container:
+                if tag == opening:
                     statement, entry, account = statement + 1, 0, None
-                elif name == "Ntry":
+                elif tag == ntry:
                     entry += 1
                 continue
-            if name == "Acct" and etree.QName(element.getparent()).localname == container:
-                account = _account(element, ns, f"{container}[{statement}]/Acct")
-            elif name == "Ntry":
+            if tag == ntry:
                 where = f"{container}[{statement}]/Ntry[{entry}]"
                 if account is None:
                     raise StatementError("an entry before its account (Acct)", where)
-                yield from _entry(element, _Path(ns), where, account, identities)
-                # free the entry and the ones before it: memory stays flat however long the file
-                element.clear()
-                parent = element.getparent()
-                while element.getprevious() is not None:
-                    del parent[0]
-            elif name == container:
-                element.clear()
+                yield from _entry(element, q, where, account, identities)
+                _free(element)
+            elif tag == acct and element.getparent().tag == opening:
+                account = _account(element, q, f"{container}[{statement}]/Acct")
+            elif tag == opening:
+                _free(element)  # a year of daily statements in one file
     except etree.XMLSyntaxError as error:
         raise StatementError(f"not well-formed XML: {error.msg}", f"line {error.lineno}") from None
     if not statement:
         raise StatementError(f"no {container} in the file")
 
 
+def _free(element) -> None:
+    """Drop a read element and the siblings before it: memory stays flat however long the file."""
+    element.clear()
+    parent = element.getparent()
+    while element.getprevious() is not None:
+        del parent[0]
+
+
 class _Path:
-    """ElementPath in the file's namespace: _Path(ns)("Amt/@Ccy")."""
+    """ElementPath in the file's namespace: q("NtryDtls/TxDtls") -> "{ns}NtryDtls/{ns}TxDtls"."""
 
     def __init__(self, ns: str):
         self.ns = ns
+        self._made: dict[str, str] = {}
 
     def __call__(self, path: str) -> str:
-        return "/".join(step if step in (".", "..") else self.ns + step for step in path.split("/"))
+        made = self._made.get(path)
+        if made is None:
+            made = self._made[path] = "/".join(self.ns + step for step in path.split("/"))
+        return made
 
 
-def _account(acct, ns: str, where: str) -> str:
-    q = _Path(ns)
-    value = acct.findtext(q("Id/IBAN")) or acct.findtext(q("Id/Othr/Id"))
-    if not value or not value.strip():
+def _account(acct, q: _Path, where: str) -> str:
+    iban = acct.findtext(q("Id/IBAN"))
+    if iban and iban.strip():
+        return "".join(iban.split()).upper()
+    other = acct.findtext(q("Id/Othr/Id"))
+    if not other or not other.strip():
         raise StatementError("no account identifier (Id/IBAN or Id/Othr/Id)", where)
-    return "".join(value.split()).upper()
+    return other.strip()
 
 
 def _entry(ntry, q: _Path, where: str, account: str, identities: Identities) -> Iterator[StatementLine]:
     status = ntry.find(q("Sts"))
-    code = status.findtext(q("Cd")) if status is not None and len(status) else (
-        status.text if status is not None else None)
+    # .02-.07: <Sts>BOOK</Sts>; .08: <Sts><Cd>BOOK</Cd></Sts>
+    code = None if status is None else status.findtext(q("Cd")) if len(status) else status.text
     if (code or "").strip() != "BOOK":
         return
     currency, amount = _amount(ntry, q, where)
@@ -91,10 +103,9 @@ def _entry(ntry, q: _Path, where: str, account: str, identities: Identities) -> 
     details = ntry.findall(q("NtryDtls/TxDtls"))
     common = dict(account=account, booking_date=booked, value_date=valued)
     if len(details) <= 1:
-        tx = details[0] if details else None
-        line = _details(tx, q, credit, entry_info) if tx is not None else _details(None, q, credit, entry_info)
-        ref = reference or (line.pop("tx_ref") if tx is not None else None)
-        line.pop("tx_ref", None)
+        line = _details(details[0] if details else None, q, credit, entry_info)
+        tx_ref = line.pop("tx_ref")
+        ref = reference or tx_ref
         yield _made(identities, ref, amount if credit else -amount, currency, common, line)
         return
     for index, tx in enumerate(details, 1):
@@ -129,14 +140,15 @@ def _details(tx, q: _Path, credit: bool, entry_info: str | None) -> dict:
     """What a TxDtls says (or nothing but the entry's own information when there is none)."""
     if tx is None:
         return dict(counterparty=None, counterparty_account=None, remittance=joined(entry_info),
-                    structured_reference=None, end_to_end_id=None)
+                    structured_reference=None, end_to_end_id=None, tx_ref=None)
     party, acct = ("Dbtr", "DbtrAcct") if credit else ("Cdtr", "CdtrAcct")
     name = _text(tx, q(f"RltdPties/{party}/Nm")) or _text(tx, q(f"RltdPties/{party}/Pty/Nm"))
-    iban = _text(tx, q(f"RltdPties/{acct}/Id/IBAN")) or _text(tx, q(f"RltdPties/{acct}/Id/Othr/Id"))
+    iban = _text(tx, q(f"RltdPties/{acct}/Id/IBAN"))
+    iban = "".join(iban.split()).upper() if iban else _text(tx, q(f"RltdPties/{acct}/Id/Othr/Id"))
     unstructured = [e.text for e in tx.findall(q("RmtInf/Ustrd"))]
     end_to_end = _text(tx, q("Refs/EndToEndId"))
     return dict(
-        counterparty=name, counterparty_account="".join(iban.split()).upper() if iban else None,
+        counterparty=name, counterparty_account=iban,
         remittance=joined(*unstructured, _text(tx, q("AddtlTxInf")), entry_info),
         structured_reference=_text(tx, q("RmtInf/Strd/CdtrRefInf/Ref")),
         end_to_end_id=end_to_end, tx_ref=_text(tx, q("Refs/AcctSvcrRef")))

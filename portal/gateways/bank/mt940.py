@@ -12,15 +12,15 @@ from typing import BinaryIO, Iterator
 
 import mt940
 
-from .base import Identities, StatementError, StatementLine, joined, minor_units
+from .base import RF_REFERENCE, Identities, StatementError, StatementLine, joined, minor_units
 
 # :61: value date YYMMDD, optional entry date MMDD, [R]C/[R]D, optional funds code, amount with a comma
 _LINE_61 = re.compile(r"^:61:[0-9]{6}([0-9]{4})?R?[CD][A-Z]?[0-9]+,[0-9]*")
+_BALANCE = re.compile(r"^[CD][0-9]{6}[A-Z]{3}[0-9]+,[0-9]*\s*$")
 _SUBFIELD = re.compile(r"\?([0-9]{2})")
 _KEYWORDS = ("NAME", "REMI", "EREF", "MREF", "CRED", "IBAN", "BIC", "ORDP", "BENM", "PURP", "CDTRREFTP",
              "CDTRREF", "CSID", "ULTD", "ULTC", "SVCL", "ADDR", "TRCD", "RTRN", "ABWA", "ABWE", "KREF")
 _KEYWORD = re.compile(r"/(" + "|".join(sorted(_KEYWORDS, key=len, reverse=True)) + r")/")
-_RF = re.compile(r"\bRF[0-9]{2}[0-9A-Z]{1,21}\b")
 
 
 def _decoded(raw: bytes) -> str:
@@ -33,18 +33,12 @@ def _decoded(raw: bytes) -> str:
 def read(stream: BinaryIO) -> Iterator[StatementLine]:
     # MT940 files are a few statements long; the library reads a whole string
     text = _decoded(stream.read()).replace("\r\n", "\n").replace("\r", "\n")
-    lines_61 = []
-    for number, line in enumerate(text.split("\n"), 1):
-        if line.startswith(":61:"):
-            if not _LINE_61.match(line):
-                raise StatementError("not a :61: statement line (YYMMDD[MMDD]C|D amount)", f"line {number}")
-            lines_61.append(number)
-        elif line.startswith(":25:") and not line[4:].strip():
-            raise StatementError("an empty account (:25:)", f"line {number}")
+    lines_61 = _checked(text)
     try:
-        statements = mt940.parse_statements(text)
+        # our own :86: reading: the library's ?NN post-processor mixes sub-fields ?31 and ?32
+        statements = mt940.parse_statements(text, processors={"post_transaction_details": []})
     except Exception as error:  # the library raises bare ValueErrors, KeyErrors... on a bad tag
-        raise StatementError(f"not a readable MT940 file: {error}") from None
+        raise StatementError(f"not a readable MT940 file: {_said(error)}", _where(error, text)) from None
     identities = Identities()
     rank = 0
     for statement in statements:
@@ -57,6 +51,47 @@ def read(stream: BinaryIO) -> Iterator[StatementLine]:
             yield _line(transaction.data, account, where, identities)
 
 
+def _checked(text: str) -> list[int]:
+    """The line numbers of the :61: lines, once the lines the library would fail on vaguely (dates,
+    amounts, balances) have been checked here, where the line number is known."""
+    lines_61 = []
+    for number, line in enumerate(text.split("\n"), 1):
+        tag = line[:5] if line[4:5] == ":" else line[:4]
+        if tag == ":61:":
+            lines_61.append(number)
+            found = _LINE_61.match(line)
+            day = line[4:10]
+        elif tag in (":60F:", ":60M:", ":62F:", ":62M:", ":64:", ":65:"):
+            found = _BALANCE.match(line[len(tag):])
+            day = line[len(tag) + 1:len(tag) + 7]
+        elif tag == ":25:" and not line[4:].strip():
+            raise StatementError("an empty account (:25:)", f"line {number}")
+        else:
+            continue
+        if not found:
+            shape = "YYMMDD[MMDD], C or D" if tag == ":61:" else "C or D, YYMMDD, the currency"
+            raise StatementError(f"not a {tag} line ({shape}, then an amount like 1234,56)", f"line {number}")
+        try:
+            date(2000 + int(day[:2]), int(day[2:4]), int(day[4:6]))
+        except ValueError:
+            raise StatementError(f"{tag} has no valid date YYMMDD: {day!r}", f"line {number}") from None
+    return lines_61
+
+
+def _said(error: Exception) -> str:
+    return str(error.args[0] if error.args else error).splitlines()[0]
+
+
+def _where(error: Exception, text: str) -> str | None:
+    """The line holding the text the library quotes in its error, where it quotes one."""
+    for arg in error.args:
+        if isinstance(arg, str) and len(arg) >= 4:
+            for number, line in enumerate(text.split("\n"), 1):
+                if arg in line:
+                    return f"line {number}"
+    return None
+
+
 def _line(data: dict, account: str, where: str, identities: Identities) -> StatementLine:
     money = data.get("amount")
     currency = data.get("currency") or getattr(money, "currency", None)
@@ -67,7 +102,6 @@ def _line(data: dict, account: str, where: str, identities: Identities) -> State
     if booked is None:
         raise StatementError("a statement line without a date", where)
     details = _details(data.get("transaction_details") or "")
-    credit = amount >= 0
     remittance = joined(details["remittance"], data.get("extra_details"))
     reference = (data.get("bank_reference") or "").strip() or None
     return StatementLine(
@@ -93,9 +127,9 @@ def _details(text: str) -> dict:
         pieces = _SUBFIELD.split(flat)
         for number, value in zip(pieces[1::2], pieces[2::2]):
             parts.setdefault(number, []).append(value)
-        remittance = "".join(v for n in sorted(parts) if "20" <= n <= "29" or "60" <= n <= "63" for v in parts[n])
+        remittance = _continued(v for n in sorted(parts) if "20" <= n <= "29" or "60" <= n <= "63" for v in parts[n])
         found.update(
-            name="".join(parts.get("32", []) + parts.get("33", [])).strip() or None,
+            name=_continued(parts.get("32", []) + parts.get("33", [])).strip() or None,
             iban="".join(parts.get("31", [])).strip() or None,
             remittance=(remittance or "".join(parts.get("00", []))).strip())
     elif _KEYWORD.search(flat):
@@ -109,8 +143,17 @@ def _details(text: str) -> dict:
         found.update(name=name, iban=parts.get("IBAN"), eref=parts.get("EREF"),
                      structured=parts.get("CDTRREF"), remittance=remi or flat.strip())
     if found["structured"] is None:
-        rf = _RF.search(found["remittance"])
+        rf = RF_REFERENCE.search(found["remittance"])
         found["structured"] = rf[0] if rf else None
     if found["iban"]:
         found["iban"] = "".join(found["iban"].split()).upper()
     return found
+
+
+def _continued(fields) -> str:
+    """?NN sub-fields hold 27 characters: a full one runs on into the next, a shorter one ends a word."""
+    out = ""
+    for value in fields:
+        out += value if not out or len(previous) >= 27 else " " + value.lstrip()
+        previous = value
+    return out

@@ -13,15 +13,18 @@ from typing import BinaryIO, Iterator
 
 from ofxtools.Parser import OFXTree
 
-from .base import Identities, StatementError, StatementLine, joined, minor_units
+from .base import RF_REFERENCE, Identities, StatementError, StatementLine, joined, minor_units
 
 _STATEMENTS = ("BANKMSGSRSV1/STMTTRNRS/STMTRS", "CREDITCARDMSGSRSV1/CCSTMTTRNRS/CCSTMTRS")
 
 
 def read(stream: BinaryIO) -> Iterator[StatementLine]:
+    data = stream.read()
+    if b"</OFX>" not in data[-4096:].upper():
+        raise StatementError("no closing </OFX>: a truncated file")
     tree = OFXTree()
     try:
-        tree.parse(io.BytesIO(stream.read()))  # ofxtools seeks back over the header
+        tree.parse(io.BytesIO(data))  # ofxtools seeks back over the header
     except Exception as error:  # ofxtools raises its ParseError, HeaderError or a bare ValueError
         raise StatementError(f"not a readable OFX file: {error}") from None
     root = tree.getroot()
@@ -54,15 +57,16 @@ def _statement(stmtrs, where: str, identities: Identities) -> Iterator[Statement
         remittance = joined(_text(trn, "MEMO"))
         name = _text(trn, "NAME") or _text(trn, "PAYEE/NAME")
         iban = _text(trn, "BANKACCTTO/ACCTID")
-        rf = re.search(r"\bRF[0-9]{2}[0-9A-Z]{1,21}\b", remittance)
+        rf = RF_REFERENCE.search(remittance)
+        # some banks put the whole label in NAME and nothing in MEMO: keep it readable for matching
+        label = remittance or joined(name)
         yield StatementLine(
             account=account, booking_date=booked, value_date=_date(_text(trn, "DTAVAIL"), f"{here}/DTAVAIL"),
             amount=amount, currency=currency, counterparty=name,
             counterparty_account="".join(iban.split()) if iban else None,
-            # some banks put the whole label in NAME and nothing in MEMO: keep it readable for matching
-            remittance=remittance or joined(name), structured_reference=rf[0] if rf else None,
+            remittance=label, structured_reference=rf[0] if rf else None,
             bank_reference=reference, end_to_end_id=None,
-            identity=identities(reference, account, booked, amount, currency, remittance or joined(name)))
+            identity=identities(reference, account, booked, amount, currency, label))
 
 
 def _text(element, path: str) -> str | None:
