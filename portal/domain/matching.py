@@ -28,7 +28,7 @@ from rapidfuzz import fuzz
 from portal.domain import remittance
 from portal.domain.amount_sets import covering, exact_set
 from portal.domain.money import to_decimal_string
-from portal.domain.references import DEBTOR, INVOICE
+from portal.domain.references import DEBTOR, INVOICE, invoice_reference
 from portal.domain.remittance import is_payout  # noqa: F401  (part of this module's interface)
 
 MATCHED, SUGGESTED, UNMATCHED, IGNORED = "matched", "suggested", "unmatched", "ignored"
@@ -93,7 +93,7 @@ class Book:
     and balances are found by bisecting sorted copies; settling moves a balance into `_moved`."""
 
     __slots__ = ("_ids", "_debtor", "_balance", "_cur", "_numbers", "_span", "_id_sorted",
-                 "_id_pos", "_bal_sorted", "_bal_pos", "_moved", "_by_number", "_currencies",
+                 "_id_pos", "_bal_sorted", "_bal_pos", "_moved", "_num_hash", "_num_pos", "_currencies",
                  "_totals", "_by_total", "_names", "_name_index", "_asked")
 
     def __init__(self, invoices, debtors, asked: dict[int, tuple[int, ...]] | None = None):
@@ -125,7 +125,7 @@ class Book:
         del cols, debtor_col, disputed, due, ids, numbers, balances, curs, order
         self._span: dict[int, tuple[int, int]] = {}
         self._totals: dict[tuple[int, int], int] = {}
-        self._by_number: dict[str, list[int]] = {}
+        keyed = []  # (hash of the number's key, position): 16 bytes an invoice once in arrays
         for pos in range(n):
             debtor = self._debtor[pos]
             start = self._span.get(debtor, (pos,))[0]
@@ -134,7 +134,11 @@ class Book:
             self._totals[key] = self._totals.get(key, 0) + self._balance[pos]
             number = remittance.number_key(self._numbers[pos])
             if len(number) >= remittance.MIN_NUMBER_KEY:
-                self._by_number.setdefault(number, []).append(pos)
+                keyed.append((hash(number), pos))
+        keyed.sort()
+        self._num_hash = array("q", (h for h, _ in keyed))
+        self._num_pos = array("q", (p for _, p in keyed))
+        del keyed
         self._by_total: dict[tuple[int, int], set[int]] = {}
         for (debtor, cur), total in self._totals.items():
             self._by_total.setdefault((cur, total), set()).add(debtor)
@@ -188,6 +192,19 @@ class Book:
         found = {p for p in self._bal_pos[lo:hi] if self._balance[p] == amount}
         found.update(self._moved.get(amount, ()))
         return sorted(p for p in found if self._cur[p] == cur)
+
+    def _numbered(self, key: str) -> list[int]:
+        """Positions of the invoices whose number has this key (two keys may share a hash)."""
+        h = hash(key)
+        lo = bisect_left(self._num_hash, h)
+        if lo == len(self._num_hash) or self._num_hash[lo] != h:
+            return []
+        hi = bisect_right(self._num_hash, h, lo)
+        return [p for p in self._num_pos[lo:hi] if remittance.number_key(self._numbers[p]) == key]
+
+    def _count_of_balance(self, amount: int) -> int:
+        """Invoices that had this balance when the book was built, any currency."""
+        return bisect_right(self._bal_sorted, amount) - bisect_left(self._bal_sorted, amount)
 
     def _ids_of(self, positions) -> tuple[int, ...]:
         return tuple(self._ids[p] for p in sorted(positions))
@@ -254,8 +271,8 @@ def _by_reference(credit, book, cur, refs):
                 break
         else:
             if readings[-1][0] == INVOICE:  # the shortest reading: most likely what was typed
-                stale.append(readings[-1][1])
-    note = f"It quotes the reference of invoice(s) {stale} that are not open in {credit.currency}. " if stale else ""
+                stale.append(invoice_reference(readings[-1][1]))
+    note = f"It quotes {', '.join(stale)}, of no open invoice in {credit.currency}. " if stale else ""
     if len(debtors) > 1:
         return None, note + f"It quotes references of {len(debtors)} different debtors. "
     if not debtors:
@@ -287,8 +304,8 @@ def _by_reference(credit, book, cur, refs):
 def _by_numbers(credit, book, cur, words):
     """Matched when the text names open invoice numbers of one debtor in the credit's currency;
     numbers of several debtors are at most a suggestion."""
-    found = [p for key in remittance.number_candidates(words, book._by_number)
-             for p in book._by_number[key] if book._balance[p] and book._cur[p] == cur]
+    found = [p for positions in remittance.number_candidates(words, book._numbered)
+             for p in positions if book._balance[p] and book._cur[p] == cur]
     if not found:
         return None
     by_debtor: dict[int, list[int]] = {}
@@ -317,28 +334,34 @@ def _suggest(credit, book, cur, note=""):
     payer = " ".join(remittance.name_words(credit.counterparty))
     amount = credit.amount
     by_invoice: dict[int, list[int]] = {}
-    for p in book._of_balance(amount, cur) if cur is not None else ():
-        by_invoice.setdefault(book._debtor[p], []).append(p)
     by_total = book._by_total.get((cur, amount), set()) if cur is not None else set()
+    common = cur is not None and book._count_of_balance(amount) > AMOUNT_CANDIDATES
+    if common:  # a round amount that many invoices have: the payer's name picks the few to look at
+        named = close = book._named(payer) if payer else []
+        for _, d in named:
+            ps = [p for p in book._open(d, cur) if book._balance[p] == amount]
+            if ps:
+                by_invoice[d] = ps
+        by_total = by_total & {d for _, d in named}
+        named = [s for s in named if s[1] in by_invoice or s[1] in by_total]
+    else:
+        for p in book._of_balance(amount, cur) if cur is not None else ():
+            by_invoice.setdefault(book._debtor[p], []).append(p)
     candidates = list(by_invoice) + sorted(by_total - by_invoice.keys())
-    named = []
-    if payer and candidates:
-        if len(candidates) <= AMOUNT_CANDIDATES:
-            named = book._similar(payer, candidates)
-        else:
-            wanted = set(candidates)
-            named = [s for s in book._named(payer) if s[1] in wanted]
+    if not common:
+        named = close = book._similar(payer, candidates) if payer and candidates else []
+    count = f"over {AMOUNT_CANDIDATES}" if common else str(len(candidates))
     debtor, score, how = None, 0, ""
-    if len(candidates) == 1:
+    if len(candidates) == 1 and not common:
         debtor = candidates[0]
-        close = bool(named) and named[0][0] >= NAME_CLOSE
-        score, how = 70 + 15 * close, " and the payer's name is close to it" if close else ""
+        near = bool(named) and named[0][0] >= NAME_CLOSE
+        score, how = 70 + 15 * near, " and the payer's name is close to it" if near else ""
     elif candidates and named:
         best, second = named[0][0], named[1][0] if len(named) > 1 else 0
         if best >= NAME_CLOSE and best - second > 0:
-            debtor, score, how = named[0][1], 80, f"; the payer's name points to this one among {len(candidates)}"
+            debtor, score, how = named[0][1], 80, f"; the payer's name points to this one among {count}"
         elif best - second >= NAME_APART:
-            debtor, score, how = named[0][1], 50, (f"; among {len(candidates)} debtors its name is the "
+            debtor, score, how = named[0][1], 50, (f"; among {count} debtors its name is the "
                                                    f"nearest to the payer's, though not close")
     if debtor is not None:
         name = book._name(debtor)
@@ -348,8 +371,8 @@ def _suggest(credit, book, cur, note=""):
                             note + f"{name} has an open invoice of exactly {_money(amount, credit.currency)}{how}.")
         return _outcome(book, SUGGESTED, "debtor_balance", score - 5, debtor, book._open(debtor, cur),
                         note + f"The amount equals the whole balance of {name}{how}.")
-    if candidates:
-        return Outcome(UNMATCHED, "none", 0, explain=note + f"{len(candidates)} debtors have an invoice or a "
+    if candidates or (common and not close):
+        return Outcome(UNMATCHED, "none", 0, explain=note + f"{count} debtors have an invoice or a "
                                                              f"balance of this amount; nothing tells them apart.")
     return _by_name(credit, book, cur, payer, note)
 

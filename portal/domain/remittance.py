@@ -63,19 +63,21 @@ def number_key(number: str) -> str:
     return key
 
 
-def number_candidates(words: list[str], known) -> list[str]:
-    """Keys of `known` (a container of number keys) named in `words`, in order of appearance.
-    At each word the longest run of up to MAX_NUMBER_TOKENS words forming a known key wins and its
-    words are used up, so "2023 0045" never also counts as an invoice "2023". A key is only ever
-    compared whole: "F23" does not find "F230866"."""
-    found: list[str] = []
+def number_candidates(words: list[str], find) -> list:
+    """What `find(key)` (the invoices of a number key, or nothing) gives for the invoice numbers
+    named in `words`, in order of appearance. At each word the longest run of up to
+    MAX_NUMBER_TOKENS words forming a known key wins and its words are used up, so "2023 0045"
+    never also counts as an invoice "2023". A key is only ever compared whole: "F23" does not
+    find "F230866"."""
+    found: list = []
     i, n = 0, len(words)
     while i < n:
         for width in range(min(MAX_NUMBER_TOKENS, n - i), 0, -1):
             key = number_key("".join(words[i:i + width]))
-            if len(key) >= MIN_NUMBER_KEY and key in known:
-                if key not in found:
-                    found.append(key)
+            invoices = find(key) if len(key) >= MIN_NUMBER_KEY else None
+            if invoices:
+                if invoices not in found:
+                    found.append(invoices)
                 i += width
                 break
         else:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from portal.domain.amount_sets import SUBSET_POOL, covering, exact_set
 from portal.domain.matching import (
-    IGNORED, MATCHED, SUGGESTED, UNMATCHED, Book, Credit, DebtorName, OpenInvoice, is_payout, match,
+    AMOUNT_CANDIDATES, IGNORED, MATCHED, SUGGESTED, UNMATCHED, Book, Credit, DebtorName, OpenInvoice, is_payout, match,
 )
 from portal.domain.references import debtor_reference, format_reference, invoice_reference
 from portal.domain.remittance import name_words, number_key, references, tokens
@@ -106,7 +106,7 @@ def test_a_debtor_reference_without_open_invoices_leaves_credit():
 def test_references_to_closed_foreign_or_two_debtors_are_not_matched():
     b = book()
     stale = match(credit(100_00, invoice_reference(12345)), b)
-    assert stale.status != MATCHED and "not open" in stale.explain
+    assert stale.status != MATCHED and f"{invoice_reference(12345)}, of no open invoice" in stale.explain
     assert match(credit(99_00, invoice_reference(7)), b).status != MATCHED  # a USD invoice, a EUR credit
     both = match(credit(170_00, f"{invoice_reference(1)} {invoice_reference(4)}"), b)
     assert both.status != MATCHED and "2 different debtors" in both.explain
@@ -142,6 +142,9 @@ def test_numbers_of_two_debtors_are_not_a_match():
     check(match(credit(1_00, "F230866 F239765"), book()), UNMATCHED, "none")
     # The amount is what one of them owes on the invoices named: a suggestion at most.
     check(match(credit(25_00, "F230866 F239765"), book()), SUGGESTED, "invoice_numbers", MARTIN, [5])
+    # One number, two debtors: "FA-230866" of Durand reads as Dupont's "F230866".
+    twice = book(invoices=INVOICES + [OpenInvoice(40, DURAND, "FA-230866", 100_00, "EUR", DAY)])
+    check(match(credit(100_00, "FACTURE 230866"), twice), UNMATCHED, "none")
 
 
 def test_only_invoices_in_the_credits_currency_are_named():
@@ -162,6 +165,18 @@ def test_several_debtors_with_the_amount_the_name_decides():
     check(match(credit(70_00, "", "DURAND"), book(invoices=twins)), SUGGESTED, "exact_amount", DURAND, [20])
     check(match(credit(70_00, "", None), book(invoices=twins)), UNMATCHED, "none")
     check(match(credit(70_00, "", "Zorglub"), book(invoices=twins)), UNMATCHED, "none")
+
+
+def test_a_round_amount_that_hundreds_of_invoices_have_is_narrowed_by_the_name_first():
+    crowd = [OpenInvoice(1000 + d, 1000 + d, f"R-{d:05d}", 500_00, "EUR", DAY) for d in range(AMOUNT_CANDIDATES + 50)]
+    names = DEBTORS + [DebtorName(1000 + d, f"Client {d:05d} Numero{d}") for d in range(AMOUNT_CANDIDATES + 50)]
+    b = book(invoices=INVOICES + crowd, debtors=names)
+    check(match(credit(500_00, "", "CLIENT NUMERO7"), b), SUGGESTED, "exact_amount", 1007, [1007])
+    lost = match(credit(500_00, "", None), b)
+    check(lost, UNMATCHED, "none")
+    assert f"over {AMOUNT_CANDIDATES}" in lost.explain
+    # The name finds a debtor without that amount: the name alone, then.
+    check(match(credit(500_00, "", "Dupont et fils"), b), SUGGESTED, "payer_name", DUPONT)
 
 
 def test_the_amount_of_a_debtors_whole_balance_is_a_suggestion():
