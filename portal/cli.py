@@ -15,12 +15,17 @@ from dunning_jobs.scheduler import start_in_process
 
 from .extensions import db
 from .models import Creditor, Debtor
-from .services import ServiceError, checks, creditor_users, demo, ledger, links, rates, tenants
+from .services import ServiceError, checks, creditor_users, demo, ledger, links, rates, reconciliation, tenants
 from .services.imports import import_csv
 
 
 def _creditor(email: str):
-    creditor = tenants.creditor_by_email(email)
+    """--creditor: a creditor user's e-mail, or the creditor's id (for users of several creditors)."""
+    given = email.strip()
+    if given.isascii() and given.isdigit() and len(given) < 19:
+        creditor = db.session.get(Creditor, int(given))
+    else:
+        creditor = tenants.creditor_by_email(email)
     if creditor is None:
         raise click.ClickException(f"no creditor with e-mail {email}")
     return creditor
@@ -103,6 +108,26 @@ def register(app: Flask) -> None:
         if not creditor.hold_dunning:  # offered after an import: see what the first runs send first
             click.echo(f"To check what the next dunning runs will send before it goes, hold each day: "
                        f"{app.config['PORTAL_BASE_URL']}/app/day", err=True)
+
+    @import_group.command("bank")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--creditor", "email", required=True, help="the creditor's e-mail (or id)")
+    def import_bank(file: Path, email):
+        """Import a bank statement (camt.053/054, CFONB 120, MT940, OFX) and match its credits;
+        records nothing of a file that cannot be read."""
+        creditor = _creditor(email)
+        with file.open("rb") as stream, click.progressbar(length=max(1, file.stat().st_size), label="Importing",
+                                                          file=sys.stderr) as bar:
+            done = [0]
+
+            def progress(n):
+                bar.update(n - done[0])
+                done[0] = n
+            try:
+                result = reconciliation.import_statement(creditor, stream, file.name, actor="cli", progress=progress)
+            except ServiceError as e:
+                raise click.ClickException(f"{file.name}: {e.message}")
+        click.echo(json.dumps(result.as_dict()))
 
     @rates_group.command("list")
     def rates_list():

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from flask import current_app
 
+from ..models import TRANSACTION_STATUSES as TX_STATUSES
+
 AMOUNT = {"type": "string", "pattern": r"^(0|[1-9][0-9]{0,15})(\.[0-9]+)?$", "examples": ["1200.00"]}
 DATE = {"type": "string", "format": "date",
         "description": "YYYY-MM-DD; a date given in a request must lie from 1990-01-01 to 2199-12-31 (else 422)"}
@@ -25,6 +27,9 @@ FACTURX_INPUT = (
     "must agree with the XML: else 422 `facturx_mismatch` naming the field and both values. A credit note "
     "(BT-3 381) answers 422 `credit_note_unsupported`; an unusable XML 422 `facturx_invalid` naming the BT. "
     "A PDF without Factur-X XML is stored as the invoice's document, every field then required.")
+
+
+TX_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 
 
 def _ref_param(name):
@@ -51,7 +56,7 @@ def document() -> dict:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Relance API", "version": "1.0.0",
-                 "description": "Creditor API: debtors, invoices, offline payments, portal links, events, reports. "
+                 "description": "Creditor API: debtors, invoices, offline payments, portal links, events, reports, bank reconciliation. "
                                 "Amounts are decimal strings in the invoice currency; dates ISO 8601."},
         "servers": [{"url": current_app.config["PORTAL_BASE_URL"] + "/api/v1"}],
         "security": [{"bearer": []}],
@@ -92,6 +97,47 @@ def document() -> dict:
                 "get": {"operationId": "getSummary",
                         "parameters": [{"name": "as_of", "in": "query", "schema": DATE}],
                         "responses": {"200": _json(s + "Summary"), **ERRORS}},
+            },
+            "/bank-statements": {
+                "post": {"operationId": "postBankStatement",
+                         "description": "A bank statement file as the body (camt.053, camt.054, CFONB 120, MT940 or "
+                                        "OFX, recognised from the content), 64 MB at most. Every line is stored "
+                                        "once per bank account; new credits are matched to open invoices. A file "
+                                        "that cannot be read records nothing: 422, `field` names the line or "
+                                        "element at fault. Debits are kept as `ignored` with the reason `debit`.",
+                         "parameters": [{"name": "X-Filename", "in": "header", "required": False,
+                                         "schema": {"type": "string", "maxLength": 255}}],
+                         "requestBody": {"required": True, "content": {"application/octet-stream": {
+                             "schema": {"type": "string", "contentEncoding": "binary"}}}},
+                         "responses": {"201": _json(s + "StatementImport", "imported, some lines new"),
+                                       "200": _json(s + "StatementImport", "nothing new: every line already recorded"),
+                                       **ERRORS, "413": _json(s + "Error", "over 64 MB")}},
+            },
+            "/bank-transactions": {
+                "get": {"operationId": "getBankTransactions",
+                        "parameters": [{"name": "status", "in": "query", "schema": {"enum": list(TX_STATUSES)}},
+                                       {"name": "limit", "in": "query",
+                                        "schema": {"type": "integer", "minimum": 1, "maximum": 5000}}],
+                        "responses": {"200": _json(s + "BankTransactionPage"), **ERRORS}},
+            },
+            "/bank-transactions/{id}/match": {
+                "parameters": [TX_ID],
+                "post": {"operationId": "matchBankTransaction",
+                         "description": "Confirm the suggestion (no body, or no `invoices`) or match to these "
+                                        "invoices of one debtor; the payment is recorded, oldest due first, what "
+                                        "is left stays as credit. Idempotent.",
+                         "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                             "type": "object", "properties": {"invoices": {"type": "array", "items": REF,
+                                                                           "maxItems": 100}}}}}},
+                         "responses": {"200": _json(s + "BankTransaction", "matched"), **ERRORS,
+                                       "409": _json(s + "Error", "a debit, a payout, already matched otherwise, "
+                                                                 "or an invoice no longer open")}},
+            },
+            "/bank-transactions/{id}/ignore": {
+                "parameters": [TX_ID],
+                "post": {"operationId": "ignoreBankTransaction",
+                         "responses": {"200": _json(s + "BankTransaction", "ignored"), **ERRORS,
+                                       "409": _json(s + "Error", "already matched")}},
             },
             "/openapi.json": {"get": {"operationId": "getOpenApi", "security": [],
                                       "responses": {"200": {"description": "this document"}}}},
@@ -153,6 +199,22 @@ def document() -> dict:
                         "invoice_number": {"type": "string"},
                         "data": {"type": "object", "description": "depends on the type; amounts in it are decimal "
                                                                   "strings in its `currency`"}}}}}},
+                "StatementImport": {"type": "object", "properties": {
+                    "format": {"enum": ["camt.053", "camt.054", "cfonb120", "mt940", "ofx"]},
+                    **{k: {"type": "integer", "minimum": 0} for k in
+                       ("transactions", "new", "duplicates", "matched", "suggested", "unmatched")}}},
+                "BankTransaction": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "booking_date": DATE,
+                    "amount": {"type": "string", "pattern": r"^-?(0|[1-9][0-9]{0,15})(\.[0-9]+)?$",
+                               "description": "positive a credit, negative a debit"},
+                    "currency": CURRENCY, "counterparty": {"type": ["string", "null"]},
+                    "remittance": {"type": "string"}, "status": {"enum": list(TX_STATUSES)},
+                    "debtor_ref": {"type": ["string", "null"]}, "invoices": {"type": "array", "items": REF},
+                    "reason": {"type": "string", "description": "invoice_reference, debtor_reference, invoice_numbers, "
+                               "exact_amount, invoice_set, payer_name, debtor_balance, payout, debit, "
+                               "already_recorded, confirmed, manual, none"}}},
+                "BankTransactionPage": {"type": "object", "properties": {"transactions": {
+                    "type": "array", "items": {"$ref": s + "BankTransaction"}}}},
                 "Summary": {"type": "object", "properties": {
                     "as_of": DATE, "currency": CURRENCY, "outstanding": AMOUNT, "overdue": AMOUNT,
                     "dso_days": {"type": "number"},

@@ -2,15 +2,17 @@
 JSON shape of portal/errors.py."""
 from __future__ import annotations
 
-from flask import g, jsonify, request
+import io
+
+from flask import current_app, g, jsonify, request
 
 from ..domain.money import MoneyError, check_currency, to_decimal_string
 from ..domain.references import debtor_reference, invoice_reference
 from ..errors import json_error
 from ..extensions import limiter
 from ..models import Invoice
-from ..services import (Invalid, checks, events, facturx_invoices, ledger, links, receivables, reminders, reports,
-                        tenants)
+from ..services import (Invalid, checks, events, facturx_invoices, ledger, links, receivables, reconciliation,
+                        reminders, reports, tenants)
 from ..domain.calendar import today_for
 from .blueprint import bp
 from .openapi import document
@@ -158,6 +160,48 @@ def get_summary():
     raw = request.args.get("as_of")
     as_of = checks.check_date(raw, "as_of") if raw is not None else today_for(g.creditor)
     return jsonify(reports.summary(g.creditor, as_of))
+
+
+@bp.post("/bank-statements")
+def post_bank_statement():
+    # A year of statements may pass the app's limit for other bodies.
+    request.max_content_length = current_app.config.get("MAX_STATEMENT_BYTES", reconciliation.MAX_STATEMENT_BYTES)
+    data = request.get_data(cache=False)  # over the limit: 413
+    if not data:
+        raise Invalid("the body must be the statement file", "body", code="unreadable_statement")
+    result = reconciliation.import_statement(g.creditor, io.BytesIO(data), request.headers.get("X-Filename"),
+                                             actor="api")
+    return jsonify(result.as_dict()), 201 if result.new else 200
+
+
+def bank_transaction_json(line: reconciliation.Line) -> dict:
+    tx = line.tx
+    return {"id": tx.id, "booking_date": tx.booking_date.isoformat(),
+            "amount": to_decimal_string(tx.amount, tx.currency), "currency": tx.currency,
+            "counterparty": tx.counterparty, "remittance": tx.remittance, "status": tx.status,
+            "debtor_ref": line.debtor_ref, "invoices": line.invoices, "reason": tx.reason}
+
+
+@bp.get("/bank-transactions")
+def get_bank_transactions():
+    lines = reconciliation.list_transactions(g.creditor.id, request.args.get("status"),
+                                             limit=_int_arg("limit", 500, 1, 5000))
+    return jsonify({"transactions": [bank_transaction_json(line) for line in lines]})
+
+
+@bp.post("/bank-transactions/<id>/match")
+def match_bank_transaction(id):  # noqa: A002  (the path's name in CONTRACT §8)
+    transaction_id = reconciliation.transaction_id(id)
+    data = body() if request.get_data() else {}
+    reconciliation.confirm_match(g.creditor, transaction_id, data.get("invoices"), actor="api")
+    return jsonify(bank_transaction_json(reconciliation.get_line(g.creditor.id, transaction_id)))
+
+
+@bp.post("/bank-transactions/<id>/ignore")
+def ignore_bank_transaction(id):  # noqa: A002
+    transaction_id = reconciliation.transaction_id(id)
+    reconciliation.ignore(g.creditor, transaction_id, actor="api")
+    return jsonify(bank_transaction_json(reconciliation.get_line(g.creditor.id, transaction_id)))
 
 
 @bp.get("/openapi.json")

@@ -3,7 +3,7 @@
 Amounts are integer minor units (BigInteger); times are UTC; dates are calendar dates.
 
 Each area imports only the areas below it (base < parties < invoices < payments, disputes, events,
-dunning), and every name is re-exported here, so `from portal.models import Invoice` is the one way
+dunning, bank), and every name is re-exported here, so `from portal.models import Invoice` is the one way
 in. The areas are imported in the order the tables were always declared, so the metadata lists them
 in the same order.
 """
@@ -17,6 +17,8 @@ from .disputes import (DISPUTE_REASONS, DISPUTE_RESOLUTIONS, PROMISE_STATUSES, D
 from .events import Event, PortalLink, PortalSession
 from .dunning import (REMINDER_STATUSES, STEP_TONES, DunningDay, DunningPlan, DunningStep, OutboxHandover,
                       OutboxMessage, ReferenceRate, Reminder)
+from .bank import (TRANSACTION_STATUSES, TX_IGNORED, TX_MATCHED, TX_OPEN_STATUSES, TX_SUGGESTED, TX_UNMATCHED,
+                   BankStatement, BankTransaction)
 
 __all__ = [
     "UTCDateTime", "utcnow",
@@ -29,4 +31,6 @@ __all__ = [
     "Event", "PortalLink", "PortalSession",
     "REMINDER_STATUSES", "STEP_TONES", "DunningDay", "DunningPlan", "DunningStep", "OutboxHandover", "OutboxMessage",
     "ReferenceRate", "Reminder",
+    "TRANSACTION_STATUSES", "TX_IGNORED", "TX_MATCHED", "TX_OPEN_STATUSES", "TX_SUGGESTED", "TX_UNMATCHED",
+    "BankStatement", "BankTransaction",
 ]

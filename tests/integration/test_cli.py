@@ -299,3 +299,29 @@ def test_import_invoices_unknown_creditor_or_file(cli, tmp_path):
     r = cli("import", "invoices", str(tmp_path / "missing.csv"), "--creditor", "nobody@example.com")
     assert r.code != 0 and "missing.csv" in r.err
     assert count(Invoice) == 0
+
+
+# --- import bank ----------------------------------------------------------------------------------------
+
+def test_import_bank_prints_the_import_and_records_once(cli, seeded, creditor, tmp_path):
+    from recon_files import Entry, camt053
+    from portal.models import BankTransaction
+    rf = seeded.get("/invoices/F-1").json["payment_reference"]
+    path = tmp_path / "releve.xml"
+    path.write_bytes(camt053([Entry("1200.00", date(2026, 11, 20), "B1", "ALPHA SARL", rf=rf),
+                              Entry("5.00", date(2026, 11, 20), "B2", "X", "divers")]))
+    r = cli("import", "bank", str(path), "--creditor", creditor.email)
+    assert r.code == 0, r.err
+    assert json.loads(r.out) == {"format": "camt.053", "transactions": 2, "new": 2, "duplicates": 0,
+                                 "matched": 1, "suggested": 0, "unmatched": 1}
+    assert "Importing" in r.err  # the progress bar, on stderr
+    again = cli("import", "bank", str(path), "--creditor", str(creditor.id))  # the creditor's id works too
+    assert again.code == 0 and json.loads(again.out)["duplicates"] == 2
+    assert count(BankTransaction) == 2 and count(Payment) == 1
+    assert seeded.get("/invoices/F-1").json["status"] == "paid"
+
+    bad = tmp_path / "bad.xml"
+    bad.write_bytes(path.read_bytes().replace(b">5.00<", b">5,OO<", 1))
+    r = cli("import", "bank", str(bad), "--creditor", creditor.email)
+    assert r.code != 0 and "bad.xml" in r.err and r.out == ""
+    assert count(BankTransaction) == 2
