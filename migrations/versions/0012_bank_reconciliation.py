@@ -7,7 +7,9 @@ Create Date: 2026-12-06 12:57:49
 bank_statement: one row per file imported (format, counts, who and when). bank_transaction: one
 row per booked line, unique (creditor_id, account, identity) so a re-imported or overlapping
 statement, or two imports at once, record it once; payment_id (the ledger payment it became or
-was linked to) is unique, so one payment is never linked to two lines. New tables only.
+was linked to) is unique, so one payment is never linked to two lines. payment.posted_reference:
+the creditor's reference of a transfer posted through the API after a statement line recorded it
+(unique per creditor), so posting it again finds the same payment.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -80,10 +82,15 @@ def upgrade():
         batch_op.create_index('ix_bank_transaction_creditor_status', ['creditor_id', 'status', 'booking_date'], unique=False)
         batch_op.create_index(batch_op.f('ix_bank_transaction_debtor_id'), ['debtor_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_bank_transaction_statement_id'), ['statement_id'], unique=False)
-
+    with op.batch_alter_table('payment', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('posted_reference', sa.String(length=255), nullable=True))
+        batch_op.create_unique_constraint('uq_payment_creditor_id_posted_reference', ['creditor_id', 'posted_reference'])
 
 
 def downgrade():
+    with op.batch_alter_table('payment', schema=None) as batch_op:
+        batch_op.drop_constraint('uq_payment_creditor_id_posted_reference', type_='unique')
+        batch_op.drop_column('posted_reference')
     with op.batch_alter_table('bank_transaction', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_bank_transaction_statement_id'))
         batch_op.drop_index(batch_op.f('ix_bank_transaction_debtor_id'))

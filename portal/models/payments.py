@@ -25,6 +25,9 @@ class Payment(db.Model):
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     received_on: Mapped[date] = mapped_column(Date)
+    #: a bank payment (recorded from a statement line) that the creditor then posted through the
+    #: API with this reference: posting it again finds this payment, never a second one
+    posted_reference: Mapped[str | None] = mapped_column(String(255))
     #: refunded, charged back or failed after it was received: the sum of its reversals
     reversed_amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -34,6 +37,7 @@ class Payment(db.Model):
     __table_args__ = (
         # Idempotency: one row per (creditor, provider, reference), whoever retries.
         UniqueConstraint("creditor_id", "provider", "reference"),
+        UniqueConstraint("creditor_id", "posted_reference"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("reversed_amount >= 0 AND reversed_amount <= amount", name="reversed_range"),
     )

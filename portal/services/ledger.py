@@ -246,7 +246,9 @@ def _find_payment(creditor_id: int, provider: str, reference: str) -> int | None
 
 def record_offline_payment(creditor: Creditor, number: str, data, actor: str = "api") -> tuple[Payment, bool]:
     """A bank transfer seen in the creditor's accounts, for one invoice, then the charges claimed on
-    it (charge_items); what is left is a credit. Idempotent on reference."""
+    it (charge_items); what is left is a credit. Idempotent on reference. A transfer a bank statement
+    already recorded (same debtor, amount and currency, booked within a week, paying this invoice)
+    is that payment: it takes the reference, nothing is recorded twice."""
     invoice = get_invoice(creditor.id, number)
     if not isinstance(data, dict):
         raise Invalid("a JSON object is required")
@@ -257,9 +259,15 @@ def record_offline_payment(creditor: Creditor, number: str, data, actor: str = "
     reference = check_text(data.get("reference"), "reference", 255)
     invoice_id = invoice.id
     existing_id = _find_payment(creditor.id, "offline", reference)
+    posted = existing_id is None and _find_posted(creditor.id, reference)
+    if posted:
+        existing_id = posted
     if existing_id is None:
         if invoice.status == "cancelled":
             raise Conflict("the invoice is cancelled", "number")
+        bank_id = _statement_payment(creditor.id, invoice, amount, received)
+        if bank_id is not None:
+            return _post_reference(creditor.id, bank_id, reference, actor), False
         payment_id, created = record_payment(creditor.id, invoice.debtor_id, provider="offline", reference=reference,
                                              amount=amount, currency=invoice.currency, received_on=received,
                                              invoice_ids=charge_items.with_charges(invoice_id), actor=actor)
@@ -267,10 +275,59 @@ def record_offline_payment(creditor: Creditor, number: str, data, actor: str = "
             return db.session.get(Payment, payment_id), True
         existing_id = payment_id  # recorded by a concurrent request: it must be the same payment too
     existing = db.session.get(Payment, existing_id)
+    if existing.provider == "bank":  # posted again: the same transfer, the invoice it paid among others
+        paid_here = invoice_id in {a.invoice_id for a in existing.allocations}
+        if existing.amount != amount or abs(existing.received_on - received) > STATEMENT_WINDOW or not paid_here:
+            raise Conflict("this reference was already used for another payment", "reference")
+        return existing, False
     other_invoices = {a.invoice_id for a in existing.allocations} - set(charge_items.with_charges(invoice_id, False))
     if existing.amount != amount or existing.received_on != received or other_invoices:
         raise Conflict("this reference was already used for another payment", "reference")
     return existing, False
+
+
+#: how far apart the statement's booking date and the date a creditor posts may lie for one transfer
+STATEMENT_WINDOW = timedelta(days=7)
+
+
+def _find_posted(creditor_id: int, reference: str) -> int | None:
+    return db.session.scalar(select(Payment.id).where(Payment.creditor_id == creditor_id,
+                                                      Payment.posted_reference == reference))
+
+
+def _statement_payment(creditor_id: int, invoice: Invoice, amount: int, received: date) -> int | None:
+    """A payment recorded from a bank statement line that is this transfer, not posted yet: the
+    invoice's debtor, the amount and currency, booked within the window, paying this invoice
+    (closest date first)."""
+    rows = db.session.execute(
+        select(Payment.id, Payment.received_on)
+        .where(Payment.creditor_id == creditor_id, Payment.provider == "bank", Payment.debtor_id == invoice.debtor_id,
+               Payment.amount == amount, Payment.currency == invoice.currency, Payment.posted_reference.is_(None),
+               Payment.received_on.between(received - STATEMENT_WINDOW, received + STATEMENT_WINDOW),
+               select(PaymentAllocation.id).where(PaymentAllocation.payment_id == Payment.id,
+                                                  PaymentAllocation.invoice_id == invoice.id).exists())).all()
+    return min(rows, key=lambda r: (abs(r.received_on - received), r.id)).id if rows else None
+
+
+def _post_reference(creditor_id: int, payment_id: int, reference: str, actor: str) -> Payment:
+    """The creditor's reference given to the statement's payment; a concurrent post of the same
+    reference (unique per creditor) finds the payment it linked."""
+    payment = db.session.scalar(select(Payment).where(Payment.id == payment_id).with_for_update())
+    if payment.posted_reference is not None:  # another reference took it meanwhile
+        db.session.rollback()
+        raise Conflict("this transfer was just posted with another reference: try again", "reference")
+    payment.posted_reference = reference
+    events.record("payment.reference_posted", creditor_id=creditor_id, debtor_id=payment.debtor_id, actor=actor,
+                  reference=reference, payment_reference=payment.reference, amount=payment.amount,
+                  currency=payment.currency)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        payment = db.session.get(Payment, _find_posted(creditor_id, reference))
+        if payment is None:
+            raise
+    return payment
 
 
 REVERSAL_EVENTS = {"refund": "payment.refunded", "chargeback": "payment.charged_back", "failed": "payment.reversed"}

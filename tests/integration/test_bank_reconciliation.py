@@ -138,6 +138,26 @@ def test_transfer_posted_through_the_api_is_linked_not_recorded_again(app, credi
     assert _tx("B2").payment_id != posted.id and _count(Payment) == 2
 
 
+def test_transfer_posted_through_the_api_after_the_statement_is_the_same_payment(app, creditor):
+    """The other order: the statement recorded the transfer first; the creditor's accounting then
+    posts it through the API. It is the statement's payment (200), replays find it, nothing twice."""
+    c = _ledger(creditor.id)
+    _import(c, [Entry("99.99", NOV, "B1", "BETA LTD", "facture FA-1003")])
+    bank_payment = _tx("B1").payment_id
+    body = {"amount": "99.99", "date": "2026-11-23", "reference": "VIR-99"}
+    posted, created = ledger.record_offline_payment(c, "FA-1003", body)
+    assert (posted.id, created, posted.posted_reference) == (bank_payment, False, "VIR-99")
+    again, created = ledger.record_offline_payment(c, "FA-1003", body)
+    assert (again.id, created) == (bank_payment, False)
+    assert _count(Payment) == 1 and _inv("FA-1003").amount_paid == 9999
+    assert _count(Event, Event.type == "payment.reference_posted") == 1
+    # The same reference for another amount is refused; another transfer of that amount is new money.
+    with pytest.raises(Conflict):
+        ledger.record_offline_payment(c, "FA-1003", {**body, "amount": "10.00"})
+    other, created = ledger.record_offline_payment(c, "FA-1004", {**body, "reference": "VIR-100"})
+    assert created and other.id != bank_payment and _count(Payment) == 2
+
+
 def test_payouts_are_ignored_and_debits_kept(app, creditor):
     c = _ledger(creditor.id)
     result = _import(c, [Entry("300.50", NOV, "B1", "STRIPE", "STRIPE PAYOUT po_1QabcdEFGHijklmnop"),
