@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from flask_login import current_user, login_required, login_user, logout_user
 
 from ..extensions import limiter, login_manager
@@ -21,6 +22,8 @@ def load_user(session_id: str):
 
 
 login_manager.login_view = "creditor.login"
+# flask-login's own "Please log in…" is English only: ours, in the page's language
+login_manager.login_message = lazy_gettext("Please sign in to see this page.")
 login_manager.session_protection = "strong"
 
 

@@ -346,3 +346,14 @@ def test_french_translations_keep_their_placeholders():
     for m in po:
         if m.id and isinstance(m.id, str):
             assert sorted(re.findall(r"%\((\w+)\)s", m.id)) == sorted(re.findall(r"%\((\w+)\)s", m.string)), m.id
+
+
+@pytest.mark.parametrize("accept, expected", [("en", "Please sign in to see this page."),
+                                              ("fr", "Connectez-vous pour accéder à cette page.")])
+def test_sign_in_request_speaks_the_browser_language(web, accept, expected):
+    """A back-office page opened signed out sends to the sign-in page with a notice in the page's
+    language (flask-login's own notice was English on a French page)."""
+    client = web.test_client()
+    response = client.get("/app/bank", headers={"Accept-Language": accept}, follow_redirects=True)
+    shown = page(response)
+    assert expected in shown.text and "Please log in" not in shown.text
