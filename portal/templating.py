@@ -46,6 +46,8 @@ def install(app: Flask) -> None:
     def day(ctx, value) -> str:
         if not value:
             return ""
+        if isinstance(value, str):  # an ISO date kept in an event's data
+            value = date.fromisoformat(value)
         return _day(value.date() if hasattr(value, "date") else value, ctx.get("lang") or _locale())
 
     @app.template_filter("rate")

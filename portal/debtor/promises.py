@@ -14,6 +14,7 @@ from .session import portal_required
 def _refused(e: Conflict) -> str:
     return {"not_open": _("This invoice is no longer open."),
             "disputed": _("This invoice is under dispute: a promise to pay can be made once the dispute is settled."),
+            "payment_in_flight": _("A payment for this invoice is on its way: no promise is needed."),
             "already_promised": _("A promise to pay is already recorded for this invoice.")}.get(e.code, e.message)
 
 
@@ -41,7 +42,7 @@ def promise_make(number):
         return redirect(url_for("debtor.promise_form", number=number), code=303)
     flash(_("Thank you: we have noted your promise to pay invoice %(number)s by %(date)s. "
             "No reminder will be sent for it until then.",
-            number=number, date=format_date(promise.promised_date, "long")), "info")
+            number=number, date=format_date(promise.promised_date)), "info")  # the portal's one date format
     return redirect(url_for("debtor.home"), code=303)
 
 

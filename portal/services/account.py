@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 
@@ -31,8 +31,8 @@ class Account:
     open_items: list[AccountLine]
     settled: list[AccountLine]
     payments: list[Payment]
-    #: (event, the name of its invoice or charges item for people)
-    history: list[tuple[Event, str | None]]
+    #: (event, the name of its invoice or charges item for people, the date it shows)
+    history: list[tuple[Event, str | None, date | datetime]]
     credit: dict[str, int]
     totals: dict[str, dict[str, int]] = field(default_factory=dict)  # currency -> {due, overdue}
     #: ids of open invoices with a payment on its way (card checkout settling, direct debit submitted)
@@ -41,6 +41,8 @@ class Account:
     #: open invoice id -> its open dispute's id / its live promise's date
     disputes: dict[int, int] = field(default_factory=dict)
     promises: dict[int, date] = field(default_factory=dict)
+    #: open invoice ids that would take a promise to pay now (`promise_refusal` is None)
+    promisable: set[int] = field(default_factory=set)
 
     @property
     def transfer(self) -> TransferDetails:
@@ -54,13 +56,36 @@ def _lines(debtor_id: int, statuses, today: date, limit: int | None = None) -> l
     return [AccountLine(inv, max(0, (today - inv.due_date).days)) for inv in db.session.scalars(q)]
 
 
+def _in_flight(invoice_id):
+    """Whether a payment is on its way for that invoice: a card checkout settling, a direct debit submitted."""
+    return (select(PaymentAttemptLine.id)
+            .join(PaymentAttempt, PaymentAttempt.id == PaymentAttemptLine.attempt_id)
+            .where(PaymentAttemptLine.invoice_id == invoice_id, PaymentAttempt.status == "processing")
+            .exists())
+
+
+def payment_in_flight(invoice_id: int) -> bool:
+    return bool(db.session.scalar(select(_in_flight(invoice_id))))
+
+
+def promise_refusal(invoice: Invoice, *, dispute_open: bool, promised: bool, in_flight: bool) -> str | None:
+    """Why a promise to pay on this invoice would be refused (the Conflict's code), or None. The
+    one rule behind both the portal's "Promise" button and `promises.offer`."""
+    if invoice.status not in OPEN_STATUSES:
+        return "not_open"
+    if invoice.disputed or dispute_open:
+        return "disputed"
+    if in_flight:
+        return "payment_in_flight"
+    if promised:
+        return "already_promised"
+    return None
+
+
 def _open_items(debtor_id: int, today: date) -> tuple[list[AccountLine], set[int], dict[int, int], dict[int, date]]:
     """The open invoices, oldest due first, with in the same query what each row shows beside
     them: a payment in flight, the open dispute's id, the live promise's date."""
-    in_flight = (select(PaymentAttemptLine.id)
-                 .join(PaymentAttempt, PaymentAttempt.id == PaymentAttemptLine.attempt_id)
-                 .where(PaymentAttemptLine.invoice_id == Invoice.id, PaymentAttempt.status == "processing")
-                 .exists())
+    in_flight = _in_flight(Invoice.id)
     dispute = (select(Dispute.id).where(Dispute.invoice_id == Invoice.id, Dispute.status == "open")
                .limit(1).scalar_subquery())
     promise = (select(PaymentPromise.promised_date)
@@ -101,13 +126,19 @@ def load(debtor_id: int) -> Account:
     settled = _lines(debtor_id, ("paid", "cancelled"), today, limit=20)
     payments = list(db.session.scalars(select(Payment).where(Payment.debtor_id == debtor_id)
                                        .order_by(Payment.received_on.desc(), Payment.id.desc()).limit(20)))
-    history = [(e, inv and charge_items.label(inv)) for e, inv in db.session.execute(
+    # An invoice is dated as issued, not as imported.
+    history = [(e, inv and charge_items.label(inv),
+                inv.issue_date if inv is not None and e.type == "invoice.created" else e.at)
+               for e, inv in db.session.execute(
         select(Event, Invoice).outerjoin(Invoice, Invoice.id == Event.invoice_id)
         .where(Event.debtor_id == debtor_id, Event.type.in_(HISTORY_TYPES))
         .order_by(Event.id.desc()).limit(30)).all()]
     account = Account(debtor, creditor, today, open_items, settled, payments, history, debtor_credit(debtor_id))
     account.in_flight, account.disputes, account.promises = in_flight, disputes, promises
     account.mandate = mandates.current(debtor_id)
+    account.promisable = {line.invoice.id for line in open_items if promise_refusal(
+        line.invoice, dispute_open=line.invoice.id in disputes, promised=line.invoice.id in promises,
+        in_flight=line.invoice.id in in_flight) is None}
     for line in open_items:
         t = account.totals.setdefault(line.invoice.currency, {"due": 0, "overdue": 0})
         t["due"] += line.invoice.balance
@@ -117,7 +148,8 @@ def load(debtor_id: int) -> Account:
 
 
 # What a debtor's own history shows: things that happened to their account, not internal bookkeeping.
-HISTORY_TYPES = ("invoice.created", "payment.received", "invoice.paid", "portal.opened", "document.downloaded",
+# Page views (portal.opened) stay in the creditor's feed and GET /events.
+HISTORY_TYPES = ("invoice.created", "payment.received", "invoice.paid", "document.downloaded",
                  "reminder.sent", "dispute.opened", "dispute.resolved", "promise.made", "mandate.active",
                  "payment.processing", "payment.failed", "payment.refunded", "payment.charged_back", "payment.reversed",
                  "invoice.reopened", "mandate.pending_submission", "mandate.cancelled", "mandate.failed",

@@ -14,11 +14,15 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..domain.calendar import today_for
-from ..models import OPEN_STATUSES, Creditor, Debtor, Dispute, Invoice, PaymentPromise
+from ..models import Creditor, Debtor, Dispute, Invoice, PaymentPromise
 from . import Conflict, Invalid, account, events
 from .checks import amount_of, check_date
 
 MAX_DAYS_RANGE = (1, 180)
+#: the Conflict's message for each refusal code of `account.promise_refusal`
+REFUSALS = {"not_open": "the invoice is not open", "disputed": "the invoice is under dispute",
+            "payment_in_flight": "a payment for this invoice is on its way",
+            "already_promised": "a promise is already live for this invoice"}
 
 
 @dataclass
@@ -33,17 +37,17 @@ class Offer:
 
 def offer(debtor_id: int, number: str) -> Offer:
     """The debtor's own open invoice that can take a promise; Conflict when it cannot (paid,
-    cancelled, under dispute, already promised), NotFound when it is not theirs."""
+    cancelled, under dispute, a payment on its way, already promised), NotFound when it is not theirs."""
     invoice = account.invoice_for(debtor_id, number)
     debtor = invoice.debtor
     creditor = db.session.get(Creditor, invoice.creditor_id)
-    if invoice.status not in OPEN_STATUSES:
-        raise Conflict("the invoice is not open", "invoice", code="not_open")
-    if invoice.disputed or db.session.scalar(select(Dispute.id).where(
-            Dispute.invoice_id == invoice.id, Dispute.debtor_id == debtor_id, Dispute.status == "open")):
-        raise Conflict("the invoice is under dispute", "invoice", code="disputed")
-    if live_promise(debtor_id, invoice.id) is not None:
-        raise Conflict("a promise is already live for this invoice", "invoice", code="already_promised")
+    refusal = account.promise_refusal(
+        invoice, promised=live_promise(debtor_id, invoice.id) is not None,
+        in_flight=account.payment_in_flight(invoice.id),
+        dispute_open=db.session.scalar(select(Dispute.id).where(
+            Dispute.invoice_id == invoice.id, Dispute.debtor_id == debtor_id, Dispute.status == "open")) is not None)
+    if refusal is not None:
+        raise Conflict(REFUSALS[refusal], "invoice", code=refusal)
     today = today_for(creditor)
     return Offer(debtor, creditor, invoice, today, today + timedelta(days=creditor.promise_max_days))
 
@@ -72,15 +76,15 @@ def make(debtor_id: int, number: str, promised_date, amount=None) -> PaymentProm
             db.session.add(promise)
     except IntegrityError:
         db.session.rollback()
-        raise Conflict("a promise is already live for this invoice", "invoice", code="already_promised") from None
+        raise Conflict(REFUSALS["already_promised"], "invoice", code="already_promised") from None
     events.record("promise.made", creditor_id=o.creditor.id, actor="debtor", debtor_id=debtor_id,
                   invoice_id=o.invoice.id, promise_id=promise.id, date=day.isoformat(), amount=minor,
-                  currency=o.invoice.currency)
+                  balance=o.invoice.balance, currency=o.invoice.currency)
     try:
         db.session.commit()
     except IntegrityError:  # a concurrent promise committed between our flush and commit
         db.session.rollback()
-        raise Conflict("a promise is already live for this invoice", "invoice", code="already_promised") from None
+        raise Conflict(REFUSALS["already_promised"], "invoice", code="already_promised") from None
     return promise
 
 
