@@ -25,14 +25,12 @@ import argparse
 import compileall
 import cProfile
 import io
-import json
 import os
 import pstats
 import random
 import secrets
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,7 +48,7 @@ from psycopg import sql  # noqa: E402
 from bank_files import Entry, Tx, camt_entry, camt_head, camt_statement_head, camt_tail  # noqa: E402
 from bench_db import drop_database, migrated_database  # noqa: E402
 from dunning import copy_creditor, fmt_s, log, make_app, recorded  # noqa: E402
-from dunning_day import cli_command, cli_env  # noqa: E402
+from dunning_day import cli_command, cli_env, run_command  # noqa: E402
 from matching import BOOK_SQL, DAY, DEBTOR_SQL, NOISE, load, payer_name, spell_numbers, spell_reference  # noqa: E402
 
 from portal.domain.references import invoice_reference  # noqa: E402
@@ -105,13 +103,7 @@ def write_statement(path: Path, entries: list[Entry]) -> None:
 
 
 def run_import(env: dict, path: Path, email: str) -> tuple[float, dict]:
-    t0 = time.perf_counter()
-    proc = subprocess.run([*cli_command(), "import", "bank", str(path), "--creditor", email], env=env,
-                          cwd=str(ROOT), capture_output=True, text=True)
-    elapsed = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"import failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
-    return elapsed, json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_command(env, "import", "bank", str(path), "--creditor", email)
 
 
 def profile_import(args, db_name: str, db_url: str, path: Path, creditor_id: int, secret: str, dbs: list) -> None:
