@@ -73,14 +73,19 @@ def cli_env(db_url: str, secret: str, **extra) -> dict:
     return env
 
 
-def run_cli(env: dict, day: date) -> tuple[float, dict]:
+def run_command(env: dict, *args: str) -> tuple[float, dict]:
+    """A CLI command as a process: its wall time and the JSON of its last line of output."""
     t0 = time.perf_counter()
-    proc = subprocess.run([*cli_command(), "dunning", "run", "--date", day.isoformat()], env=env, cwd=str(ROOT),
-                          capture_output=True, text=True)
+    proc = subprocess.run([*cli_command(), *args], env=env, cwd=str(ROOT), capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise RuntimeError(f"dunning run failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+        raise RuntimeError(f"{' '.join(args[:2])} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n"
+                           f"{proc.stderr[-4000:]}")
     return elapsed, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_cli(env: dict, day: date) -> tuple[float, dict]:
+    return run_command(env, "dunning", "run", "--date", day.isoformat())
 
 
 def received(sink: SmtpSink) -> list[tuple[str, str, bytes]]:

@@ -27,13 +27,11 @@ from __future__ import annotations
 
 import argparse
 import compileall
-import json
 import os
 import random
 import secrets
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,7 +46,7 @@ import psycopg  # noqa: E402
 
 from bench_db import migrated_database  # noqa: E402
 from dunning import copy_creditor, fmt_s, log, make_app, recorded  # noqa: E402
-from dunning_day import cli_command, cli_env  # noqa: E402
+from dunning_day import cli_command, cli_env, run_command  # noqa: E402
 
 RATIO_GOAL = 0.2
 SEED = 20261206
@@ -129,13 +127,7 @@ def write_floor(db_url: str, creditor_id: int) -> float:
 
 
 def run_import(env: dict, path: Path, email: str) -> tuple[float, dict]:
-    t0 = time.perf_counter()
-    proc = subprocess.run([*cli_command(), "import", "invoices", str(path), "--creditor", email], env=env,
-                          cwd=str(ROOT), capture_output=True, text=True)
-    elapsed = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"import failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
-    return elapsed, json.loads(proc.stdout.strip().splitlines()[0])
+    return run_command(env, "import", "invoices", str(path), "--creditor", email)
 
 
 def bench_size(args, size: int, secret: str, dbs: list, workdir: Path) -> dict:

@@ -76,15 +76,15 @@ def pick_offline(candidates: list, amount: int, currency: str, booked: date, deb
     return min(fit, key=lambda c: (abs(c.received_on - booked), c.id), default=None)
 
 
-def record(tx, debtor_id: int, invoice_ids, actor: str) -> int:
+def record(tx, debtor_id: int, invoice_ids, actor: str) -> tuple[int, list[tuple[int, int]]]:
     """Record the credit `tx` (a row with creditor_id, account, identity, amount, currency,
     booking_date) through the ledger for these invoices, in this order: dunning stops, invoice.paid
-    events follow and the planner thanks. The payment id."""
-    payment_id, _created = ledger.record_payment(
+    events follow and the planner thanks. The payment id and its allocations (as `allocations`)."""
+    payment_id, _created, lines = ledger.record_payment_lines(
         tx.creditor_id, debtor_id, provider=PROVIDER, reference=payment_reference(tx.account, tx.identity),
         amount=tx.amount, currency=tx.currency, received_on=tx.booking_date,
         invoice_ids=None if invoice_ids is None else list(invoice_ids), actor=actor, commit=False)
-    return payment_id
+    return payment_id, (allocations(payment_id) if lines is None else list(lines))
 
 
 def allocations(payment_id: int) -> list[tuple[int, int]]:

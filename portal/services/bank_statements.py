@@ -10,6 +10,7 @@ ignored lines."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import cache
 from typing import BinaryIO, Callable
 
 from sqlalchemy import bindparam, update
@@ -67,15 +68,16 @@ def _import(creditor, stream, filename, actor, user, progress) -> ImportResult:
     db.session.add(row)
     db.session.flush()
     result = ImportResult(statement.format)
-    book = bank_book.load_book(creditor.id)
+    # read once, when a batch first has a new credit: a re-import of duplicates never needs it
+    get_book = cache(lambda: bank_book.load_book(creditor.id))
     batch = []
     for line in statement.lines:
         batch.append(line)
         if len(batch) >= BATCH:
-            _store_and_match(creditor.id, row.id, batch, book, result, actor)
+            _store_and_match(creditor.id, row.id, batch, get_book, result, actor)
             batch = []
             progress(_position(stream))
-    _store_and_match(creditor.id, row.id, batch, book, result, actor)
+    _store_and_match(creditor.id, row.id, batch, get_book, result, actor)
     progress(_position(stream))
     result.duplicates = result.transactions - result.new
     row.size = _position(stream)
@@ -86,7 +88,7 @@ def _import(creditor, stream, filename, actor, user, progress) -> ImportResult:
     return result
 
 
-def _store_and_match(creditor_id: int, statement_id: int, lines, book, result: ImportResult, actor: str) -> None:
+def _store_and_match(creditor_id: int, statement_id: int, lines, get_book, result: ImportResult, actor: str) -> None:
     if not lines:
         return
     result.transactions += len(lines)
@@ -112,6 +114,7 @@ def _store_and_match(creditor_id: int, statement_id: int, lines, book, result: I
     offline = bank_book.unlinked_offline(creditor_id, {r["amount"] for r in credits},
                                          min(r["booking_date"] for r in credits),
                                          max(r["booking_date"] for r in credits))
+    book = get_book()
     decided, logged = [], []
     for r in credits:
         tx_id = new.pop((r["account"], r["identity"]), None)
@@ -130,8 +133,7 @@ def _store_and_match(creditor_id: int, statement_id: int, lines, book, result: I
             change.update(status=TX_MATCHED, reason="already_recorded", score=100, debtor_id=posted.debtor_id,
                           invoice_ids=[i for i, _ in bank_book.allocations(posted.id)], payment_id=posted.id)
         elif outcome.status == TX_MATCHED:
-            payment_id = bank_book.record(tx, outcome.debtor_id, outcome.invoice_ids or None, actor)
-            paid = bank_book.allocations(payment_id)
+            payment_id, paid = bank_book.record(tx, outcome.debtor_id, outcome.invoice_ids or None, actor)
             for invoice_id, amount in paid:
                 book.settle(invoice_id, amount)
             change.update(invoice_ids=[i for i, _ in paid], payment_id=payment_id)

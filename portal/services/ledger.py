@@ -172,11 +172,22 @@ def record_payment(creditor_id: int, debtor_id: int, *, provider: str, reference
     Statements built once and run on the session's connection, not ORM objects: every webhook
     that confirms a payment comes through here. The session's pending changes are flushed first
     (Core does not autoflush) and invoices it holds are expired after, to read the new amounts."""
+    payment_id, created, _lines = record_payment_lines(
+        creditor_id, debtor_id, provider=provider, reference=reference, amount=amount, currency=currency,
+        received_on=received_on, invoice_ids=invoice_ids, actor=actor, commit=commit)
+    return payment_id, created
+
+
+def record_payment_lines(creditor_id: int, debtor_id: int, *, provider: str, reference: str, amount: int,
+                         currency: str, received_on: date, invoice_ids: list[int] | None, actor: str,
+                         commit: bool = True) -> tuple[int, bool, list[tuple[int, int]] | None]:
+    """record_payment, with the (invoice id, amount) lines it allocated, in allocation order (None
+    on a replay): a statement's import settles them in its Book without reading them back."""
     db.session.flush()
     conn = db.session.connection()
     existing = _find_payment(creditor_id, provider, reference)
     if existing is not None:
-        return existing, False
+        return existing, False, None
     key = {"creditor_id": creditor_id, "debtor_id": debtor_id, "currency": currency}
     if invoice_ids is None:
         invoices = {r.id: r for r in conn.execute(_OPEN_INVOICES, key)}
@@ -194,7 +205,7 @@ def record_payment(creditor_id: int, debtor_id: int, *, provider: str, reference
         db.session.rollback()
         existing = _find_payment(creditor_id, provider, reference)
         if existing is not None:
-            return existing, False
+            return existing, False, None
         raise
     rows = [{"type": "payment.received", "creditor_id": creditor_id, "debtor_id": debtor_id,
              "invoice_id": lines[0][0] if len(lines) == 1 else None, "actor": actor,
@@ -214,7 +225,7 @@ def record_payment(creditor_id: int, debtor_id: int, *, provider: str, reference
     events.record_many(rows)
     if commit:
         db.session.commit()
-    return payment_id, True
+    return payment_id, True, lines
 
 
 _INV, _PAY = Invoice.__table__, Payment.__table__

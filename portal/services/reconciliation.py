@@ -95,7 +95,7 @@ def confirm_match(creditor: Creditor, transaction_id: int, invoice_numbers, acto
     if posted is not None:
         payment_id, reason = posted.id, "already_recorded"
     else:
-        payment_id = bank_book.record(tx, debtor_id, invoice_ids, actor)
+        payment_id, _lines = bank_book.record(tx, debtor_id, invoice_ids, actor)
     paid = [i for i, _ in bank_book.allocations(payment_id)]
     tx.status, tx.reason, tx.score, tx.debtor_id = TX_MATCHED, reason, 100, debtor_id
     tx.invoice_ids, tx.payment_id, tx.decided_by, tx.decided_at = paid, payment_id, user or actor, utcnow()
