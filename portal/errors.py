@@ -10,7 +10,6 @@ from __future__ import annotations
 from flask import Flask, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from .debtor.session import home_if_signed_in
 from .extensions import db
 from .services import NotFound, ServiceError
 
@@ -49,7 +48,7 @@ def http_error(e: HTTPException):
         code = HTTP_CODES.get(e.code, "error")
         return json_error(e.code or 400, code, e.description or code)
     if e.code == 404:
-        return render_template("debtor/error.html", reason="not_found", home=home_if_signed_in()), 404
+        return render_template("debtor/error.html", reason="not_found"), 404
     return e
 
 

@@ -10,6 +10,7 @@ from functools import wraps
 from flask import current_app, g, render_template, session, url_for
 
 from ..services import links
+from .blueprint import bp
 
 SESSION_KEY = "portal"
 
@@ -37,3 +38,10 @@ def home_if_signed_in() -> str | None:
     """The portal's home if this browser holds a live portal session (an error page links back
     to it), else None: outside a session there is nowhere to link to."""
     return url_for("debtor.home") if _alive(session.get(SESSION_KEY)) else None
+
+
+@bp.app_context_processor
+def _portal_home():
+    # Every template may ask, the app's own 404 page included (it renders outside this blueprint);
+    # a function, so the session is only looked up by the page that asks.
+    return {"portal_home": home_if_signed_in}

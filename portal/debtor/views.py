@@ -13,7 +13,7 @@ from ..extensions import limiter
 from ..services import NotFound, account, documents, link_renewal, links, message_banner, statements
 from .blueprint import bp
 from .page_cache import PageCache
-from .session import SESSION_KEY, home_if_signed_in, portal_required
+from .session import SESSION_KEY, portal_required
 
 @bp.get("/l/<path:token>")
 @limiter.limit("30 per minute")
@@ -107,4 +107,4 @@ def logout():
 @bp.errorhandler(404)
 @bp.errorhandler(NotFound)
 def not_found(_e):
-    return render_template("debtor/error.html", reason="not_found", home=home_if_signed_in()), 404
+    return render_template("debtor/error.html", reason="not_found"), 404
