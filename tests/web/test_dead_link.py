@@ -12,7 +12,7 @@ from dunning_jobs import outbox
 from portal.extensions import db
 from portal.models import Creditor, Debtor, Event, OutboxMessage, PortalLink, utcnow
 from portal.services import ledger, links
-from support import csrf_token_in, portal_login
+from support import back_office_login, csrf_token_in, portal_login
 
 EN = {"Accept-Language": "en"}
 BUTTON = b"Send me a new link"
@@ -208,3 +208,16 @@ def test_portal_404_links_home_only_inside_a_live_session(client, app, seeded, c
     for where in ("/portal/no-such-page", "/portal/invoices/NOPE.pdf", "/nowhere"):
         inside = client.get(where, headers=EN)
         assert inside.status_code == 404 and b'href="/portal/"' in inside.data, where
+
+
+def test_the_creditor_sees_the_renewal_in_the_debtors_activity(client, make_app, app, seeded, creditor):
+    path = dead_link(app, creditor.id)
+    client.post(path, headers=EN)
+    office = back_office_login(make_app().test_client(), creditor)
+    page = html.unescape(office.get("/app/debtors/D1").get_data(as_text=True))
+    activity = page[page.index("Activit"):]
+    assert ("Asked for a new portal link: e-mailed to the address on file" in activity
+            or "A demandé un nouveau lien vers le portail\u00a0: envoyé à l'adresse e-mail enregistrée" in activity)
+    outbox_page = html.unescape(office.get("/app/outbox").get_data(as_text=True))
+    assert "alpha@example.com" in outbox_page
+    assert "Nouveau lien vers le portail" in outbox_page or "New portal link" in outbox_page
