@@ -159,13 +159,15 @@ def register(app: Flask) -> None:
             click.echo("Database already has creditors: no demo data seeded.")
             return
         creditor, created = demo.seed(run_day=lambda c, day: dunning_day.run(day, creditor_ids=[c.id]))
-        debtor = db.session.scalar(db.select(Debtor).where(Debtor.creditor_id == creditor.id)
-                                   .order_by(Debtor.ref))
-        url = links.issue(debtor, issued_by="cli").url
         base = app.config["PORTAL_BASE_URL"]
-        click.echo(("Demo data created." if created else "Demo data already present.")
-                   + f"\n  Back office: {base}/app/login  e-mail {demo.EMAIL}  password {demo.PASSWORD}"
-                   + f"\n  Portal of {debtor.name}: {url}")
+        lines = [("Demo data created." if created else "Demo data already present."),
+                 f"  Back office: {base}/app/login  e-mail {demo.EMAIL}  password {demo.PASSWORD}"]
+        for language, label in (("en", "English"), ("fr", "French")):  # the portal as each reader sees it
+            debtor = db.session.scalar(db.select(Debtor).where(Debtor.creditor_id == creditor.id,
+                                                               Debtor.language == language).order_by(Debtor.ref))
+            if debtor is not None:
+                lines.append(f"  Portal of {debtor.name} ({label}): {links.issue(debtor, issued_by='cli').url}")
+        click.echo("\n".join(lines))
 
     @click.command("serve")
     @click.option("--host", default="127.0.0.1", show_default=True)

@@ -7,9 +7,10 @@ from __future__ import annotations
 import time
 from functools import wraps
 
-from flask import current_app, g, render_template, session
+from flask import current_app, g, render_template, session, url_for
 
 from ..services import links
+from .blueprint import bp
 
 SESSION_KEY = "portal"
 
@@ -18,12 +19,29 @@ def portal_required(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
         state = session.get(SESSION_KEY)
-        lifetime = current_app.config["PERMANENT_SESSION_LIFETIME"]
-        if (not isinstance(state, dict) or time.time() - state.get("t", 0) > lifetime
-                or not links.session_alive(state.get("s"), state.get("debtor"))):
+        if not _alive(state):
             session.pop(SESSION_KEY, None)
             return render_template("debtor/error.html", reason="session"), 401
         g.debtor_id = state["debtor"]
         g.locale = state.get("lang", "fr")
         return view(*args, **kwargs)
     return wrapper
+
+
+def _alive(state) -> bool:
+    lifetime = current_app.config["PERMANENT_SESSION_LIFETIME"]
+    return (isinstance(state, dict) and time.time() - state.get("t", 0) <= lifetime
+            and links.session_alive(state.get("s"), state.get("debtor")))
+
+
+def home_if_signed_in() -> str | None:
+    """The portal's home if this browser holds a live portal session (an error page links back
+    to it), else None: outside a session there is nowhere to link to."""
+    return url_for("debtor.home") if _alive(session.get(SESSION_KEY)) else None
+
+
+@bp.app_context_processor
+def _portal_home():
+    # Every template may ask, the app's own 404 page included (it renders outside this blueprint);
+    # a function, so the session is only looked up by the page that asks.
+    return {"portal_home": home_if_signed_in}

@@ -10,7 +10,7 @@ from flask_wtf.csrf import generate_csrf
 
 from .. import gateways
 from ..extensions import limiter
-from ..services import NotFound, account, documents, links, message_banner, statements
+from ..services import NotFound, account, documents, link_renewal, links, message_banner, statements
 from .blueprint import bp
 from .page_cache import PageCache
 from .session import SESSION_KEY, portal_required
@@ -20,9 +20,10 @@ from .session import SESSION_KEY, portal_required
 def open_link(token):
     try:
         opened = links.open_token(token, ip=request.remote_addr)
-    except links.LinkRefused:
+    except links.LinkRefused as refused:
         session.pop(SESSION_KEY, None)
-        return render_template("debtor/error.html", reason="link"), 404
+        # A genuine link, only dead, offers to e-mail a fresh one; a tampered one names nobody.
+        return render_template("debtor/error.html", reason="link", token=token if refused.renewable else None), 404
     link = opened.link
     # A fresh session: nothing from a previous debtor or creditor survives the switch.
     session.clear()
@@ -36,6 +37,14 @@ def open_link(token):
     target = (url_for("debtor.dispute", dispute_id=opened.dispute_id) if opened.dispute_id is not None
               else url_for("debtor.home"))
     return redirect(target, code=303)
+
+
+@bp.post("/l/<path:token>")
+@limiter.limit("10 per minute")
+def renew_link(token):
+    """"Send me a new link": the page says the same whatever happened (CONTRACT §10)."""
+    link_renewal.renew(token)
+    return render_template("debtor/error.html", reason="renewal")
 
 
 pages = PageCache()

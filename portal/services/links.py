@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from ..extensions import db
@@ -19,7 +19,12 @@ SALT = "relance.portal-link.v1"
 
 
 class LinkRefused(Exception):
-    """Tampered, expired, revoked or unknown: the page says nothing more to the visitor."""
+    """Tampered, expired, revoked or unknown: the page says nothing more to the visitor.
+    `renewable`: the link is genuine, only expired or revoked (its page may offer a fresh one)."""
+
+    def __init__(self, renewable: bool = False):
+        super().__init__()
+        self.renewable = renewable
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -91,35 +96,52 @@ def record_issued(issued: IssuedLink) -> None:
 def open_token(token: str, *, ip: str | None = None) -> OpenedLink:
     """Check a signed token or a short code and record the opening; raise LinkRefused for anything
     not exactly right. Both open the same row, under the same expiry and revocation rules."""
+    found = _named(token, check_age=True)
+    if found is None:
+        raise LinkRefused(renewable=named_by(token) is not None)
+    return _open(*found)
+
+
+def named_by(token: str) -> PortalLink | None:
+    """The link a genuine token or short code names, however old or revoked (a dead link's page
+    offers to send a fresh one); None for a bad signature, a malformed payload or no such row."""
+    found = _named(token, check_age=False)
+    return found[0] if found else None
+
+
+def _named(token: str, *, check_age: bool) -> tuple[PortalLink, int | None] | None:
     if not token or len(token) > 500:
-        raise LinkRefused()
+        return None
     # Typed by hand from paper, a code may come back in capitals (phones capitalise); the alphabet
     # has one case, so folding it loses nothing. A signed token always contains dots: never a code.
     if _SHORT_CODE.fullmatch(token.lower()):
         link = db.session.scalar(select(PortalLink).where(PortalLink.short_code == token.lower()))
-        if link is None:
-            raise LinkRefused()
-        return _open(link, None)
+        return None if link is None else (link, None)
     try:
-        payload = _serializer().loads(token, max_age=int(max_age().total_seconds()))
-    except (SignatureExpired, BadSignature):
-        raise LinkRefused() from None
+        if check_age:
+            payload = _serializer().loads(token, max_age=int(max_age().total_seconds()))
+        else:  # the signature still checked; only the age is not
+            genuine, payload = _serializer().loads_unsafe(token)
+            if not genuine:
+                return None
+    except BadData:
+        return None
     if (not isinstance(payload, dict) or not isinstance(payload.get("n"), str)
             or not isinstance(payload.get("l", 0), int) or not isinstance(payload.get("d", 0), int)):
-        raise LinkRefused()
+        return None
     if "l" in payload:  # tokens issued before 2026-12 name the row and carry its nonce
         link = db.session.get(PortalLink, payload["l"])
     else:
         link = db.session.scalar(select(PortalLink).where(PortalLink.nonce == payload["n"]))
     if link is None or not secrets.compare_digest(link.nonce, payload["n"]):
-        raise LinkRefused()
-    return _open(link, payload.get("d"))
+        return None
+    return link, payload.get("d")
 
 
 def _open(link: PortalLink, dispute_id: int | None) -> OpenedLink:
     now = utcnow()
     if link.revoked_at is not None or link.expires_at <= now:
-        raise LinkRefused()
+        raise LinkRefused(renewable=True)
     link.first_opened_at = link.first_opened_at or now
     link.last_opened_at = now
     link.open_count = (link.open_count or 0) + 1

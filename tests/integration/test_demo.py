@@ -2,6 +2,7 @@
 dunning days, so the dashboard, the approvals and the outbox show what that code wrote."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,9 +26,17 @@ def _counts(creditor_id: int) -> dict:
             for model in (Reminder, OutboxMessage, Payment, Dispute, PaymentPromise, Event, PortalLink)}
 
 
-def test_the_demo_is_a_month_under_way_and_seeding_it_again_changes_nothing(app):
+def test_the_demo_is_a_month_under_way_and_seeding_it_again_changes_nothing(app, make_app):
     out = _demo(app)
     assert "Demo data created." in out
+    # One English and one French debtor's portal link, each opening that debtor's portal.
+    printed = re.findall(r"Portal of (.+) \((English|French)\): http://portal\.test(/l/\S+)", out)
+    assert [language for _, language, _ in printed] == ["English", "French"]
+    for name, language, path in printed:
+        browser = make_app().test_client()  # its own app: `g` (the locale) not shared with this test's
+        assert browser.get(path).status_code == 303
+        home = browser.get("/portal/").data.decode()
+        assert f'<html lang="{language[:2].lower()}">' in home and name.replace("&", "&amp;") in home
     creditor = demo.existing()
     today = today_in(demo.TIMEZONE)
     paris = ZoneInfo(demo.TIMEZONE)
@@ -59,7 +68,7 @@ def test_the_demo_is_a_month_under_way_and_seeding_it_again_changes_nothing(app)
     out = _demo(app)
     assert "already" in out
     after = _counts(creditor.id)
-    after["PortalLink"] -= 1  # the portal link printed for one debtor, as every run prints one
-    after["Event"] -= 1  # and its link.issued event
+    after["PortalLink"] -= 2  # the portal links printed for two debtors (English, French), as every run prints them
+    after["Event"] -= 2  # and their link.issued events
     assert after == before
-    assert db.session.scalars(select(Event.type).where(Event.id > latest_event)).all() == ["link.issued"]
+    assert db.session.scalars(select(Event.type).where(Event.id > latest_event)).all() == ["link.issued"] * 2
