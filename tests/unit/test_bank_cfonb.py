@@ -154,7 +154,9 @@ def test_a_hundred_thousand_movements_stream_in_bounded_memory(tmp_path):
     finally:
         tracemalloc.stop()
     assert seen == count
-    assert peak < 5_000_000, peak
+    # Reading it whole would hold ~100 MB of lines; streaming stays at a few MB (20 MB: other
+    # threads of the test process, e.g. the live servers of session fixtures, are traced too).
+    assert peak < 20_000_000, peak
 
 
 def test_one_account_in_two_currencies_balances_each():
