@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, LargeBinary, String,
-                        UniqueConstraint)
+from decimal import Decimal
+
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, LargeBinary, Numeric,
+                        String, UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -41,6 +43,13 @@ class Invoice(db.Model):
     rung_reached: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: the calendar day (creditor's time zone) that rung was sent
     rung_sent_on: Mapped[date | None] = mapped_column(Date)
+    #: early-payment discount (CONTRACT §10): a percentage of `amount`, available through
+    #: `discount_until` (creditor's calendar day); both or neither
+    discount_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    discount_until: Mapped[date | None] = mapped_column(Date)
+    #: amount excluding tax and the tax, in minor units, where known (Factur-X); for the summary PDF
+    amount_excl_tax: Mapped[int | None] = mapped_column(BigInteger)
+    tax_amount: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -56,6 +65,9 @@ class Invoice(db.Model):
         CheckConstraint("due_date >= issue_date", name="due_after_issue"),
         CheckConstraint("status IN ('open', 'partially_paid', 'paid', 'cancelled')", name="status"),
         CheckConstraint("kind IN ('invoice', 'charges')", name="kind"),
+        CheckConstraint("(discount_percent IS NULL) = (discount_until IS NULL)", name="discount_both"),
+        CheckConstraint("discount_percent IS NULL OR (discount_percent > 0 AND discount_percent < 100)",
+                        name="discount_range"),
         Index("ix_invoice_creditor_status_due", "creditor_id", "status", "due_date"),
         # An invoice's charges items, looked up for every message that asks for it.
         Index("ix_invoice_charged_invoice_id", "charged_invoice_id"),
