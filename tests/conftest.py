@@ -141,6 +141,14 @@ def api(client, creditor):
 
 
 @pytest.fixture
+def today(app, creditor):
+    """The creditor's calendar day by the real clock, as the portal sees it."""
+    from portal.domain.calendar import today_for
+    from portal.models import Creditor
+    return today_for(db.session.get(Creditor, creditor.id))
+
+
+@pytest.fixture
 def seeded(api):
     """Two debtors, four invoices: a small ledger most tests can start from."""
     api.put("/debtors/D1", json={"name": "Alpha SARL", "email": "alpha@example.com", "language": "fr"})

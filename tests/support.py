@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from html.parser import HTMLParser
 from urllib.parse import urljoin
 
@@ -54,6 +55,20 @@ class Api:
         def call(path, **kwargs):
             return getattr(self.client, method)("/api/v1" + path, headers=self.headers, **kwargs)
         return call
+
+
+def put_ledger(api, invoices, debtors=(("D1", "Alpha SARL", "fr"), ("D2", "Beta Ltd", "en"))):
+    """Debtors (ref, name, language) and invoices (number, debtor ref, due date, amount) issued
+    30 days before due, through the API."""
+    for ref, name, language in debtors:
+        r = api.put(f"/debtors/{ref}", json={"name": name, "email": f"{name.split()[0].lower()}@example.com",
+                                             "language": language})
+        assert r.status_code in (200, 201), r.json
+    for number, ref, due, amount in invoices:
+        r = api.put(f"/invoices/{number}", json={"debtor_ref": ref, "issue_date": (due - timedelta(days=30)).isoformat(),
+                                                 "due_date": due.isoformat(), "amount": amount, "currency": "EUR"})
+        assert r.status_code == 201, r.json
+    return api
 
 
 # --- signing in --------------------------------------------------------------------------------

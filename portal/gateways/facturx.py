@@ -34,6 +34,7 @@ from datetime import date
 from lxml import etree
 
 from ..domain.money import MoneyError, check_currency, parse_amount
+from .results import UnusableFile
 
 NS = {"rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
       "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
@@ -57,14 +58,16 @@ BT_NAMES = {"BT-1": "invoice number", "BT-2": "issue date", "BT-3": "invoice typ
             "BT-9": "payment due date", "BT-24": "specification identifier", "BT-115": "amount due for payment"}
 
 
-class FacturXError(ValueError):
+class FacturXError(UnusableFile):
     """The PDF carries a Factur-X XML that cannot be used. `bt` names the business term at fault
-    (None when the XML as a whole is unreadable), for the API's answer and the back office."""
+    (None when the XML as a whole is unreadable)."""
 
     def __init__(self, message: str, bt: str | None = None):
-        super().__init__(f"{bt} ({BT_NAMES[bt]}): {message}" if bt else message)
-        self.message = message
-        self.bt = bt
+        super().__init__(message, bt, f"{bt} ({BT_NAMES[bt]})" if bt else None)
+
+    @property
+    def bt(self) -> str | None:
+        return self.where
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,17 @@ class BadSignature(Exception):
     """A webhook that the provider did not sign (or not recently)."""
 
 
+class UnusableFile(ValueError):
+    """A file handed to us (a bank statement, a Factur-X invoice) that cannot be used. `where`
+    names the place at fault (a line, an element, a business term) for the 4xx answer, the CLI
+    and the back office; `shown` is how the message names it when that differs."""
+
+    def __init__(self, message: str, where: str | None = None, shown: str | None = None):
+        super().__init__(f"{shown or where}: {message}" if where else message)
+        self.message = message
+        self.where = where
+
+
 @dataclass(frozen=True)
 class Redirect:
     """A hosted page to send the debtor to, and the provider's id of what it is for."""

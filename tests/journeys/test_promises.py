@@ -16,31 +16,18 @@ import pytest
 from sqlalchemy import select
 
 from dunning_jobs import day as dunning_day
-from portal.domain.calendar import today_for
 from portal.extensions import db
 from portal.models import Creditor, Dispute, Event, Invoice, OutboxMessage, PaymentPromise, Reminder
-from support import back_office_login, buttons, flashes, portal_login, portal_text as page
-
-
-@pytest.fixture
-def today(app, creditor) -> date:
-    return today_for(db.session.get(Creditor, creditor.id))
+from support import back_office_login, buttons, flashes, portal_login, portal_text as page, put_ledger
 
 
 @pytest.fixture
 def ledger_(api, today):
     """D2 (English) with two overdue invoices and one not yet due; D1 (French) with one."""
-    api.put("/debtors/D1", json={"name": "Alpha SARL", "email": "alpha@example.com", "language": "fr"})
-    api.put("/debtors/D2", json={"name": "Beta Ltd", "email": "beta@example.com", "language": "en"})
-    for number, ref, due, amount in [("P-1", "D2", today - timedelta(days=3), "400.00"),
-                                     ("P-2", "D2", today + timedelta(days=10), "120.00"),
-                                     ("P-3", "D2", today - timedelta(days=2), "1000.00"),
-                                     ("Q-1", "D1", today - timedelta(days=3), "50.00")]:
-        issue = due - timedelta(days=30)
-        r = api.put(f"/invoices/{number}", json={"debtor_ref": ref, "issue_date": issue.isoformat(),
-                                                 "due_date": due.isoformat(), "amount": amount, "currency": "EUR"})
-        assert r.status_code == 201, r.json
-    return api
+    return put_ledger(api, [("P-1", "D2", today - timedelta(days=3), "400.00"),
+                            ("P-2", "D2", today + timedelta(days=10), "120.00"),
+                            ("P-3", "D2", today - timedelta(days=2), "1000.00"),
+                            ("Q-1", "D1", today - timedelta(days=3), "50.00")])
 
 
 @pytest.fixture

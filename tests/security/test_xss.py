@@ -4,7 +4,6 @@ amount, the dunning plan's step texts — come out inert in pages, e-mails and P
 never as live markup."""
 from __future__ import annotations
 
-import re
 from datetime import date
 from html.parser import HTMLParser
 

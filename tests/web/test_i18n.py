@@ -8,7 +8,6 @@ second app gets a fresh context per request, as in production.
 """
 from __future__ import annotations
 
-import io
 import re
 import shlex
 from html.parser import HTMLParser

@@ -8,7 +8,7 @@ relative to it."""
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,34 +17,20 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from sqlalchemy import select
 
-from portal.domain.calendar import today_for
 from portal.extensions import db
-from portal.models import Creditor, Dispute, Event, Invoice, PaymentAttempt, PaymentAttemptLine
+from portal.models import Dispute, Event, Invoice, PaymentAttempt, PaymentAttemptLine
 from portal.services import disputes
-from support import buttons, portal_login, portal_text as page
+from support import buttons, portal_login, portal_text as page, put_ledger
 
 ROOT = Path(__file__).resolve().parents[2]
 FR_PO = ROOT / "portal" / "translations" / "fr" / "LC_MESSAGES" / "messages.po"
 
 
 @pytest.fixture
-def today(app, creditor) -> date:
-    return today_for(db.session.get(Creditor, creditor.id))
-
-
-@pytest.fixture
 def ledger_(api, today):
     """D1 (French) and D2 (English), each with three overdue invoices issued 30 days before due."""
-    api.put("/debtors/D1", json={"name": "Alpha SARL", "email": "alpha@example.com", "language": "fr"})
-    api.put("/debtors/D2", json={"name": "Beta Ltd", "email": "beta@example.com", "language": "en"})
-    for ref, prefix in (("D1", "Q"), ("D2", "P")):
-        for i in (1, 2, 3):
-            due = today - timedelta(days=i)
-            r = api.put(f"/invoices/{prefix}-{i}", json={
-                "debtor_ref": ref, "issue_date": (due - timedelta(days=30)).isoformat(), "due_date": due.isoformat(),
-                "amount": "100.00", "currency": "EUR"})
-            assert r.status_code == 201, r.json
-    return api
+    return put_ledger(api, [(f"{prefix}-{i}", ref, today - timedelta(days=i), "100.00")
+                            for ref, prefix in (("D1", "Q"), ("D2", "P")) for i in (1, 2, 3)])
 
 
 def login(client, app, creditor, ref):

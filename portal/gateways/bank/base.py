@@ -9,16 +9,16 @@ from datetime import date
 from typing import Iterator
 
 from portal.domain.money import MoneyError, exponent
+from portal.gateways.results import UnusableFile
 
 
-class StatementError(ValueError):
-    """The file cannot be read: `location` names the line ("line 12") or the element
-    ("Stmt[1]/Ntry[3]/Amt") at fault, for the 4xx answer and the CLI."""
+class StatementError(UnusableFile):
+    """The statement cannot be read: `location` names the line ("line 12") or the element
+    ("Stmt[1]/Ntry[3]/Amt") at fault."""
 
-    def __init__(self, message: str, location: str | None = None):
-        super().__init__(f"{location}: {message}" if location else message)
-        self.message = message
-        self.location = location
+    @property
+    def location(self) -> str | None:
+        return self.where
 
 
 @dataclass(frozen=True)
