@@ -80,6 +80,12 @@ def create_app(overrides: dict | None = None) -> Flask:
                 cur.execute("PRAGMA busy_timeout=5000")
                 cur.close()
 
+    if app.config["TRUSTED_PROXY_HOPS"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+
     @app.get("/healthz")
     def healthz():
         return {"status": "ok"}

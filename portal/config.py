@@ -78,6 +78,10 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI")
         or (env.get("CELERY_BROKER_URL") if (env.get("CELERY_BROKER_URL") or "").startswith("redis") else "memory://"),
         "RATELIMIT_ENABLED": env.get("RATELIMIT_ENABLED", "1") != "0",
+        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto to believe (0: none, the
+        # socket's peer is the client). Set it to the number of proxies exactly: one more and a
+        # client could forge its address past the rate limits.
+        "TRUSTED_PROXY_HOPS": _int(env, "TRUSTED_PROXY_HOPS", 0, low=0),
         # A Redis outage must not take the portal down: count in memory meanwhile.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         # Debtor and creditor sessions are bounded: a shared office PC must not stay logged in.

@@ -242,6 +242,21 @@ def test_login_rate_limited(make_app, seeded, creditor):
 
 # --- login redirect ----------------------------------------------------------------------
 
+@pytest.mark.parametrize("hops", [0, 1])
+def test_login_limit_counts_the_client_behind_a_trusted_proxy_only(make_app, seeded, creditor, hops):
+    """Behind one proxy (TRUSTED_PROXY_HOPS=1) each client has its own count; with none trusted, a
+    forged X-Forwarded-For is ignored: the socket's peer is counted, however the header varies."""
+    c = make_app(RATELIMIT_ENABLED=True, TRUSTED_PROXY_HOPS=hops).test_client()
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}
+    for i in range(10):
+        r = c.post("/app/login", data={"email": creditor.email, "password": f"guess {i}"}, environ_base=proxy,
+                   headers={"X-Forwarded-For": "203.0.113.5"})
+        assert r.status_code == 401
+    r = c.post("/app/login", data={"email": creditor.email, "password": creditor.password}, environ_base=proxy,
+               headers={"X-Forwarded-For": "198.51.100.9"})
+    assert r.status_code == (302 if hops else 429)
+
+
 @pytest.mark.parametrize("target", [
     "//evil.test", "https://evil.test", "http://evil.test/app/", "/\\evil.test", "\\\\evil.test",
     "/\\/evil.test", "/\t/evil.test", "/%09/evil.test", "%2F%2Fevil.test", "/%2F/evil.test",
