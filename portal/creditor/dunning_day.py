@@ -1,5 +1,5 @@
 """The day's plan: what today's run will send (or would send, planned now) per step and per
-debtor, the hold setting, and releasing a held day."""
+debtor, the hold setting, the time the day's run starts, and releasing a held day."""
 from __future__ import annotations
 
 from datetime import date
@@ -12,7 +12,7 @@ from flask_login import current_user, login_required
 
 from dunning_jobs import day_plan
 from ..domain.calendar import today_for
-from ..services import NotFound, dunning_days
+from ..services import Invalid, NotFound, dunning_days, tenants
 from .blueprint import bp
 
 
@@ -29,6 +29,20 @@ def dunning_hold():
     if dunning_days.set_hold(g.creditor, hold, user=current_user.email):
         flash(_("From the next run, each day's sending waits until you release it here.") if hold
               else _("Each day's reminders will go out as soon as they are planned."))
+    return redirect(url_for("creditor.dunning_day_page"))
+
+
+@bp.post("/day/time")
+@login_required
+def dunning_time():
+    try:
+        changed = tenants.set_dunning_time(g.creditor, request.form.get("dunning_time"), user=current_user.email)
+    except Invalid:
+        flash(_("Enter a time between %(start)s and %(end)s.", start=tenants.DUNNING_TIMES[0],
+                end=tenants.DUNNING_TIMES[1]), "error")
+        return redirect(url_for("creditor.dunning_day_page"))
+    if changed:
+        flash(_("Each day's run now starts at %(time)s.", time=g.creditor.dunning_time))
     return redirect(url_for("creditor.dunning_day_page"))
 
 

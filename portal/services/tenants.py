@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from functools import cache
 
@@ -150,3 +151,22 @@ def set_partial_minimum(creditor: Creditor, value, user: str) -> None:
     events.record("creditor.payment_settings_updated", creditor_id=creditor.id, actor="creditor", user=user,
                   partial_payment_min=minimum)
     db.session.commit()
+
+
+#: the earliest and latest a day's reminders may start, creditor's time: a reminder that lands at
+#: night reads as harassment, and one planned after 20:00 would meet the next day's run.
+DUNNING_TIMES = ("06:00", "20:00")
+
+
+def set_dunning_time(creditor: Creditor, value, user: str) -> bool:
+    """When each day's run starts ("HH:MM", the creditor's time zone); True when it changed."""
+    raw = str(value or "").strip()
+    if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", raw) or not DUNNING_TIMES[0] <= raw <= DUNNING_TIMES[1]:
+        raise Invalid(f"a time between {DUNNING_TIMES[0]} and {DUNNING_TIMES[1]}, as HH:MM", "dunning_time")
+    if creditor.dunning_time == raw:
+        return False
+    creditor.dunning_time = raw
+    events.record("creditor.dunning_time_changed", creditor_id=creditor.id, actor="creditor", user=user,
+                  dunning_time=raw)
+    db.session.commit()
+    return True

@@ -106,3 +106,20 @@ def test_the_hold_is_offered_after_an_import(bo, app, creditor, tmp_path):
     page = response_text(bo.get("/app/dashboard"))
     assert 'id="offer-hold"' in page and 'href="/app/day"' in page
     assert "Vous avez importé des factures depuis la dernière relance" in response_text(bo.get("/app/day"))
+
+
+def test_the_creditor_sets_when_its_day_runs(bo, app, creditor):
+    """The day page sets the run's time (creditor's zone): the scheduler follows it; a time at night,
+    or not a time at all, is refused and changes nothing."""
+    for bad in ("05:45", "21:00", "9h", "", "25:00"):
+        r = bo.post("/app/day/time", data={"dunning_time": bad}, follow_redirects=True)
+        assert flashes(response_text(r)) == ["Indiquez une heure entre 06:00 et 20:00."], bad
+    db.session.rollback()
+    assert db.session.get(Creditor, creditor.id).dunning_time == "08:30"
+    r = bo.post("/app/day/time", data={"dunning_time": "10:15"}, follow_redirects=True)
+    assert 'value="10:15"' in response_text(r)
+    db.session.rollback()
+    assert db.session.get(Creditor, creditor.id).dunning_time == "10:15"
+    assert rows(Event, Event.type == "creditor.dunning_time_changed") == 1
+    assert scheduler.due_creditors(datetime(2026, 10, 2, 8, 14, tzinfo=timezone.utc)) == []  # 10:14 in Paris
+    assert scheduler.due_creditors(datetime(2026, 10, 2, 8, 15, tzinfo=timezone.utc)) == [(creditor.id, date(2026, 10, 2))]
