@@ -135,6 +135,22 @@ def gsm7_lookalike(text: str) -> str:
     return "".join(out)
 
 
+def _cut(name: str, keep: int, ellipsis: str) -> str:
+    return name[:keep].rstrip(" .,-") + ellipsis
+
+
+def _longest(lo: int, hi: int, ok) -> int | None:
+    """The largest k in [lo, hi] with ok(k), ok being true up to some k and false beyond."""
+    found = None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            found, lo = mid, mid + 1
+        else:
+            hi = mid - 1
+    return found
+
+
 def compose(kind: str, language: str, creditor_name: str, amount_text: str, due_text: str, link: str, *,
             invoice_ref: str | None = None, replies: bool = False, stop_number: str | None = None) -> str:
     """The reminder SMS of a plan step of tone `kind` in `language` ("fr" or "en"), within 320
@@ -163,10 +179,16 @@ def compose(kind: str, language: str, creditor_name: str, amount_text: str, due_
     name = gsm7_lookalike(name)
     if fits(text(name)):
         return text(name)
-    for keep in range(len(name) - 1, 0, -1):
-        for ellipsis in ELLIPSES:
-            candidate = text(name[:keep].rstrip(" .,-") + ellipsis)
-            if fits(candidate):
-                return candidate
+    # The longest cut that fits. A longer cut never takes less room as long as the encoding
+    # stays: so search apart below and above the first letter GSM-7 lacks, for each ellipsis.
+    gsm_until = next((i for i, c in enumerate(name) if not is_gsm7(c)), len(name))
+    best = None
+    for ellipsis in ELLIPSES:
+        for lo, hi in ((1, min(gsm_until, len(name) - 1)), (gsm_until + 1, len(name) - 1)):
+            keep = _longest(lo, hi, lambda k: fits(text(_cut(name, k, ellipsis))))
+            if keep and (best is None or keep > best[0]):
+                best = (keep, ellipsis)
+    if best:
+        return text(_cut(name, *best))
     raise SmsTooLong(f"a {language} SMS of tone {kind} cannot fit {MAX_SEGMENTS} segments "
                      f"({count(text(name[:1] + ELLIPSES[1])).units} units with the name cut short)")

@@ -216,8 +216,10 @@ class FakeTwilio(ProviderServer):
         return message
 
     def _shown(self, m: dict) -> dict:
+        def rfc2822(moment):  # "Sun, 06 Dec 2026 15:55:29 +0000"
+            return format_datetime(moment) if moment else None
+
         uri = f"{API.format(account=self.account_sid)}/Messages/{m['sid']}"
-        rfc2822 = lambda d: format_datetime(d) if d else None  # noqa: E731 - "Sun, 06 Dec 2026 15:55:29 +0000"
         return {"account_sid": self.account_sid, "api_version": "2010-04-01", "body": m["body"],
                 "date_created": rfc2822(m["_created"]), "date_sent": rfc2822(m["_sent"]),
                 "date_updated": rfc2822(m["_updated"]), "direction": m["direction"], "error_code": m["error_code"],

@@ -1,5 +1,7 @@
 """SMS text (domain/sms.py): segments as Twilio counts them, the reminder within two, short codes."""
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from portal.domain.sms import (GSM7_BASIC, GSM7_EXTENSION, SHORT_CODE_ALPHABET, TEMPLATES, SmsTooLong, compose,
                                count, fits, gsm7_lookalike, short_code)
@@ -83,6 +85,13 @@ def test_a_long_name_is_cut_with_an_ellipsis_never_the_amount_or_the_link():
         f"Réglez-la ici : {LINK} Répondez STOP pour ne plus recevoir de SMS.")
 
 
+def test_in_a_message_that_is_ucs2_anyway_the_cut_name_ends_with_a_true_ellipsis():
+    text = compose("reminder", "en", "Northwind Traders International " * 3, "₹1,250.00", "14/12/2026", LINK)
+    assert count(text).encoding == "UCS-2" and fits(text)
+    shown = text.split(": ")[0]
+    assert shown.endswith("…") and shown.startswith("Northwind")
+
+
 def test_what_cannot_fit_is_refused():
     with pytest.raises(SmsTooLong):
         compose("formal", "fr", "Dupont", AMOUNT, "14/12/2026", "https://r.fr/" + "x" * 300)
@@ -100,3 +109,14 @@ def test_short_codes():
     codes = {short_code() for _ in range(2000)}
     assert len(codes) == 2000 and all(len(c) == 8 and set(c) <= set(SHORT_CODE_ALPHABET) for c in codes)
     assert len(short_code(12)) == 12
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.text(min_size=1, max_size=200), kind=st.sampled_from(["courtesy", "reminder", "firm", "formal"]),
+       language=st.sampled_from(["fr", "en"]), replies=st.booleans())
+def test_any_name_fits_or_is_refused_and_the_amount_and_link_always_stay(name, kind, language, replies):
+    try:
+        text = compose(kind, language, name, AMOUNT, "14/12/2026", LINK, invoice_ref="F-2026-0001", replies=replies)
+    except SmsTooLong:
+        return
+    assert fits(text) and "1 250,00 €" in text and "14/12/2026" in text and LINK in text and "F-2026-0001" in text

@@ -105,6 +105,16 @@ def test_an_unreachable_twilio_is_uncertain_for_a_send_and_an_error_for_a_lookup
         gw.find_sent(MOBILE, "x", AT)
 
 
+def test_a_twilio_that_never_answers_is_uncertain():
+    with socket.socket() as s:  # the kernel accepts the connection; nobody ever reads or answers
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        gw = TwilioGateway("AC" + "0" * 32, "token", "+33757000001", f"http://127.0.0.1:{s.getsockname()[1]}",
+                           timeout=0.5)
+        with pytest.raises(SmsUncertain, match="ReadTimeout"):
+            gw.send_sms(MOBILE, "x")
+
+
 def test_signatures_are_checked_with_the_sdks_validator(fake_twilio, gateway):
     callbacks = []
     fake_twilio.webhook_sink = lambda body, headers: callbacks.append(headers) or 200
