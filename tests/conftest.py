@@ -207,3 +207,12 @@ def live_app(make_app, providers_config, fake_stripe, fake_gocardless):
     yield server
     server.stop()
 
+
+
+@pytest.fixture
+def fake_twilio():
+    """A fake Twilio Messages API on 127.0.0.1 (tests/fakes/twilio_server.py), started for this test."""
+    from fakes.twilio_server import FakeTwilio
+    fake = FakeTwilio().start()
+    yield fake
+    fake.stop()
