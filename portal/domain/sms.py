@@ -9,7 +9,6 @@ emoji) taking 2 units. A segment never splits an escape pair nor a surrogate pai
 """
 from __future__ import annotations
 
-import secrets
 import unicodedata
 from dataclasses import dataclass
 
@@ -64,17 +63,6 @@ def fits(text: str) -> bool:
     """Within what a Relance SMS may be: 320 characters and two segments."""
     c = count(text)
     return c.characters <= MAX_CHARACTERS and c.segments <= MAX_SEGMENTS
-
-
-# --- the short code of the link --------------------------------------------------------------
-
-#: Crockford's base 32 in lower case: no i, l, o, u, so nothing reads as 1 or 0 (or another word)
-SHORT_CODE_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
-
-
-def short_code(length: int = 8) -> str:
-    """A random code for a short link (8 characters: 40 bits), URL-safe as it is."""
-    return "".join(secrets.choice(SHORT_CODE_ALPHABET) for _ in range(length))
 
 
 # --- the reminder --------------------------------------------------------------------------------

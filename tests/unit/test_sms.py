@@ -3,8 +3,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal.domain.sms import (GSM7_BASIC, GSM7_EXTENSION, SHORT_CODE_ALPHABET, TEMPLATES, SmsTooLong, compose,
-                               count, fits, gsm7_lookalike, short_code)
+from portal.domain.sms import (GSM7_BASIC, GSM7_EXTENSION, TEMPLATES, SmsTooLong, compose,
+                               count, fits, gsm7_lookalike)
 
 LINK = "https://relance.example.fr/s/7k2m9pqr"
 AMOUNT = "1\u202f250,00\u00a0€"  # as Babel writes it in French: narrow and plain no-break spaces
@@ -101,14 +101,6 @@ def test_what_cannot_fit_is_refused():
 
 def test_every_tone_exists_in_both_languages():
     assert set(TEMPLATES["fr"]) == set(TEMPLATES["en"]) == {"courtesy", "reminder", "firm", "formal"}
-
-
-def test_short_codes():
-    assert len(SHORT_CODE_ALPHABET) == len(set(SHORT_CODE_ALPHABET)) == 32
-    assert not set("ilou") & set(SHORT_CODE_ALPHABET)
-    codes = {short_code() for _ in range(2000)}
-    assert len(codes) == 2000 and all(len(c) == 8 and set(c) <= set(SHORT_CODE_ALPHABET) for c in codes)
-    assert len(short_code(12)) == 12
 
 
 @settings(max_examples=300, deadline=None)
