@@ -1,5 +1,5 @@
-"""SMS text: segments counted as Twilio counts them, the reminder composed to fit two of them,
-and the short code of the link it carries.
+"""SMS text: segments counted as Twilio counts them, the reminder composed to fit two of them
+(its link a portal link's short code: services/links).
 
 GSM 03.38: a message written only with the basic set (1 septet a character) and its extension
 table (2 septets: an escape and the character) goes as GSM-7, 160 septets alone or 153 a segment
