@@ -13,6 +13,7 @@ from recon_files import Entry, camt053
 from portal.domain.calendar import today_in
 from portal.extensions import db
 from portal.models import Event, Invoice, Payment, PaymentAllocation
+from support import back_office_login, response_text
 
 TODAY = today_in("Europe/Paris")  # the test creditor's time zone
 
@@ -176,3 +177,17 @@ def test_bank_statement_suggests_the_invoice_for_its_discounted_amount(d1):
     assert d1.get("/invoices/E-1").json["status"] == "paid" and granted("E-1") == [("discount", 2001)]
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(Event).where(Event.type == "discount.granted")) == 1
+
+
+def test_back_office_invoice_page_shows_the_terms_then_the_discount_granted(d1, client, creditor):
+    assert d1.put("/invoices/E-1", json=body(until=day(0))).status_code == 201
+    back_office_login(client, creditor)
+    page = response_text(client.get("/app/invoices/E-1"))
+    assert "Escompte pour paiement anticipé" in page and "2\u00a0% (20,01\u00a0€)" in page
+    assert "980,49\u00a0€ à régler aujourd'hui" in page
+    assert "avoir de TVA" not in page
+    assert pay(d1, "980.49", day(0), "VIR-1").status_code == 201
+    page = response_text(client.get("/app/invoices/E-1"))
+    assert "Escompte pour paiement anticipé accordé\u00a0: 20,01\u00a0€" in page
+    assert "L'avoir de TVA correspondant est à émettre par votre logiciel de facturation." in page
+    assert "escompte pour paiement anticipé accordé" in page  # the payments list names it
