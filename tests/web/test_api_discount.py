@@ -183,7 +183,7 @@ def test_back_office_invoice_page_shows_the_terms_then_the_discount_granted(d1, 
     assert d1.put("/invoices/E-1", json=body(until=day(0))).status_code == 201
     back_office_login(client, creditor)
     page = response_text(client.get("/app/invoices/E-1"))
-    assert "Escompte pour paiement anticipé" in page and "2\u00a0% (20,01\u00a0€)" in page
+    assert "Escompte" in page and "2\u00a0% (20,01\u00a0€) pour un règlement intégral" in page
     assert "980,49\u00a0€ à régler aujourd'hui" in page
     assert "avoir de TVA" not in page
     assert "Escompte jusqu'au" in response_text(client.get("/app/debtors/D1"))
