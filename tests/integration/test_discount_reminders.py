@@ -75,3 +75,20 @@ def test_a_reminder_after_the_last_day_asks_the_whole_balance(app, creditor, smt
     fr = got["d1@example.com"]
     assert _message(fr).amount == 100050
     assert "Escompte" not in fr.text() and "Total dû\u00a0: 1\u202f000,50\u00a0€" in fr.text()
+
+
+def test_a_letter_shows_the_discount_as_a_line_of_its_own(app, creditor):
+    """The letter's table adds up to its total: the balance, then the discount and its last day."""
+    from portal.models import Debtor, Invoice
+    from portal.services import demand as demands, letters
+    _ledger(creditor.id)
+    creditor_row = db.session.get(Creditor, creditor.id)
+    inv = db.session.scalar(db.select(Invoice).where(Invoice.number == "A-D1"))
+    debtor = db.session.get(Debtor, inv.debtor_id)
+    asked = demands.compute(creditor_row, debtor, [inv], DUE - timedelta(days=7), step=None)
+    assert (asked.total, [ln.discount for ln in asked.lines]) == (98049, [2001])
+    with app.test_request_context():
+        html = letters.letter_html(creditor_row, debtor, "reminder", asked, None, url="http://portal.test/l/x",
+                                   day=DUE - timedelta(days=7), delivery="letter")
+    assert "Escompte pour paiement anticipé, si réglé au plus tard à cette date" in html
+    assert "27 octobre 2026" in html and "−20,01\u00a0€" in html and "980,49\u00a0€" in html
