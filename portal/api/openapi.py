@@ -18,6 +18,15 @@ ADDRESS = {"type": ["string", "null"],
                           "separated by \\n; spaces are tidied and empty lines dropped; null or \"\" clears it; "
                           "left out of an update, it is kept"}
 CURRENCY = {"type": "string", "pattern": "^[A-Za-z]{3}$", "examples": ["EUR"]}
+#: the early-payment discount (CONTRACT §4, §10): a percentage of the amount, until a last day inclusive
+DISCOUNT = {"type": "object", "required": ["percent", "until"], "additionalProperties": False, "properties": {
+    "percent": {"type": "string", "pattern": r"^[0-9]{1,2}(\.[0-9]{1,2})?$", "examples": ["2", "2.5"],
+                "description": "greater than 0 and less than 100, at most 2 decimals"},
+    "until": {**DATE, "description": "the last day (creditor's time zone) a payment in full earns it; "
+                                     "not before issue_date"}}}
+DISCOUNT_INPUT = {"oneOf": [{"type": "null"}, DISCOUNT],
+                  "description": "paid in full (the discount deducted) by `until`, the discount settles the rest "
+                                 "of the invoice; null removes it, absent leaves it as it is"}
 FACTURX_INPUT = (
     "All of debtor_ref, issue_date, due_date, amount and currency are required, unless pdf_base64 is a Factur-X "
     "PDF (CII XML embedded): then each field left out comes from the XML (number BT-1, which must equal the path; "
@@ -175,7 +184,8 @@ def document() -> dict:
                                                                "contentMediaType": "application/pdf",
                                                                "description": "the invoice PDF (10 MB at most); "
                                                                               "a Factur-X PDF fills the other fields"},
-                                                "cancelled": {"type": "boolean"}}},
+                                                "cancelled": {"type": "boolean"},
+                                                "early_payment_discount": DISCOUNT_INPUT}},
                 "Invoice": {"type": "object", "properties": {
                     "number": REF, "debtor_ref": REF, "amount": AMOUNT, "amount_paid": AMOUNT, "balance": AMOUNT,
                     "currency": CURRENCY, "issue_date": DATE, "due_date": DATE,
@@ -183,7 +193,11 @@ def document() -> dict:
                     "disputed": {"type": "boolean"},
                     "last_reminder": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
                         "step": {"type": "string"}, "sent_at": {"type": "string", "format": "date-time"}}}]},
-                    "payment_reference": PAYMENT_REFERENCE}},
+                    "payment_reference": PAYMENT_REFERENCE,
+                    "early_payment_discount": {"oneOf": [{"type": "null"}, DISCOUNT]},
+                    "amount_due_now": {**AMOUNT, "description": "the balance less the early-payment discount while "
+                                                                "it is available (today in the creditor's time zone "
+                                                                "on or before `until`)"}}},
                 "PaymentInput": {"type": "object", "required": ["amount", "date", "reference"], "properties": {
                     "amount": AMOUNT, "date": DATE, "reference": {"type": "string", "minLength": 1, "maxLength": 255}}},
                 "Payment": {"type": "object", "properties": {

@@ -14,6 +14,7 @@ from ..models import Invoice
 from ..services import (Invalid, checks, events, facturx_invoices, ledger, links, receivables, reconciliation,
                         reminders, reports, tenants)
 from ..domain.calendar import today_for
+from ..domain.discount import due_now
 from .blueprint import bp
 from .openapi import document
 
@@ -61,6 +62,10 @@ def invoice_json(i: Invoice, last_reminder: dict | None = None) -> dict:
         "issue_date": i.issue_date.isoformat(), "due_date": i.due_date.isoformat(),
         "status": i.status, "disputed": i.disputed, "last_reminder": last_reminder,
         "payment_reference": invoice_reference(i.id),
+        "early_payment_discount": None if i.discount_until is None else {
+            "percent": format(i.discount_percent.normalize(), "f"), "until": i.discount_until.isoformat()},
+        "amount_due_now": to_decimal_string(due_now(i.amount, i.balance, i.discount_percent, i.discount_until,
+                                                    today_for(g.creditor)), cur),
     }
 
 

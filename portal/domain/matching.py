@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
 from datetime import date
 
 from rapidfuzz import fuzz
@@ -30,6 +29,8 @@ from portal.domain.amount_sets import covering, exact_set
 from portal.domain.money import to_decimal_string
 from portal.domain.references import DEBTOR, INVOICE, invoice_reference
 from portal.domain.remittance import is_payout  # noqa: F401  (part of this module's interface)
+# The records matching takes and gives are kept in matching_records.py, part of this module's interface.
+from portal.domain.matching_records import Credit, DebtorName, OpenInvoice, Outcome  # noqa: F401
 
 MATCHED, SUGGESTED, UNMATCHED, IGNORED = "matched", "suggested", "unmatched", "ignored"
 
@@ -43,48 +44,6 @@ NAME_CANDIDATES = 20
 AMOUNT_CANDIDATES = 200
 
 
-@dataclass(frozen=True)
-class Credit:
-    amount: int  # minor units, > 0
-    currency: str
-    booking_date: date
-    counterparty: str | None
-    remittance: str
-    structured_reference: str | None = None
-
-
-@dataclass(frozen=True)
-class OpenInvoice:
-    id: int
-    debtor_id: int
-    number: str
-    balance: int  # minor units, > 0
-    currency: str
-    due_date: date
-    disputed: bool = False
-
-
-@dataclass(frozen=True)
-class DebtorName:
-    id: int
-    name: str
-
-
-@dataclass(frozen=True)
-class Outcome:
-    #: matched | suggested | unmatched | ignored
-    status: str
-    #: machine reason: invoice_reference, debtor_reference, invoice_numbers, exact_amount,
-    #: invoice_set, payer_name, debtor_balance, payout, none
-    reason: str
-    score: int = 0
-    debtor_id: int | None = None
-    #: invoice ids in allocation order (may be empty for a debtor with credit left)
-    invoice_ids: tuple[int, ...] = ()
-    #: human explanation for the reconciliation screen (English; the screen translates reasons)
-    explain: str = ""
-
-
 class Book:
     """One creditor's open items for matching, in one currency or several.
 
@@ -94,13 +53,14 @@ class Book:
 
     __slots__ = ("_ids", "_debtor", "_balance", "_cur", "_numbers", "_span", "_id_sorted",
                  "_id_pos", "_bal_sorted", "_bal_pos", "_moved", "_num_hash", "_num_pos", "_currencies",
-                 "_totals", "_by_total", "_names", "_name_index", "_asked")
+                 "_totals", "_by_total", "_names", "_name_index", "_asked", "_discount")
 
-    def __init__(self, invoices, debtors, asked: dict[int, tuple[int, ...]] | None = None):
+    def __init__(self, invoices, debtors, asked: dict[int, tuple[int, ...]] | None = None,
+                 discounts: dict[int, tuple[int, date]] | None = None):
         """`invoices`: iterable of OpenInvoice (open ones only), or of tuples in its field order,
         which spares a million objects (already in allocation order spares the sort too);
         `debtors`: iterable of DebtorName; `asked`: debtor id -> invoice ids its last message
-        asked for."""
+        asked for; `discounts`: invoice id -> (early-payment discount, its last day)."""
         self._currencies: dict[str, int] = {}
         cols = ([], [], [], [], [], [], [])  # debtor, disputed, due, id, number, balance, currency
         for inv in invoices:
@@ -157,6 +117,9 @@ class Book:
             for word in set(words):
                 self._name_index.setdefault(word, []).append(debtor.id)
         self._asked = dict(asked or {})
+        # by position: (discount, last day's ordinal); a transfer booked by then pays the balance less it
+        self._discount = {p: (d, until.toordinal()) for i, (d, until) in (discounts or {}).items()
+                          if (p := self._position(i)) is not None}
 
     def settle(self, invoice_id: int, amount: int) -> None:
         """`amount` of that invoice was just paid (by an applied match): later credits of the same
@@ -211,6 +174,17 @@ class Book:
 
     def _sum(self, positions) -> int:
         return sum(self._balance[p] for p in positions)
+
+    def _due(self, positions, day: date) -> int:
+        """What pays these invoices in full on `day`: their balances, less the early-payment
+        discounts still available that day (CONTRACT §10)."""
+        today, none = day.toordinal(), (0, 0)
+        return sum(max(self._balance[p] - (d if last >= today else 0), 0)
+                   for p in positions for d, last in (self._discount.get(p, none),))
+
+    def _of_due(self, amount: int, cur: int, day: date) -> list[int]:
+        """Invoices whose discounted balance on `day` is `amount` (those with a discount only)."""
+        return [p for p in self._discount if self._balance[p] and self._cur[p] == cur and self._due([p], day) == amount]
 
     def _name(self, debtor: int) -> str:
         return self._names.get(debtor, (f"debtor {debtor}", ""))[0]
@@ -281,7 +255,7 @@ def _by_reference(credit, book, cur, refs):
     name = book._name(debtor)
     if quoted:
         total = book._sum(quoted)
-        rest = "" if credit.amount == total else (
+        rest = "" if credit.amount in (total, book._due(quoted, credit.booking_date)) else (
             " The amount is below their balance: allocated oldest first." if credit.amount < total
             else " The amount is above their balance: the rest stays as credit.")
         return _outcome(book, MATCHED, "invoice_reference", 100, debtor, quoted,
@@ -290,7 +264,7 @@ def _by_reference(credit, book, cur, refs):
     open_ = book._open(debtor, cur)
     asked = sorted(p for p in (book._position(i) for i in book._asked.get(debtor, ())) if p is not None
                    and book._cur[p] == cur)
-    if asked and credit.amount == book._sum(asked):
+    if asked and credit.amount in (book._sum(asked), book._due(asked, credit.booking_date)):
         return _outcome(book, MATCHED, "debtor_reference", 100, debtor, asked,
                         f"The remittance quotes the payment reference of {name}, and the amount is what "
                         f"its last message asked for ({len(asked)} invoice(s))."), note
@@ -314,7 +288,7 @@ def _by_numbers(credit, book, cur, words):
     numbers = ", ".join(book._numbers[p] for p in found)
     if len(by_debtor) == 1:
         (debtor, positions), = by_debtor.items()
-        exact = credit.amount == book._sum(positions)
+        exact = credit.amount in (book._sum(positions), book._due(positions, credit.booking_date))
         return _outcome(book, MATCHED, "invoice_numbers", 95 if exact else 90, debtor, positions,
                         f"The remittance names invoice(s) {numbers} of {book._name(debtor)}"
                         + ("." if exact else ", whose balance differs from the amount."))
@@ -339,13 +313,13 @@ def _suggest(credit, book, cur, note=""):
     if common:  # a round amount that many invoices have: the payer's name picks the few to look at
         named = close = book._named(payer) if payer else []
         for _, d in named:
-            ps = [p for p in book._open(d, cur) if book._balance[p] == amount]
+            ps = [p for p in book._open(d, cur) if amount in (book._balance[p], book._due([p], credit.booking_date))]
             if ps:
                 by_invoice[d] = ps
         by_total = by_total & {d for _, d in named}
         named = [s for s in named if s[1] in by_invoice or s[1] in by_total]
     else:
-        for p in book._of_balance(amount, cur) if cur is not None else ():
+        for p in book._of_balance(amount, cur) + book._of_due(amount, cur, credit.booking_date) if cur is not None else ():
             by_invoice.setdefault(book._debtor[p], []).append(p)
     candidates = list(by_invoice) + sorted(by_total - by_invoice.keys())
     if not common:

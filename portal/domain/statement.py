@@ -16,7 +16,7 @@ from typing import Hashable, Iterable, Sequence
 from .ageing import BUCKETS, aged_balance
 
 #: Same-day order: what is owed first, then what paid it, then what took a payment back.
-KIND_RANK = {"invoice": 0, "charges": 0, "payment": 1, "credit": 1, "refund": 2, "chargeback": 2, "failed": 2}
+KIND_RANK = {"invoice": 0, "charges": 0, "payment": 1, "credit": 1, "discount": 1, "refund": 2, "chargeback": 2, "failed": 2}
 
 
 @dataclass(frozen=True)

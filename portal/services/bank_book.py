@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
-from ..domain import matching
+from ..domain import discount, matching
 from ..extensions import db
 from ..models import (OPEN_STATUSES, BankTransaction, Debtor, Invoice, OutboxMessage, Payment, PaymentAllocation,
                       Reminder)
@@ -30,12 +30,14 @@ def payment_reference(account: str, identity: str) -> str:
 
 
 def load_book(creditor_id: int) -> matching.Book:
-    """Three queries: the open invoices (in the Book's allocation order), the debtors' names, and the
-    invoices each debtor's last asking message named (with the charges items claimed on them)."""
+    """Three queries: the open invoices (in the Book's allocation order, with their early-payment
+    discounts), the debtors' names, and the invoices each debtor's last asking message named (with
+    the charges items claimed on them)."""
     inv = Invoice.__table__
     rows = db.session.execute(
         select(inv.c.id, inv.c.debtor_id, inv.c.number, inv.c.amount - inv.c.amount_paid, inv.c.currency,
-               inv.c.due_date, inv.c.disputed, inv.c.charged_invoice_id)
+               inv.c.due_date, inv.c.disputed, inv.c.charged_invoice_id, inv.c.amount, inv.c.discount_percent,
+               inv.c.discount_until)
         .where(inv.c.creditor_id == creditor_id, inv.c.status.in_(OPEN_STATUSES), inv.c.amount > inv.c.amount_paid)
         .order_by(inv.c.debtor_id, inv.c.disputed, inv.c.due_date, inv.c.id)).all()
     debtors = [matching.DebtorName(i, n) for i, n in db.session.execute(
@@ -52,7 +54,11 @@ def load_book(creditor_id: int) -> matching.Book:
     for r in rows:  # the charges claimed on an asked invoice were asked too (the message's one amount)
         if r.charged_invoice_id in named:
             asked[r.debtor_id].append(r.id)
-    return matching.Book([tuple(r[:7]) for r in rows], debtors, {d: tuple(ids) for d, ids in asked.items()})
+    # an early-payment discount, for transfers booked by its last day (CONTRACT §10)
+    discounts = {r.id: (off, r.discount_until) for r in rows if r.discount_until is not None
+                 and (off := discount.discount_amount(r.amount, r.discount_percent)) > 0}
+    return matching.Book([tuple(r[:7]) for r in rows], debtors, {d: tuple(ids) for d, ids in asked.items()},
+                         discounts)
 
 
 def unlinked_offline(creditor_id: int, amounts, first: date, last: date) -> list[tuple]:

@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from flask import current_app
 from sqlalchemy import func, select
 
+from ..domain import discount
 from ..domain.charges import MissingReferenceRate, late_charges
 from ..domain.references import debtor_reference, invoice_reference
 from ..extensions import db
@@ -30,12 +31,15 @@ class Line:
     """One open item the message asks to be paid: an invoice, or a charges item (Invoice.kind ==
     "charges") claimed by an earlier message."""
     invoice: Invoice
-    #: what is asked for this item: its balance today (minor units)
+    #: what is asked for this item: its balance today (minor units), less `discount`
     balance: int
     days_late: int
     #: charges this message claims on this invoice, new with it (they become a charges item)
     interest: int = 0
     indemnity: int = 0
+    #: the early-payment discount deducted, still available on the message's day (CONTRACT §10):
+    #: `balance` paid by invoice.discount_until settles the invoice
+    discount: int = 0
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,8 @@ def compute(creditor: Creditor, debtor: Debtor, invoices: Sequence[Invoice], day
         if charged and inv.balance > 0:
             interest, indemnity = _new_charges(creditor, debtor, inv, day, reads.rates,
                                                *reads.claimed.get(inv.id, (0, False)))
-        lines.append(Line(inv, inv.balance, max(0, (day - inv.due_date).days), interest, indemnity))
+        due = discount.due_now(inv.amount, inv.balance, inv.discount_percent, inv.discount_until, day) or inv.balance
+        lines.append(Line(inv, due, max(0, (day - inv.due_date).days), interest, indemnity, inv.balance - due))
         lines += [Line(item, item.balance, max(0, (day - item.due_date).days)) for item in reads.items.get(inv.id, ())]
     total = sum(ln.balance + ln.interest + ln.indemnity for ln in lines if ln.invoice.currency == currency)
     single = len(lines) == 1 and not (lines[0].interest or lines[0].indemnity)

@@ -5,25 +5,21 @@ same transaction that updates their paid amount and status.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.util import identity_key
 
-from ..domain.money import OpenItem, allocate
 from ..extensions import db
 from ..models import OPEN_STATUSES, Creditor, Debtor, Document, Invoice, Payment, PaymentAllocation, PaymentReversal
-from . import Conflict, Invalid, NotFound, charge_items, events
-from .checks import NUMBER, amount_of, check_date, check_ref, check_text, currency_of
+from . import Conflict, Invalid, NotFound, charge_items, discounts, events
+from .checks import NUMBER, amount_of, check_date, check_ref, check_text
+# The input checks are kept in invoice_input.py; their names stay reachable here.
+from .invoice_input import KEEP, MAX_PDF_BYTES, InvoiceInput, check_invoice, check_pdf  # noqa: F401
 # Debtors are kept in debtors.py; their names stay reachable here, where callers always found them.
 from .debtors import KINDS, PROFILES, DebtorInput, _put_debtor, check_debtor, commit_or_conflict, get_debtor, upsert_debtor  # noqa: F401
-
-MAX_PDF_BYTES = 10 * 1024 * 1024
 
 
 def status_for(amount: int, paid: int, cancelled: bool = False) -> str:
@@ -35,48 +31,6 @@ def status_for(amount: int, paid: int, cancelled: bool = False) -> str:
 
 
 # --- invoices ------------------------------------------------------------------------------
-
-@dataclass
-class InvoiceInput:
-    debtor_ref: str
-    issue_date: date
-    due_date: date
-    amount: int
-    currency: str
-    pdf: bytes | None = None
-    cancelled: bool | None = None
-
-
-def check_invoice(data) -> InvoiceInput:
-    if not isinstance(data, dict):
-        raise Invalid("a JSON object is required")
-    debtor_ref = check_ref(data.get("debtor_ref"), "debtor_ref")
-    issue = check_date(data.get("issue_date"), "issue_date")
-    due = check_date(data.get("due_date"), "due_date")
-    if due < issue:
-        raise Invalid("due_date is before issue_date", "due_date")
-    currency = currency_of(data.get("currency"))
-    amount = amount_of(data.get("amount"), currency)
-    pdf = None
-    if data.get("pdf_base64") is not None:
-        pdf = check_pdf(data["pdf_base64"])
-    cancelled = data.get("cancelled")
-    if cancelled is not None and not isinstance(cancelled, bool):
-        raise Invalid("cancelled must be true or false", "cancelled")
-    return InvoiceInput(debtor_ref, issue, due, amount, currency, pdf, cancelled)
-
-
-def check_pdf(value) -> bytes:
-    if not isinstance(value, str) or len(value) > MAX_PDF_BYTES * 4 // 3 + 4:
-        raise Invalid("pdf_base64 must be a base64 string of a PDF under 10 MB", "pdf_base64")
-    try:
-        pdf = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise Invalid("pdf_base64 is not valid base64", "pdf_base64") from None
-    if not pdf.startswith(b"%PDF-"):
-        raise Invalid("pdf_base64 is not a PDF", "pdf_base64")
-    return pdf
-
 
 def get_invoice(creditor_id: int, number: str) -> Invoice:
     if not isinstance(number, str) or not NUMBER.fullmatch(number):
@@ -109,7 +63,8 @@ def _put_invoice(creditor: Creditor, number: str, d: InvoiceInput, actor: str,
         db.session.add(invoice)
         before = {}
     else:
-        before = {k: getattr(invoice, k) for k in ("debtor_id", "issue_date", "due_date", "amount", "currency", "status")}
+        before = {k: getattr(invoice, k) for k in ("debtor_id", "issue_date", "due_date", "amount", "currency", "status",
+                                                 "discount_percent", "discount_until")}
         if invoice.amount_paid:
             for key, broken in (("currency", d.currency != invoice.currency),
                                 ("debtor_ref", debtor.id != invoice.debtor_id),
@@ -119,6 +74,8 @@ def _put_invoice(creditor: Creditor, number: str, d: InvoiceInput, actor: str,
     invoice.debtor_id = debtor.id
     invoice.issue_date, invoice.due_date = d.issue_date, d.due_date
     invoice.amount, invoice.currency = d.amount, d.currency
+    if d.discount != KEEP:
+        invoice.discount_percent, invoice.discount_until = d.discount or (None, None)
     cancelled = invoice.status == "cancelled" if d.cancelled is None else d.cancelled
     invoice.status = status_for(invoice.amount, invoice.amount_paid, cancelled)
     db.session.flush()
@@ -162,27 +119,30 @@ def upsert_invoice(creditor: Creditor, number, data, actor: str = "api") -> tupl
 
 def record_payment(creditor_id: int, debtor_id: int, *, provider: str, reference: str, amount: int,
                    currency: str, received_on: date, invoice_ids: list[int] | None, actor: str,
-                   commit: bool = True) -> tuple[int, bool]:
+                   commit: bool = True, discount_on: date | None = None) -> tuple[int, bool]:
     """Record money received and allocate it: to the given invoices in that order, else oldest
     due first, principal invoices before charges items (charge_items). What no invoice can take
     stays on the payment as a credit on the debtor's account.
     Idempotent on (creditor, provider, reference): a replay returns the first payment. Returns
-    (payment id, created).
+    (payment id, created). An invoice it pays in full, early-payment discount deducted as of
+    `discount_on` (default: received_on), is settled by the discount (discounts.py).
 
     Statements built once and run on the session's connection, not ORM objects: every webhook
     that confirms a payment comes through here. The session's pending changes are flushed first
     (Core does not autoflush) and invoices it holds are expired after, to read the new amounts."""
     payment_id, created, _lines = record_payment_lines(
         creditor_id, debtor_id, provider=provider, reference=reference, amount=amount, currency=currency,
-        received_on=received_on, invoice_ids=invoice_ids, actor=actor, commit=commit)
+        received_on=received_on, invoice_ids=invoice_ids, actor=actor, commit=commit, discount_on=discount_on)
     return payment_id, created
 
 
 def record_payment_lines(creditor_id: int, debtor_id: int, *, provider: str, reference: str, amount: int,
                          currency: str, received_on: date, invoice_ids: list[int] | None, actor: str,
-                         commit: bool = True) -> tuple[int, bool, list[tuple[int, int]] | None]:
-    """record_payment, with the (invoice id, amount) lines it allocated, in allocation order (None
-    on a replay): a statement's import settles them in its Book without reading them back."""
+                         commit: bool = True, discount_on: date | None = None
+                         ) -> tuple[int, bool, list[tuple[int, int]] | None]:
+    """record_payment, with the (invoice id, amount) lines it settled (its allocations, plus the
+    discounts it earned), in allocation order (None on a replay): a statement's import settles
+    them in its Book without reading them back."""
     db.session.flush()
     conn = db.session.connection()
     existing = _find_payment(creditor_id, provider, reference)
@@ -195,8 +155,8 @@ def record_payment_lines(creditor_id: int, debtor_id: int, *, provider: str, ref
         invoices = {r.id: r for r in conn.execute(_CHOSEN_INVOICES, {**key, "ids": list(invoice_ids)})}
     # Allocated by position: in the order given, else the query's (principal first, oldest due first).
     order = invoice_ids if invoice_ids is not None else list(invoices)
-    items = [OpenItem(i, n, invoices[i].amount - invoices[i].amount_paid) for n, i in enumerate(order) if i in invoices]
-    lines, _credit = allocate(amount, items)
+    discount_on = None if provider in discounts.NOT_MONEY else discount_on or received_on
+    lines, grants = discounts.allocate(amount, [i for i in order if i in invoices], invoices, discount_on)
     try:
         payment_id = conn.execute(_NEW_PAYMENT, {
             "creditor_id": creditor_id, "debtor_id": debtor_id, "provider": provider, "reference": reference,
@@ -216,6 +176,13 @@ def record_payment_lines(creditor_id: int, debtor_id: int, *, provider: str, ref
     if lines:
         conn.execute(_NEW_ALLOCATION, [{"payment_id": payment_id, "invoice_id": i, "amount": a} for i, a in lines])
         paid = {i: invoices[i].amount_paid + a for i, a in lines}
+        if grants:
+            granted = discounts.grant(conn, creditor_id=creditor_id, debtor_id=debtor_id, currency=currency,
+                                      on=discount_on, grants=grants, invoices=invoices,
+                                      payment_id=payment_id, actor=actor)
+            rows += granted
+            grants = discounts.granted_amounts(granted)
+            paid = {i: p + grants.get(i, 0) for i, p in paid.items()}
         conn.execute(_SET_PAID, [{"b_id": i, "b_paid": paid[i], "b_status": status_for(invoices[i].amount, paid[i])}
                                  for i in paid])
         expire_loaded(Invoice, paid)
@@ -225,11 +192,12 @@ def record_payment_lines(creditor_id: int, debtor_id: int, *, provider: str, ref
     events.record_many(rows)
     if commit:
         db.session.commit()
-    return payment_id, True, lines
+    return payment_id, True, [(i, a + grants.get(i, 0)) for i, a in lines]
 
 
 _INV, _PAY = Invoice.__table__, Payment.__table__
-_OPEN_INVOICES = (select(_INV.c.id, _INV.c.amount, _INV.c.amount_paid, _INV.c.due_date, _INV.c.kind)
+_OPEN_INVOICES = (select(_INV.c.id, _INV.c.amount, _INV.c.amount_paid, _INV.c.due_date, _INV.c.kind,
+                         _INV.c.discount_percent, _INV.c.discount_until)
                   .where(_INV.c.creditor_id == bindparam("creditor_id"), _INV.c.debtor_id == bindparam("debtor_id"),
                          _INV.c.currency == bindparam("currency"), _INV.c.status.in_(OPEN_STATUSES))
                   .order_by(charge_items.PRINCIPAL_FIRST, _INV.c.due_date, _INV.c.id).with_for_update())

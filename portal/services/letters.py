@@ -37,7 +37,7 @@ LINK_FITS = 80
 @dataclass(frozen=True)
 class Row:
     """One line of the items table."""
-    kind: str  # invoice | charges_item | interest | indemnity
+    kind: str  # invoice | discount | charges_item | interest | indemnity
     number: str  # the invoice's number (for charges, the invoice they were claimed on)
     due: str  # long date, or "" for charges
     days_late: int | None
@@ -93,7 +93,10 @@ def _rows(demand: Demand, lang: str) -> list[Row]:
             rows.append(Row("charges_item", _charged_number(invoice, demand), "", None, money(line.balance)))
         else:
             rows.append(Row("invoice", invoice.number, long_date(invoice.due_date, lang), line.days_late,
-                            money(line.balance)))
+                            money(line.balance + line.discount)))
+        if line.discount:  # still available: its last day in the date column (CONTRACT §10)
+            rows.append(Row("discount", invoice.number, long_date(invoice.discount_until, lang), None,
+                            "−" + money(line.discount)))
         if line.interest:
             rows.append(Row("interest", invoice.number, "", None, money(line.interest)))
         if line.indemnity:

@@ -43,6 +43,15 @@ def earlier_phrase(demand: Demand | None, lang: str) -> str:
                     dates=day_list(days, lang))
 
 
+def discount_terms(line, lang: str) -> str:
+    """"Escompte pour paiement anticipé : 2 %, soit 980,49 € à régler au plus tard le 14 décembre 2026"."""
+    inv = line.invoice
+    percent = format_decimal(inv.discount_percent, locale=lang) + ("\u00a0%" if lang == "fr" else "%")
+    return gettext("Early-payment discount: %(percent)s, i.e. %(amount)s to pay by %(date)s at the latest",
+                   percent=percent, amount=format_money(line.balance, inv.currency, lang),
+                   date=long_date(inv.discount_until, lang))
+
+
 def legal_basis(creditor: Creditor, debtor: Debtor, step) -> str | None:
     """The law the charges rest on, by the debtor's kind; None for a consumer or a step without charges."""
     if step is None or not step.adds_charges:
@@ -109,6 +118,8 @@ def context(creditor: Creditor, debtor: Debtor, kind: str, demand: Demand | None
                 qr_cid=qr_content_id(message) if payload else None,
                 charges_dates={ln.invoice.id: long_date(ln.invoice.issue_date, lang)
                                for ln in demand.lines if ln.invoice.kind == "charges"} if demand else {},
+                discount_terms={ln.invoice.id: discount_terms(ln, lang) for ln in demand.lines if ln.discount}
+                if demand else {},
                 # the letter's figures (pdf/letter.html): balances, the charges claimed, and both summed
                 items=demand.lines if demand else [], total=demand.total - demand.new_charges if demand else 0,
                 charges=demand.new_charges if demand else 0, with_charges=bool(demand and demand.new_charges),

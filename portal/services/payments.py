@@ -21,7 +21,7 @@ from ..gateways import CheckoutLine, GatewayError, PaymentState
 from ..gateways.checkout import invoice_metadata
 from ..models import (ATTEMPT_RANK, IN_FLIGHT_STATUSES, OPEN_STATUSES, Creditor, Debtor, Invoice, Payment,
                       PaymentAllocation, PaymentAttempt, PaymentAttemptLine, PaymentReversal, utcnow)
-from . import Conflict, Invalid, NotFound, Unavailable, alerts, charge_items, events, ledger
+from . import Conflict, Invalid, NotFound, Unavailable, alerts, amounts_due, charge_items, events, ledger
 from .checks import NUMBER, amount_of
 from .mandates import usable_mandate
 
@@ -83,7 +83,8 @@ def select_invoices(debtor_id: int, numbers, partial_amount: str | None = None) 
         raise Invalid("none of these invoices can be paid now: already paid or a payment is on its way", "invoice")
     if len({i.currency for i in invoices}) > 1:
         raise Invalid("invoices in different currencies must be paid separately", "invoice")
-    amounts = [i.balance for i in invoices]
+    today = today_in(creditor.timezone)
+    amounts = [amounts_due.due_today(i, today) for i in invoices]  # an early-payment discount deducted
     if partial_amount not in (None, ""):
         if len(invoices) != 1 or creditor.partial_payment_min is None:
             raise Invalid("only one invoice can be paid in part, where the creditor allows it", "amount")
@@ -147,7 +148,8 @@ def start_card_payment(debtor_id: int, numbers, partial_amount: str | None = Non
     _record("payment.started", attempt, "debtor", method="card")
     db.session.commit()
     base = current_app.config["PORTAL_BASE_URL"]
-    lines = [CheckoutLine(_label(inv, amount, sel.debtor.language), amount)
+    today = today_in(sel.creditor.timezone)
+    lines = [CheckoutLine(amounts_due.label(inv, amount, sel.debtor.language, today), amount)
              for inv, amount in zip(sel.invoices, sel.amounts)]
     metadata = {"relance_attempt": str(attempt.id), "debtor_ref": sel.debtor.ref,
                 **invoice_metadata([i.number for i in sel.invoices])}
@@ -205,15 +207,6 @@ def _close_other_checkouts(debtor_id: int, numbers) -> None:
         except GatewayError as e:
             raise Unavailable("card payment is unavailable at the moment; please try again later") from e
         db.session.commit()
-
-
-def _label(inv: Invoice, amount: int, language: str) -> str:
-    part = amount < inv.balance
-    if inv.kind == charge_items.KIND:
-        return charge_items.label(inv, language)
-    if language == "fr":
-        return f"Facture {inv.number}" + (" (paiement partiel)" if part else "")
-    return f"Invoice {inv.number}" + (" (part payment)" if part else "")
 
 
 def _fail(attempt: PaymentAttempt, error: str) -> None:
@@ -311,6 +304,8 @@ def apply_payment_state(provider: str, state: PaymentState) -> str:
         payment_id, created = ledger.record_payment(
             row.creditor_id, row.debtor_id, provider=provider, reference=state.payment_ref or state.ref,
             amount=state.amount, currency=state.currency, received_on=today_in(row.timezone),
+            # an early-payment discount counts a direct debit from the day it was created
+            discount_on=today_in(row.timezone, row.created_at) if provider == "gocardless" else None,
             invoice_ids=list(conn.execute(_ATTEMPT_INVOICES, {"attempt_id": row.id}).scalars()), actor="system",
             commit=False)
         conn.execute(_SUCCEEDED, {"attempt_id": row.id, "b_payment_id": payment_id})
@@ -345,7 +340,7 @@ def apply_payment_state(provider: str, state: PaymentState) -> str:
 
 _ATT, _LINE = PaymentAttempt.__table__, PaymentAttemptLine.__table__
 _LOCK_ATTEMPT = (select(_ATT.c.id, _ATT.c.status, _ATT.c.payment_id, _ATT.c.creditor_id, _ATT.c.debtor_id,
-                        Creditor.__table__.c.timezone)
+                        _ATT.c.created_at, Creditor.__table__.c.timezone)
                  .join(Creditor.__table__, Creditor.__table__.c.id == _ATT.c.creditor_id)
                  .where(_ATT.c.provider == bindparam("provider"), _ATT.c.provider_ref == bindparam("ref"))
                  .with_for_update(of=_ATT))

@@ -129,7 +129,7 @@ def _debtor(debtor_id: int) -> tuple[Debtor, Creditor]:
     return row[0], row[1]
 
 
-PAYMENT_KIND = {"credit_note": "credit"}
+PAYMENT_KIND = {"credit_note": "credit", "discount": "discount"}  # discount: discounts.PROVIDER
 
 
 def for_debtor(debtor_id: int, raw_from=None, raw_to=None) -> StatementOfAccount:

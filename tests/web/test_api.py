@@ -16,7 +16,8 @@ from portal.models import Document, Event, Invoice, Payment, PaymentAllocation
 from support import Api
 
 INVOICE_FIELDS = {"number", "debtor_ref", "amount", "amount_paid", "balance", "currency", "issue_date", "due_date",
-                  "status", "disputed", "last_reminder", "payment_reference"}
+                  "status", "disputed", "last_reminder", "payment_reference", "early_payment_discount",
+                  "amount_due_now"}
 
 
 def invoice_body(ref="D1", issue="2026-09-01", due="2026-10-01", amount="1200.00", currency="EUR", **extra):
@@ -109,7 +110,8 @@ def test_put_invoice_201_then_get_exact_fields(seeded):
     assert r.status_code == 201, r.json
     expected = {"number": "FA-2026/0001", "debtor_ref": "D1", "amount": "1200.00", "amount_paid": "0.00",
                 "balance": "1200.00", "currency": "EUR", "issue_date": "2026-09-01", "due_date": "2026-10-01",
-                "status": "open", "disputed": False, "last_reminder": None}
+                "status": "open", "disputed": False, "last_reminder": None, "early_payment_discount": None,
+                "amount_due_now": "1200.00"}
     db.session.rollback()  # see what the request committed
     invoice_id = db.session.scalar(select(Invoice.id).where(Invoice.number == "FA-2026/0001"))
     expected["payment_reference"] = invoice_reference(invoice_id)
