@@ -163,7 +163,9 @@ def write(creditor, checked, debtors, actor: str, progress) -> tuple[int, int, i
     _copy(cursor, "import_invoice (line, number, ref, issue_date, due_date, amount, currency)",
           (f"{line}\t{number}\t{ref}\t{issue}\t{due}\t{amount}\t{currency}"
            for line, number, ref, _i, _d, amount, currency, issue, due in checked))
-    conn.exec_driver_sql("ANALYZE import_debtor; ANALYZE import_invoice")
+    # Row counts and distinct values for the joins' plans: a sample of 3,000 rows is enough (the
+    # default of 30,000 cost more than the COPY at 200,000 rows).
+    conn.exec_driver_sql("SET LOCAL default_statistics_target = 10; ANALYZE import_debtor; ANALYZE import_invoice")
     key = {"creditor": creditor.id, "actor": actor, "now": utcnow(), "language": creditor.language}
 
     try:
