@@ -152,6 +152,8 @@ def write(creditor, checked, debtors, actor: str, progress) -> tuple[int, int, i
     session.flush()
     conn = session.connection()
     conn.exec_driver_sql("SET LOCAL jit = off")  # compiling these big statements costs more than it saves
+    # The sorts into line order and the hash joins of 200,000 rows spill to disk at the default 4 MB.
+    conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
     for statement in _STAGING.split(";"):
         conn.exec_driver_sql(statement)
     cursor = conn.connection.driver_connection.cursor()
