@@ -143,7 +143,7 @@ class _Checks:
         self.debtors: dict = {}
         self.issue_dates: dict = {}
         self.due_dates: dict = {}
-        self.amounts: dict = {}
+        self.currencies: dict = {}
 
     @staticmethod
     def _run(memo: dict, key, check, *args):
@@ -160,18 +160,13 @@ class _Checks:
                 data[key] = values[i]
         return check_debtor(data, self.default_language, "debtor_"), bool(values[_LANGUAGE])
 
-    @staticmethod
-    def _money(amount: str, currency: str) -> tuple[int, str]:
-        code = currency_of(currency)
-        return amount_of(amount, code), code
-
 
 def check_rows(rows, default_language: str, errors: list[RowError]) -> tuple[list[CheckedInvoice], dict]:
     """Each row as the API would check it, plus what only a file can get wrong: an invoice twice,
     one debtor described two ways. Errors in line order, the first one of each row."""
     checks = _Checks(default_language)
-    run, debtor_memo, issue_memo, due_memo, amount_memo = (
-        checks._run, checks.debtors, checks.issue_dates, checks.due_dates, checks.amounts)
+    run, debtor_memo, issue_memo, due_memo, currency_memo = (
+        checks._run, checks.debtors, checks.issue_dates, checks.due_dates, checks.currencies)
     checked: list[CheckedInvoice] = []
     debtors: dict[str, CheckedDebtor] = {}
     seen_numbers: dict[str, int] = {}
@@ -196,11 +191,11 @@ def check_rows(rows, default_language: str, errors: list[RowError]) -> tuple[lis
                 raise due.with_traceback(None)
             if due < issue:
                 raise Invalid("due_date is before issue_date", "due_date")
-            key = (v[_AMOUNT], v[_CURRENCY])
-            found = amount_memo.get(key) or run(amount_memo, key, checks._money, *key)
-            if isinstance(found, Invalid):
-                raise found.with_traceback(None)  # a memo's Invalid, raised again: no growing traceback
-            amount, currency = found
+            # the currency first, as the API checks it; amounts are nearly all distinct: no memo
+            currency = currency_memo.get(v[_CURRENCY]) or run(currency_memo, v[_CURRENCY], currency_of, v[_CURRENCY])
+            if isinstance(currency, Invalid):
+                raise currency.with_traceback(None)
+            amount = amount_of(v[_AMOUNT], currency)
         except Invalid as e:
             errors.append(RowError(line, e.field, e.message))
             continue
