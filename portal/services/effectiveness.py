@@ -30,6 +30,7 @@ from .sql_days import days_between, local_day, ready
 
 #: the windows after a message (days)
 WITHIN_SHORT, WITHIN_LONG = 7, 30
+ORDER = "from must be on or before to"
 #: the default period when none is given: the last 90 days up to today
 DEFAULT_DAYS = 90
 
@@ -58,7 +59,7 @@ def period(raw_from: str | None, raw_to: str | None, today: date) -> tuple[date,
     end = check_date(raw_to, "to") if raw_to is not None else today
     start = check_date(raw_from, "from") if raw_from is not None else end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
-        raise Invalid("from must be on or before to", "from")
+        raise Invalid(ORDER, "from")
     return start, end
 
 
@@ -149,3 +150,10 @@ def report(creditor: Creditor, start: date, end: date) -> dict:
     """CONTRACT §4 GET /reports/dunning."""
     return {"from": start.isoformat(), "to": end.isoformat(), "currency": creditor.currency,
             "steps": [s.as_json(creditor.currency) for s in by_step(creditor, start, end)]}
+
+
+def totals(steps: list[StepFigures]) -> StepFigures:
+    """Every step together (the table's last line)."""
+    return StepFigures("", "", 0, *(sum(getattr(s, f) for s in steps) for f in
+                                    ("sent", "portal_visits", "paid_within_7_days", "paid_within_30_days",
+                                     "collected_within_30_days")))

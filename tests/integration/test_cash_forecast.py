@@ -3,6 +3,7 @@ can only be made from today on, so the book is laid out around today's date (T),
 are counted from T's Monday (W0)."""
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from portal.domain.forecast import week_start
 from portal.extensions import db
 from portal.models import Creditor
 from portal.services import disputes, forecast, ledger, promises, reports
+from support import assert_clean, back_office_login, response_text
 
 
 def _invoice(api, number, ref, due, amount, currency="EUR"):
@@ -98,3 +100,33 @@ def test_dso_trend_is_the_summary_at_each_month_end(app, seeded, creditor):
     # By hand at 2026-10-31: outstanding 300.50 (F-2) + 99.99 (F-3) = 400.49 against October's
     # sales 400.49 (F-2 300.50 issued 10-01, F-3 99.99 on 10-15): exactly one month, 31 days.
     assert dict(trend)[date(2026, 10, 31)] == 31.0
+
+
+def test_the_reports_page_draws_the_forecast_beside_the_dso_trend(app, api, creditor, client):
+    t = today_for(db.session.get(Creditor, creditor.id))
+    api.put("/debtors/N1", json={"name": "N1", "email": "n1@example.com", "language": "fr"})
+    _invoice(api, "N-1", "N1", t + timedelta(days=8), "12.34")
+    _invoice(api, "N-2", "N1", t - timedelta(days=3), "100.00")
+    back_office_login(client, creditor)
+    r = client.get("/app/reports")
+    assert r.status_code == 200
+    assert_clean(r, "reports")
+    page = response_text(r)
+    forecast_svg = re.search(r'<svg[^>]*aria-labelledby="forecast-chart-title".*?</svg>', page, re.S).group(0)
+    heights = [int(h) for h in re.findall(r'height="(\d+)" class="bar bar-forecast"', forecast_svg)]
+    index = (t + timedelta(days=8) - week_start(t)).days // 7
+    assert len(heights) == 12 and heights[0] == max(heights) > heights[index] > 0
+    assert sum(1 for h in heights if h) == 2
+    assert len(re.findall(r'class="bar bar-dso"', page)) == 12
+    assert "Prévision de trésorerie" in page and "Évolution du DSO" in page
+    assert "112,34\u00a0€" in by_id(page, "forecast-total")
+    r = client.get("/app/reports?weeks=52")
+    assert len(re.findall(r'class="bar bar-forecast"', r.get_data(as_text=True))) == 52
+    # Not an offered horizon: the default.
+    assert len(re.findall(r'class="bar bar-forecast"', client.get("/app/reports?weeks=5000").get_data(as_text=True))) == 12
+
+
+def by_id(page: str, element_id: str) -> str:
+    m = re.search(rf'id="{re.escape(element_id)}"[^>]*>(.*?)</', page, re.S)
+    assert m, element_id
+    return m.group(1)

@@ -3,6 +3,7 @@ the real dunning run on known days (the clock replayed as the demo does), portal
 known days, payments dated. Each payment goes to the last message before it that named its invoice."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,7 +11,7 @@ import pytest
 
 from dunning_jobs import day as dunning_day
 from portal.models.base import replaying
-from support import portal_login
+from support import assert_clean, back_office_login, portal_login, response_text
 
 PARIS = ZoneInfo("Europe/Paris")
 DUE = date(2026, 10, 1)
@@ -118,3 +119,28 @@ def test_default_period_and_other_creditors(api, new_creditor, book, client):
     other = new_creditor("Other")
     r = client.get("/api/v1/reports/dunning?from=2026-09-01&to=2026-10-31", headers=other.headers)
     assert r.status_code == 200 and r.json["steps"] == []
+
+
+def test_the_page_shows_the_table_and_its_chart(book, client, creditor):
+    back_office_login(client, creditor)
+    r = client.get("/app/reports/dunning?from=2026-09-01&to=2026-10-31")
+    assert r.status_code == 200
+    assert_clean(r, "dunning report")
+    page = response_text(r)
+    assert "Efficacité des relances" in page and 'href="/app/reports"' in page  # from the menu
+    chart = re.search(r'<svg[^>]*aria-labelledby="dunning-chart-title".*?</svg>', page, re.S).group(0)
+    # One bar per (step, channel), its length in proportion to the money collected (600.00 the longest).
+    bars = [int(w) for w in re.findall(r'width="(\d+)" height="\d+" class="bar bar-collected"', chart)]
+    assert len(bars) == 5 and bars[4] == max(bars) and bars[3] == 0 and bars[0] == bars[4] // 3 == 70
+    firm = re.search(r"<tr><th scope=\"row\"[^>]*>Relance ferme</th>.*?</tr>", page, re.S).group(0)
+    assert re.findall(r'class="num">([^<]*)<', firm) == ["1", "0", "1", "1", "600,00\u00a0€"]
+    assert "1\u202f500,00\u00a0€" in page  # the total collected
+
+
+def test_the_page_refuses_a_bad_period_and_shows_the_default(book, client, creditor):
+    back_office_login(client, creditor)
+    r = client.get("/app/reports/dunning?from=2026-10-31&to=2026-10-01")
+    assert r.status_code == 422
+    page = response_text(r)
+    assert 'id="from-error"' in page and "antérieure ou égale" in page
+    assert client.get("/app/reports/dunning?from=nope").status_code == 422

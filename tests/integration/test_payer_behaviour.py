@@ -9,7 +9,7 @@ from portal.domain.calendar import today_for
 from portal.extensions import db
 from portal.models import Creditor
 from portal.services import disputes, ledger, payer
-from support import back_office_login, response_text
+from support import assert_clean, back_office_login, response_text
 
 
 def _invoice(api, number, ref, due, amount, issue=None):
@@ -96,6 +96,29 @@ def test_debtors_list_sorts_by_payer_behaviour(app, api, creditor, client):
     assert order(response_text(client.get("/app/?sort=late&dir=asc"))) == ["P3", "P1", "P4", "P2"]
     assert order(response_text(client.get("/app/?sort=on_time"))) == ["P4", "P1", "P3", "P2"]
     assert "7,5" in page and "25" in page  # P1's figures, in French
-    assert "Retard moyen" in page and "Payées à l’heure" in page
+    assert "Retard moyen" in page and "Payées à l'heure" in page
     row = re.search(r'<a href="/app/debtors/P1">.*?</tr>', page, re.S).group(0)
     assert "7,5" in row and "25\u00a0%" in row
+
+
+def test_debtor_page_shows_the_behaviour_and_its_trend(app, api, creditor, client):
+    _book(api, creditor.id)
+    back_office_login(client, creditor)
+    r = client.get("/app/debtors/P1")
+    assert r.status_code == 200
+    assert_clean(r, "debtor page")
+    page = response_text(r)
+    section = re.search(r'<dl class="card" id="payer">.*?</dl>', page, re.S).group(0)
+    text = " ".join(re.sub(r"<[^>]+>", " ", section).split())
+    assert "Retard moyen 7,5 jours Payées à l'heure 25 % Factures payées 4" in text
+    p2 = " ".join(re.sub(r"<[^>]+>", " ", response_text(client.get("/app/debtors/P2"))).split())
+    assert "Retard moyen — Payées à l'heure — Factures payées 0" in p2
+    # P5 paid 20 days late some eight months ago, 2 days late two months ago: better lately.
+    today = today_for(db.session.get(Creditor, creditor.id))
+    api.put("/debtors/P5", json={"name": "Epsilon", "email": "p5@example.com", "language": "fr"})
+    _invoice(api, "J", "P5", today - timedelta(days=260), "10.00")
+    _pay(api, "J", "10.00", today - timedelta(days=240))
+    _invoice(api, "K", "P5", today - timedelta(days=62), "10.00")
+    _pay(api, "K", "10.00", today - timedelta(days=60))
+    trend = re.search(r'<dd id="payer-trend">(.*?)</dd>', response_text(client.get("/app/debtors/P5")), re.S).group(1)
+    assert "En amélioration" in trend and "2,0 jours de retard en moyenne sur les 6 derniers mois, contre 20,0" in trend
