@@ -144,3 +144,17 @@ def test_the_page_refuses_a_bad_period_and_shows_the_default(book, client, credi
     page = response_text(r)
     assert 'id="from-error"' in page and "antérieure ou égale" in page
     assert client.get("/app/reports/dunning?from=nope").status_code == 422
+
+
+def test_the_reports_match_their_openapi_schemas(book, client):
+    schemas = client.get("/api/v1/openapi.json").json["components"]["schemas"]
+    report = book.get("/reports/dunning?from=2026-09-01&to=2026-10-31").json
+    assert set(report) == set(schemas["DunningReport"]["properties"])
+    step = schemas["DunningReport"]["properties"]["steps"]["items"]["properties"]
+    assert all(set(s) == set(step) for s in report["steps"])
+    forecast = book.get("/reports/forecast?weeks=2").json
+    assert set(forecast) == set(schemas["Forecast"]["properties"])
+    assert set(forecast["weeks"][0]) == set(schemas["Forecast"]["properties"]["weeks"]["items"]["properties"])
+    payer = book.get("/debtors/E1").json["payer"]
+    assert set(payer) == set(schemas["Payer"]["properties"])
+    assert "/reports/dunning" in client.get("/api/v1/openapi.json").json["paths"]
