@@ -26,18 +26,21 @@ CREDIT_NOTE = "credit_note"
 TREND_MONTHS = 6
 
 
-def paid_invoices(creditor_id: int):
-    """Subquery, one row per fully paid invoice: invoice_id, debtor_id, due_date, paid_on."""
+def paid_invoices(creditor_id: int, debtor_id: int | None = None):
+    """Subquery, one row per fully paid invoice (of one debtor if given, by its index): invoice_id,
+    debtor_id, due_date, paid_on."""
     net = PaymentAllocation.amount - PaymentAllocation.reversed_amount
     money = func.sum(case((Payment.provider != CREDIT_NOTE, net), else_=0))
-    return (select(Invoice.id.label("invoice_id"), Invoice.debtor_id.label("debtor_id"),
-                   Invoice.due_date.label("due_date"), func.max(Payment.received_on).label("paid_on"))
-            .join(PaymentAllocation, PaymentAllocation.invoice_id == Invoice.id)
-            .join(Payment, Payment.id == PaymentAllocation.payment_id)
-            .where(Invoice.creditor_id == creditor_id, Invoice.kind == "invoice", Invoice.status == "paid", net > 0)
-            .group_by(Invoice.id, Invoice.debtor_id, Invoice.due_date)
-            .having(money > 0)
-            .subquery("paid_invoices"))
+    q = (select(Invoice.id.label("invoice_id"), Invoice.debtor_id.label("debtor_id"),
+                Invoice.due_date.label("due_date"), func.max(Payment.received_on).label("paid_on"))
+         .join(PaymentAllocation, PaymentAllocation.invoice_id == Invoice.id)
+         .join(Payment, Payment.id == PaymentAllocation.payment_id)
+         .where(Invoice.creditor_id == creditor_id, Invoice.kind == "invoice", Invoice.status == "paid", net > 0)
+         .group_by(Invoice.id, Invoice.debtor_id, Invoice.due_date)
+         .having(money > 0))
+    if debtor_id is not None:
+        q = q.where(Invoice.debtor_id == debtor_id)
+    return q.subquery("paid_invoices")
 
 
 def _figures(paid, where=None):
@@ -66,13 +69,7 @@ def by_debtor(creditor_id: int):
 
 
 def for_debtor(debtor: Debtor) -> PayerStats:
-    paid = paid_invoices(debtor.creditor_id)
-    return _stats(db.session.execute(select(*_figures(paid)).where(paid.c.debtor_id == debtor.id)).one())
-
-
-def creditor_wide(creditor_id: int) -> PayerStats:
-    """Every debtor's paid invoices together: the forecast's fallback for a debtor with none."""
-    paid = paid_invoices(creditor_id)
+    paid = paid_invoices(debtor.creditor_id, debtor.id)
     return _stats(db.session.execute(select(*_figures(paid))).one())
 
 
@@ -101,11 +98,10 @@ def behaviour(debtor: Debtor, today: date) -> Behaviour:
     months (paid_on after the same day TREND_MONTHS months ago, up to today) against the
     TREND_MONTHS months before."""
     middle, start = ageing.months_back(today, TREND_MONTHS), ageing.months_back(today, 2 * TREND_MONTHS)
-    paid = paid_invoices(debtor.creditor_id)
+    paid = paid_invoices(debtor.creditor_id, debtor.id)
     recent = and_(paid.c.paid_on > middle, paid.c.paid_on <= today)
     before = and_(paid.c.paid_on > start, paid.c.paid_on <= middle)
-    row = db.session.execute(select(*_figures(paid), *_figures(paid, recent), *_figures(paid, before))
-                             .where(paid.c.debtor_id == debtor.id)).one()
+    row = db.session.execute(select(*_figures(paid), *_figures(paid, recent), *_figures(paid, before))).one()
     overall, r, b = _stats(row[0:3]), _stats(row[3:6]), _stats(row[6:9])
     return Behaviour(overall, r, b, trend(r, b), (middle, today), (start, middle))
 
