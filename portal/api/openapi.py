@@ -107,6 +107,30 @@ def document() -> dict:
                         "parameters": [{"name": "as_of", "in": "query", "schema": DATE}],
                         "responses": {"200": _json(s + "Summary"), **ERRORS}},
             },
+            "/reports/dunning": {
+                "get": {"operationId": "getDunningReport",
+                        "description": "What each step of the plans achieved for the messages sent from `from` to "
+                                       "`to` (calendar days in the creditor's time zone; default: the 90 days up to "
+                                       "today): per step and channel, messages sent (each under its most advanced "
+                                       "step), portal visits after them and before the debtor's next message, "
+                                       "invoices paid in full within 7 and 30 days and the amount collected within "
+                                       "30 days, each payment credited to the last message before it that named "
+                                       "the invoice. 422 with `field` for a bad date or `from` after `to`.",
+                        "parameters": [{"name": "from", "in": "query", "schema": DATE},
+                                       {"name": "to", "in": "query", "schema": DATE}],
+                        "responses": {"200": _json(s + "DunningReport"), **ERRORS}},
+            },
+            "/reports/forecast": {
+                "get": {"operationId": "getForecast",
+                        "description": "Cash expected per week (weeks start on Monday, the first contains today, "
+                                       "money expected before today counts in it), in the creditor's currency: open "
+                                       "items not under dispute at their due date moved by the debtor's average days "
+                                       "late (else the creditor-wide average, else 0); a live promise to pay puts "
+                                       "what it promised and is still to come on its date.",
+                        "parameters": [{"name": "weeks", "in": "query",
+                                        "schema": {"type": "integer", "minimum": 1, "maximum": 52, "default": 12}}],
+                        "responses": {"200": _json(s + "Forecast"), **ERRORS}},
+            },
             "/bank-statements": {
                 "post": {"operationId": "postBankStatement",
                          "description": "A bank statement file as the body (camt.053, camt.054, CFONB 120, MT940 or "
@@ -172,7 +196,8 @@ def document() -> dict:
                     "address": {"type": ["string", "null"], "description": ADDRESS["description"]},
                     "payment_reference": PAYMENT_REFERENCE, "balance": AMOUNT, "currency": CURRENCY,
                     "balances": {"type": "object", "additionalProperties": AMOUNT},
-                    "open_invoices": {"type": "array", "items": {"$ref": s + "Invoice"}}}},
+                    "open_invoices": {"type": "array", "items": {"$ref": s + "Invoice"}},
+                    "payer": {"$ref": s + "Payer"}}},
                 "InvoiceInput": {"type": "object", "description": FACTURX_INPUT,
                                  # Every field is required, unless the PDF is a Factur-X invoice.
                                  "anyOf": [{"required": ["debtor_ref", "issue_date", "due_date", "amount",
@@ -235,6 +260,23 @@ def document() -> dict:
                     "ageing": {"type": "object", "properties": {k: AMOUNT for k in
                                                                ("not_due", "1_30", "31_60", "61_90", "over_90")}},
                     "cei": {"type": ["number", "null"]}}},
+                "Payer": {"type": "object", "description": "over the debtor's fully paid invoices (credit notes "
+                          "and charges excluded; paid on = the day the balance reached zero)", "properties": {
+                    "average_days_late": {"type": ["number", "null"],
+                                          "description": "mean of max(0, paid on - due date), one decimal"},
+                    "paid_on_time_share": {"type": ["string", "null"], "pattern": r"^[01]\.[0-9]{2}$",
+                                           "examples": ["0.75"]},
+                    "invoices_paid": {"type": "integer", "minimum": 0}}},
+                "DunningReport": {"type": "object", "properties": {
+                    "from": DATE, "to": DATE, "currency": CURRENCY,
+                    "steps": {"type": "array", "items": {"type": "object", "properties": {
+                        "step": {"type": "string"}, "channel": {"type": "string"},
+                        **{k: {"type": "integer", "minimum": 0} for k in
+                           ("sent", "portal_visits", "paid_within_7_days", "paid_within_30_days")},
+                        "amount_collected_within_30_days": AMOUNT}}}}},
+                "Forecast": {"type": "object", "properties": {
+                    "currency": CURRENCY, "weeks": {"type": "array", "items": {"type": "object", "properties": {
+                        "week_start": DATE, "expected": AMOUNT}}}}},
             },
         },
     }

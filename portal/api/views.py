@@ -13,6 +13,7 @@ from ..extensions import limiter
 from ..models import Invoice
 from ..services import (Invalid, checks, events, facturx_invoices, ledger, links, receivables, reconciliation,
                         reminders, reports, tenants)
+from ..services import effectiveness, forecast, payer
 from ..domain.calendar import today_for
 from ..domain.discount import due_now
 from .blueprint import bp
@@ -87,6 +88,7 @@ def get_debtor(ref):
     out["balances"] = {c: to_decimal_string(v, c) for c, v in items.balances.items()}
     last = reminders.last_sent([i.id for i in items.invoices])
     out["open_invoices"] = [invoice_json(i, last.get(i.id)) for i in items.invoices]
+    out["payer"] = payer.for_debtor(debtor).as_json()
     return jsonify(out), 200
 
 
@@ -223,3 +225,17 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not low <= int(raw) <= high:
         raise Invalid(f"{name} must be an integer from {low} to {high}", name)
     return int(raw)
+
+
+# --- reports: what each reminder achieves, the cash forecast (CONTRACT §4) ---------------------------
+
+@bp.get("/reports/dunning")
+def get_dunning_report():
+    start, end = effectiveness.period(request.args.get("from"), request.args.get("to"), today_for(g.creditor))
+    return jsonify(effectiveness.report(g.creditor, start, end))
+
+
+@bp.get("/reports/forecast")
+def get_forecast():
+    weeks = _int_arg("weeks", 12, 1, forecast.MAX_WEEKS)
+    return jsonify(forecast.forecast(g.creditor, weeks, today_for(g.creditor)))

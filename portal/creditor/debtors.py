@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from .. import gateways
-from ..services import Invalid, events, ladder, ledger, links, mandates, receivables, reports, reversals
+from ..services import Invalid, events, ladder, ledger, links, mandates, payer, receivables, reversals
 from ..domain.calendar import today_for
 from .blueprint import bp
 from .forms import ActionForm
@@ -19,8 +19,11 @@ from .messages import message
 @login_required
 def debtors():
     q = (request.args.get("q") or "").strip()[:100]
-    rows = reports.debtor_balances(g.creditor, today_for(g.creditor), q or None)
-    return render_template("creditor/debtors.html", rows=rows, q=q)
+    sort = request.args.get("sort") if request.args.get("sort") in payer.SORTS else "balance"
+    direction = request.args.get("dir") if request.args.get("dir") in ("asc", "desc") else payer.SORTS[sort]
+    rows = payer.debtor_list(g.creditor, today_for(g.creditor), q or None, sort, direction)
+    return render_template("creditor/debtors.html", rows=rows, q=q, sort=sort, direction=direction,
+                           sorts=payer.SORTS)
 
 
 @bp.get("/debtors/<path:ref>")
@@ -37,7 +40,8 @@ def _debtor_page(d, status=200, errors=None, typed=None):
                            new_link=request.args.get("new_link"), credit=ledger.debtor_credit(d.id),
                            mandate=mandates.current(d.id), attempts=reversals.recent_attempts(g.creditor.id, d.id, 20),
                            dd_enabled=gateways.direct_debit() is not None, failed=ladder.failed_steps(d.id), kinds=ledger.KINDS,
-                           errors=errors or {}, typed=typed), status
+                           errors=errors or {}, typed=typed,
+                           behaviour=payer.behaviour(d, today_for(g.creditor))), status
 
 
 @bp.post("/debtors/<path:ref>/details")
