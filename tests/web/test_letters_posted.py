@@ -74,9 +74,9 @@ def test_the_queue_shows_the_address_the_pdf_and_the_form(bo, letter, today):
     page = response_text(r)
     assert f'id="letter-{letter}"' in page
     # The window's lines: the name once, then the address as recorded.
-    assert "Beta SAS<br>Service comptabilité<br>12 rue des Lilas<br>75011 Paris<br>" in page
+    assert '<p class="mono">Beta SAS<br>Service comptabilité<br>12 rue des Lilas<br>75011 Paris<br></p>' in page
     assert f'href="/app/outbox/{letter}/attachment"' in page
-    assert f'action="/app/outbox/{letter}/posted"' in page
+    assert f'action="/app/outbox/{letter}/posted#letter-{letter}"' in page
     # Registered offered first for a notice approved as registered; today by default, no later.
     assert f'name="letter-{letter}-postage" value="registered" checked>' in page
     assert f'value="{today.isoformat()}"' in page and f'max="{today.isoformat()}"' in page
@@ -93,7 +93,7 @@ def test_no_postal_address_warns_and_offers_no_form(bo, creditor, letter):
     page = response_text(bo.get("/app/outbox/letters"))
     assert "Pas d'adresse postale\u00a0: ajoutez-en une avant de poster." in page
     assert 'href="/app/debtors/B#address"' in page
-    assert f'action="/app/outbox/{letter}/posted"' not in page
+    assert f'action="/app/outbox/{letter}/posted#letter-{letter}"' not in page
     with pytest.raises(Invalid) as refused:
         letters.mark_posted(db.session.get(Creditor, creditor.id), letter, "ordinary", None, today_for(
             db.session.get(Creditor, creditor.id)), user="x@example.com")
@@ -126,7 +126,9 @@ def test_registered_letter_marked_posted_once(bo, creditor, letter, today):
     # The letter's own page keeps the proof.
     proof = response_text(bo.get(f"/app/outbox/{letter}"))
     assert "1A12345678901" in proof and "Lettre recommandée avec accusé de réception" in proof
-    assert f"{today.day if today.day > 1 else '1er'} " in proof.split('id="posting"')[1]
+    assert '<span class="badge ok">posté</span>' in proof
+    record = proof.split('id="posting"')[1]
+    assert f"<dd>{long_day(today, 'fr')}</dd>" in record and f"<dd>{creditor.email}, <time" in record
 
 
 def test_ordinary_letter_needs_no_number_and_an_earlier_day_is_kept(bo, creditor, letter, today):
@@ -216,11 +218,17 @@ def test_the_timeline_says_it_in_words(bo, creditor, letter, today, language, po
     look(lambda: (db.session.execute(update(Creditor).where(Creditor.id == creditor.id).values(language=language)),
                   db.session.commit()))
     assert bo.post(f"/app/outbox/{letter}/posted", data=form(letter, postage, tracking, today)).status_code == 303
-    day = {"fr": f"{'1er' if today.day == 1 else today.day} {FR_MONTHS[today.month - 1]} {today.year}",
-           "en": f"{today.day} {EN_MONTHS[today.month - 1]} {today.year}"}[language]
+    day = long_day(today, language)
     for path in ("/app/debtors/B", "/app/activity"):
         page = response_text(bo.get(path))
         assert said.format(d=day) + "</strong>" in page, path
+
+
+def long_day(day, language):
+    """"6 décembre 2026", "1er décembre 2026", "6 December 2026", written out here, not by Babel."""
+    if language == "fr":
+        return f"{'1er' if day.day == 1 else day.day} {FR_MONTHS[day.month - 1]} {day.year}"
+    return f"{day.day} {EN_MONTHS[day.month - 1]} {day.year}"
 
 
 FR_MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
