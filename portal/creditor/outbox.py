@@ -75,7 +75,7 @@ def outbox():
         status = None
     return render_template("creditor/outbox.html", view="messages",
                            rows=outbox_view.latest(g.creditor.id, status=status), status=status,
-                           statuses=outbox_view.STATUSES, to_post=len(letters.to_post(g.creditor.id)))
+                           statuses=outbox_view.STATUSES, to_post=letters.to_post_count(g.creditor.id))
 
 
 @bp.get("/outbox/letters")

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from flask import render_template
 from flask_babel import force_locale
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import defer
 
 from ..domain import legal
@@ -214,6 +214,12 @@ def to_post(creditor_id: int) -> list[tuple[OutboxMessage, Debtor]]:
     q = _letters(creditor_id).where(OutboxMessage.posted_at.is_(None)).order_by(OutboxMessage.created_at,
                                                                                  OutboxMessage.id)
     return [(m, d) for m, d in db.session.execute(q)]
+
+
+def to_post_count(creditor_id: int) -> int:
+    return db.session.scalar(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.creditor_id == creditor_id, OutboxMessage.channel == "letter",
+        OutboxMessage.posted_at.is_(None))) or 0
 
 
 def posted(creditor_id: int, limit: int = 50) -> list[tuple[OutboxMessage, Debtor]]:
