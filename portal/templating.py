@@ -16,6 +16,7 @@ from flask import Flask
 from flask_babel import get_locale
 from jinja2 import pass_context
 
+from .domain.long_dates import long_date
 from .domain.money import format_money, to_decimal_string
 from .services import charge_items
 
@@ -49,6 +50,15 @@ def install(app: Flask) -> None:
         if isinstance(value, str):  # an ISO date kept in an event's data
             value = date.fromisoformat(value)
         return _day(value.date() if hasattr(value, "date") else value, ctx.get("lang") or _locale())
+
+    @app.template_filter("long_day")
+    @pass_context
+    def long_day(ctx, value) -> str:
+        """"14 décembre 2026" / "14 December 2026": how letters write a day (and their records)."""
+        if not value:
+            return ""
+        day = date.fromisoformat(value) if isinstance(value, str) else value
+        return long_date(day, "en" if (ctx.get("lang") or _locale()).startswith("en") else "fr")
 
     @app.template_filter("rate")
     @pass_context

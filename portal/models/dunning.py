@@ -156,9 +156,15 @@ class OutboxMessage(db.Model):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: a letter posted (services/letters.mark_posted): when, by which user, how, La Poste's number
+    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    posted_by: Mapped[str | None] = mapped_column(String(254))
+    postage: Mapped[str | None] = mapped_column(String(10))  # ordinary | registered (with AR)
+    tracking_number: Mapped[str | None] = mapped_column(String(40))
 
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'sent', 'failed', 'letter')", name="status"),
+        CheckConstraint("postage IN ('ordinary', 'registered')", name="postage"),
         Index("ix_outbox_message_status_next", "status", "next_attempt_at"),
         Index("ix_outbox_message_creditor_id", "creditor_id", "id"),  # the back office's outbox list
     )

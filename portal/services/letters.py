@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 from flask import render_template
 from flask_babel import force_locale
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import defer
 
 from ..domain import legal
 from ..domain.giro import qr_svg_data_uri
@@ -23,8 +27,9 @@ from ..domain.long_dates import dates_after_noun, long_date
 from ..domain.money import format_money
 from ..domain.references import format_reference
 from ..extensions import db
-from ..models import Creditor, Debtor, DunningStep, Invoice, OutboxMessage
-from . import documents, transfer
+from ..domain.calendar import today_for
+from ..models import Creditor, Debtor, DunningStep, Invoice, OutboxMessage, utcnow
+from . import Conflict, Invalid, NotFound, documents, events, transfer
 from .demand import Demand
 
 #: how the letter leaves, as the creditor chose it at approval
@@ -168,3 +173,107 @@ def pdf_of(message: OutboxMessage) -> bytes | None:
     if message.attachment:
         return message.attachment
     return documents.html_pdf(message.letter_html) if message.letter_html else None
+
+
+# --- the print queue: letters to post, and the record of their posting ------------------------
+
+#: how a letter was posted: ordinary, or registered with acknowledgement of receipt ("recommandé avec AR")
+POSTAGES = ("ordinary", "registered")
+#: La Poste's numbers ("1A 123 456 7890 1", "RR123456789FR"), checked loosely: letters and digits
+TRACKING = re.compile(r"[A-Z0-9]{8,20}")
+
+
+def clean_tracking(raw: str | None) -> str | None:
+    """The number as La Poste prints it, spaces (and dashes) taken out, upper case; None when empty.
+    Raises Invalid when what is left is not 8 to 20 letters and digits."""
+    number = re.sub(r"[\s\-.]", "", raw or "").upper()
+    if not number:
+        return None
+    if not TRACKING.fullmatch(number):
+        raise Invalid("a tracking number is 8 to 20 letters and digits", field="tracking_number",
+                      code="tracking_number")
+    return number
+
+
+def posted_day(message: OutboxMessage, creditor: Creditor) -> date | None:
+    """The day the letter was posted, in the creditor's calendar."""
+    return message.posted_at.astimezone(ZoneInfo(creditor.timezone)).date() if message.posted_at else None
+
+
+def written_day(message: OutboxMessage, creditor: Creditor) -> date:
+    """The day the letter was written, in the creditor's calendar: it cannot be posted before."""
+    return message.created_at.astimezone(ZoneInfo(creditor.timezone)).date()
+
+
+def _letters(creditor_id: int):
+    return (select(OutboxMessage, Debtor).join(Debtor, Debtor.id == OutboxMessage.debtor_id)
+            .where(OutboxMessage.creditor_id == creditor_id, OutboxMessage.channel == "letter")
+            .options(defer(OutboxMessage.text_body), defer(OutboxMessage.html_body),
+                     defer(OutboxMessage.attachment), defer(OutboxMessage.letter_html), defer(OutboxMessage.raw)))
+
+
+def to_post(creditor_id: int) -> list[tuple[OutboxMessage, Debtor]]:
+    """The print queue: letters not marked posted, oldest first (the first to go)."""
+    q = _letters(creditor_id).where(OutboxMessage.posted_at.is_(None)).order_by(OutboxMessage.created_at,
+                                                                                 OutboxMessage.id)
+    return [(m, d) for m, d in db.session.execute(q)]
+
+
+def to_post_count(creditor_id: int) -> int:
+    return db.session.scalar(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.creditor_id == creditor_id, OutboxMessage.channel == "letter",
+        OutboxMessage.posted_at.is_(None))) or 0
+
+
+def posted(creditor_id: int, limit: int = 50) -> list[tuple[OutboxMessage, Debtor]]:
+    """Letters marked posted, the latest posted first."""
+    q = _letters(creditor_id).where(OutboxMessage.posted_at.is_not(None)).order_by(
+        OutboxMessage.posted_at.desc(), OutboxMessage.id.desc()).limit(limit)
+    return [(m, d) for m, d in db.session.execute(q)]
+
+
+def mark_posted(creditor: Creditor, message_id: int, postage: str, tracking_number: str | None,
+                posted_on: date, user: str) -> OutboxMessage:
+    """Record that a letter of the print queue was posted, and the event `letter.posted` (the
+    creditor's proof, with the address it went to), exactly once: the UPDATE only takes a letter
+    not posted yet, so of two users marking it at once one wins and the other gets Conflict.
+
+    A registered letter needs its tracking number; the day is neither in the future nor before
+    the letter was written. Another creditor's message, or one that is no letter: NotFound."""
+    row = db.session.execute(
+        select(OutboxMessage, Debtor).join(Debtor, Debtor.id == OutboxMessage.debtor_id)
+        .where(OutboxMessage.id == message_id, OutboxMessage.creditor_id == creditor.id,
+               OutboxMessage.channel == "letter")).first()
+    if row is None:
+        raise NotFound("no such letter")
+    message, debtor = row
+    if message.posted_at is not None:
+        raise Conflict("this letter is already marked posted", code="already_posted")
+    if postage not in POSTAGES:
+        raise Invalid("choose ordinary or registered", field="postage")
+    number = clean_tracking(tracking_number)
+    if postage == "registered" and number is None:
+        raise Invalid("a registered letter needs its tracking number", field="tracking_number",
+                      code="tracking_required")
+    today = today_for(creditor)
+    if posted_on > today:
+        raise Invalid("the posting day cannot be in the future", field="posted_on", code="future")
+    if posted_on < written_day(message, creditor):
+        raise Invalid("the letter was written after that day", field="posted_on", code="before_letter")
+    if not debtor.address:
+        raise Invalid("the debtor has no postal address", field="address", code="no_address")
+    # Today: the moment it is recorded; an earlier day: noon there (the day is what counts).
+    at = utcnow() if posted_on == today else datetime.combine(posted_on, time(12), ZoneInfo(creditor.timezone))
+    done = db.session.execute(
+        update(OutboxMessage).where(OutboxMessage.id == message.id, OutboxMessage.posted_at.is_(None))
+        .values(posted_at=at, posted_by=user, postage=postage, tracking_number=number)
+        .execution_options(synchronize_session=False))
+    if done.rowcount != 1:
+        db.session.rollback()
+        raise Conflict("this letter is already marked posted", code="already_posted")
+    events.record("letter.posted", creditor_id=creditor.id, debtor_id=debtor.id, actor="creditor", user=user,
+                  message_id=message.id, kind=message.kind, postage=postage, tracking_number=number,
+                  date=posted_on.isoformat(), address=recipient_lines(debtor))
+    db.session.commit()
+    db.session.refresh(message)
+    return message
