@@ -119,3 +119,25 @@ def test_an_uploaded_pdf_is_served_as_is(client, app, api, creditor):
     assert r.status_code == 200, r.json
     portal_login(client, app, "D1", creditor.id)
     assert download(client, "F-123") == uploaded
+
+
+def test_the_longest_number_and_address_stay_on_one_page(client, app, api, creditor):
+    """A 64-character number, six address lines of 38 capitals, long names, every mention: one
+    A4 page (pdf_text checks it), nothing cut."""
+    number = "F-" + "9" * 62
+    api.put("/debtors/D1", json={"name": "Société des Établissements Longuement Nommés du Grand Ouest",
+                                 "language": "fr", "kind": "public", "address": "\n".join(["W" * 38] * 6)})
+    assert api.put(f"/invoices/{number}", json={"debtor_ref": "D1", "issue_date": "2026-11-01",
+                                                "due_date": "2026-12-01", "amount": "999999999.99",
+                                                "currency": "EUR"}).status_code == 201
+    invoice = db.session.scalar(db.select(Invoice).where(Invoice.number == number))
+    invoice.amount_excl_tax, invoice.tax_amount = 83333333333, 16666666666
+    invoice.discount_percent, invoice.discount_until = Decimal("12.5"), date(2026, 11, 15)
+    c = db.session.get(Creditor, creditor.id)
+    c.legal_name = "Atelier de Démonstration des Très Longs Noms de Société par Actions Simplifiée"
+    c.address, c.registration_number, c.vat_number = "Bâtiment C, 3e étage\n12 rue des Lilas\n69003 Lyon", "732829320", "FR44732829320"
+    db.session.commit()
+    portal_login(client, app, "D1", creditor.id)
+    text = pdf_text(download(client, number))
+    assert "W" * 38 in text.replace(" ", "") and "D2192-35 du Code de la commande publique" in text
+    assert "majoré de 8 points" in text and "12,5\u202f%" in text
