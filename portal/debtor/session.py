@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from functools import wraps
 
-from flask import current_app, g, render_template, session, url_for
+from flask import current_app, g, render_template, request, session, url_for
 
 from ..services import links
 from .blueprint import bp
@@ -26,6 +26,16 @@ def portal_required(view):
         g.locale = state.get("lang", "fr")
         return view(*args, **kwargs)
     return wrapper
+
+
+@bp.before_app_request
+def _portal_language():
+    """A portal page that is no view of ours (a 404 under /portal/) speaks the session's language
+    too, as its views do (portal_required sets the same)."""
+    if request.path.startswith("/portal/"):
+        state = session.get(SESSION_KEY)
+        if isinstance(state, dict) and state.get("lang") in ("fr", "en"):
+            g.locale = state["lang"]
 
 
 def _alive(state) -> bool:

@@ -22,6 +22,9 @@ BR-15 and BR-63 name BT-115 and BT-49 at these paths), relative to /rsm:CrossInd
   BT-5   ram:ApplicableHeaderTradeSettlement/ram:InvoiceCurrencyCode
   BT-9   ram:ApplicableHeaderTradeSettlement/ram:SpecifiedTradePaymentTerms/ram:DueDateDateTime/udt:DateTimeString
   BT-115 ram:ApplicableHeaderTradeSettlement/ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:DuePayableAmount
+  BT-109 .../ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:TaxBasisTotalAmount
+  BT-110 .../ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:TaxTotalAmount[@currencyID=BT-5]
+         (BT-111, the same element in the VAT accounting currency, is not read)
 (Cross-checked with the @CiiXmlPath annotations of FacturX-NET/FacturXDotNet's CII models.)
 """
 from __future__ import annotations
@@ -48,6 +51,7 @@ _AGREEMENT = "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement
 _BUYER = f"{_AGREEMENT}/ram:BuyerTradeParty"
 _SELLER = f"{_AGREEMENT}/ram:SellerTradeParty"
 _SETTLEMENT = "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement"
+_SUMMATION = f"{_SETTLEMENT}/ram:SpecifiedTradeSettlementHeaderMonetarySummation"
 _DATE_102 = re.compile(r"\d{8}")
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
                           huge_tree=False, remove_comments=True)
@@ -55,7 +59,8 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=Fals
 
 #: the business terms read here, as EN 16931 names them (for error messages)
 BT_NAMES = {"BT-1": "invoice number", "BT-2": "issue date", "BT-3": "invoice type code", "BT-5": "currency",
-            "BT-9": "payment due date", "BT-24": "specification identifier", "BT-115": "amount due for payment"}
+            "BT-9": "payment due date", "BT-24": "specification identifier", "BT-115": "amount due for payment",
+            "BT-109": "invoice total amount without VAT", "BT-110": "invoice total VAT amount"}
 
 
 class FacturXError(UnusableFile):
@@ -90,6 +95,9 @@ class FacturX:
     buyer_email: str | None  # BT-49 when its scheme is EM
     seller_legal_id: str | None  # BT-30
     seller_vat: str | None  # BT-31
+    #: BT-109 and BT-110, minor units of `currency`, when the XML gives them
+    amount_excl_tax: int | None = None
+    tax_amount: int | None = None
 
     @property
     def is_credit_note(self) -> bool:
@@ -156,7 +164,22 @@ def parse_cii(xml: bytes) -> FacturX:
         buyer_email=_text(root, f"{_BUYER}/ram:URIUniversalCommunication/ram:URIID[@schemeID='EM']"),
         seller_legal_id=_compact(_text(root, f"{_SELLER}/ram:SpecifiedLegalOrganization/ram:ID")),
         seller_vat=_compact(_text(root, f"{_SELLER}/ram:SpecifiedTaxRegistration/ram:ID[@schemeID='VA']")),
+        amount_excl_tax=_optional_amount(_text(root, f"{_SUMMATION}/ram:TaxBasisTotalAmount"), currency, "BT-109"),
+        tax_amount=_optional_amount(_tax_total(root, currency), currency, "BT-110"),
     )
+
+
+def _tax_total(root, currency: str) -> str | None:
+    """BT-110: the TaxTotalAmount in the invoice currency; a second one (BT-111) may give the VAT
+    in the accounting currency. One without currencyID is taken as the invoice currency's."""
+    for found in root.iterfind(f"{_SUMMATION}/ram:TaxTotalAmount", NS):
+        if found.get("currencyID") in (None, currency) and (found.text or "").strip():
+            return found.text.strip()
+    return None
+
+
+def _optional_amount(text: str | None, currency: str, bt: str) -> int | None:
+    return None if text is None else _amount(text, currency, bt)
 
 
 def _text(root, path: str) -> str | None:
@@ -199,11 +222,11 @@ def _currency(text: str) -> str:
         raise FacturXError(str(e), "BT-5") from None
 
 
-def _amount(text: str, currency: str) -> int:
+def _amount(text: str, currency: str, bt: str = "BT-115") -> int:
     """Minor units; a negative amount (the seller owes the buyer) keeps its sign."""
     negative = text.startswith("-")
     try:
         minor = parse_amount(text.removeprefix("-"), currency, allow_zero=True)
     except MoneyError as e:
-        raise FacturXError(f"{text!r}: {e}", "BT-115") from None
+        raise FacturXError(f"{text!r}: {e}", bt) from None
     return -minor if negative else minor

@@ -1,15 +1,14 @@
-"""Invoice PDFs: the creditor's uploaded file, or one generated from the invoice (WeasyPrint)."""
+"""Invoice PDFs: the creditor's uploaded file, or else a summary of the invoice (invoice_summary,
+WeasyPrint), made afresh for each request since it shows what has been paid so far."""
 from __future__ import annotations
 
 import hashlib
 
-from flask import render_template
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import Creditor, Debtor, Document, Invoice
-from . import NotFound, events
+from . import NotFound, events, invoice_summary
 
 
 def html_pdf(html: str) -> bytes:
@@ -20,28 +19,23 @@ def html_pdf(html: str) -> bytes:
 
 
 def render_invoice_pdf(invoice: Invoice, debtor: Debtor, creditor: Creditor) -> bytes:
-    return html_pdf(render_template("pdf/invoice.html", invoice=invoice, debtor=debtor, creditor=creditor))
+    return html_pdf(invoice_summary.summary_html(invoice, debtor, creditor))
 
 
 def pdf_for(invoice: Invoice, *, actor: str) -> Document:
-    """The invoice's document, generated and stored on first request when none was uploaded.
+    """The invoice's uploaded document, or else its summary made now (a Document not stored: an
+    earlier release stored generated ones, which are stale and no longer served).
     A charges item (charge_items) has none: the message that claimed it is its record."""
     if invoice.kind == "charges":
         raise NotFound("no document for charges")
     doc = db.session.scalar(select(Document).where(Document.invoice_id == invoice.id))
-    if doc is None:
+    if doc is None or doc.source == "generated":
         debtor = db.session.get(Debtor, invoice.debtor_id)
         creditor = db.session.get(Creditor, invoice.creditor_id)
         pdf = render_invoice_pdf(invoice, debtor, creditor)
         doc = Document(creditor_id=invoice.creditor_id, invoice_id=invoice.id, source="generated",
-                       filename=f"{invoice.number.replace('/', '-')}.pdf", content=pdf,
-                       sha256=hashlib.sha256(pdf).hexdigest())
-        db.session.add(doc)
-        try:
-            db.session.flush()
-        except IntegrityError:  # generated at the same moment by another request
-            db.session.rollback()
-            doc = db.session.scalar(select(Document).where(Document.invoice_id == invoice.id))
+                       filename=invoice_summary.filename(invoice, debtor.language), content=pdf,
+                       content_type="application/pdf", sha256=hashlib.sha256(pdf).hexdigest())
     events.record("document.downloaded", creditor_id=invoice.creditor_id, debtor_id=invoice.debtor_id,
                   invoice_id=invoice.id, actor=actor)
     db.session.commit()

@@ -1,6 +1,7 @@
 """Invoices given as Factur-X PDFs (issue 16): through `PUT /invoices/{number}` with `pdf_base64`,
 or several at once from the back office. The CII XML inside (gateways/facturx) gives the number,
-dates, amount due (BT-115), currency and debtor; the PDF becomes the invoice's document.
+dates, amount due (BT-115), currency and debtor, the totals without VAT and of VAT (BT-109,
+BT-110) when given; the PDF becomes the invoice's document.
 
 - API: a field the JSON gives must agree with the XML (else 422 naming the field and both
   values); a field it leaves out is taken from the XML. A PDF without Factur-X XML, or no PDF,
@@ -179,7 +180,11 @@ def _put(creditor: Creditor, number: str, data: dict, pdf: bytes, facts: FacturX
     fields.pop("pdf_base64", None)
     d = check_invoice(fields)  # the usual checks (dates in range, cancelled...) on the merged fields
     d.pdf = pdf
-    return _put_invoice(creditor, number, d, actor, debtor)
+    invoice, created = _put_invoice(creditor, number, d, actor, debtor)
+    # The amounts without VAT and of VAT (BT-109, BT-110) the summary PDF shows, when the XML
+    # gives them; the XML is the invoice, so one that gives none clears the earlier ones.
+    invoice.amount_excl_tax, invoice.tax_amount = facts.amount_excl_tax, facts.tax_amount
+    return invoice, created
 
 
 def _given(data: dict, currency: str) -> dict:

@@ -1,6 +1,7 @@
 """The portal's banner for the message a debtor came from: "Notre relance du 19 novembre 2026",
-the amount it asked (the message's own figure, never recomputed) and its deadline. Only that
-debtor's message: the query filters by the session's debtor id."""
+the amount it asked (the message's own figure, never recomputed), the late-payment charges it
+claimed (as frozen on its reminders at composing: services/composing._freeze_charges) and its
+deadline. Only that debtor's message: the queries filter by the session's debtor id."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,6 +28,13 @@ class Banner:
     deadline_text: str | None
     #: what the items the message asked for still owe now, when it is less than it asked
     remaining: int | None
+    #: the charges the message claimed with it, part of `amount` (0: none)
+    interest: int = 0
+    indemnity: int = 0
+
+    @property
+    def charges(self) -> int:
+        return self.interest + self.indemnity
 
 
 def _message_day(message: OutboxMessage) -> date:
@@ -57,5 +65,9 @@ def for_session(debtor_id: int, message_id: int | None, numbers: list[str], lang
             Invoice.debtor_id == debtor_id, Invoice.number.in_(numbers), Invoice.status.in_(OPEN_STATUSES),
             Invoice.currency == message.currency))
         remaining = int(owed) if owed < message.amount else None
+    interest, indemnity = db.session.execute(select(
+        func.coalesce(func.sum(Reminder.interest), 0), func.coalesce(func.sum(Reminder.indemnity), 0)).where(
+        Reminder.message_id == message.id, Reminder.debtor_id == debtor_id)).one()
     return Banner(message.id, message.kind, day, message.amount, message.currency, message.deadline,
-                  long_date(day, lang), long_date(message.deadline, lang) if message.deadline else None, remaining)
+                  long_date(day, lang), long_date(message.deadline, lang) if message.deadline else None, remaining,
+                  int(interest), int(indemnity))

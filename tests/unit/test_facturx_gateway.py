@@ -94,3 +94,31 @@ def test_no_entity_and_no_dtd_is_read(tmp_path):
             with pytest.raises(FacturXError) as e:
                 read(xml)
             assert "TOP-SECRET" not in str(e.value) and "DOCTYPE" in str(e.value)
+
+
+def test_the_totals_without_vat_and_of_vat():
+    """BT-109 and BT-110, in minor units: 1000.00 without VAT, 200.00 of VAT (20 %)."""
+    facts = read_pdf(facturx_pdf(net="1000.00"))
+    assert (facts.amount_excl_tax, facts.tax_amount) == (100000, 20000)
+
+
+def test_the_vat_total_is_the_one_in_the_invoice_currency():
+    """A second TaxTotalAmount (BT-111) gives the VAT in the accounting currency: not read."""
+    xml = cii_xml(net="1000.00", currency="USD").replace(
+        b'<ram:TaxTotalAmount currencyID="USD">200.00</ram:TaxTotalAmount>',
+        b'<ram:TaxTotalAmount currencyID="EUR">185.00</ram:TaxTotalAmount>'
+        b'<ram:TaxTotalAmount currencyID="USD">200.00</ram:TaxTotalAmount>')
+    assert b'currencyID="EUR">185.00' in xml
+    facts = parse_cii(xml)
+    assert (facts.currency, facts.amount_excl_tax, facts.tax_amount) == ("USD", 100000, 20000)
+
+
+def test_totals_absent_are_none_and_bad_ones_name_their_bt():
+    xml = cii_xml(net="1000.00")
+    bare = xml.replace(b"<ram:TaxBasisTotalAmount>1000.00</ram:TaxBasisTotalAmount>", b"").replace(
+        b'<ram:TaxTotalAmount currencyID="EUR">200.00</ram:TaxTotalAmount>', b"")
+    facts = parse_cii(bare)
+    assert (facts.amount_excl_tax, facts.tax_amount, facts.amount_due) == (None, None, 120000)
+    with pytest.raises(FacturXError) as e:
+        parse_cii(xml.replace(b"<ram:TaxBasisTotalAmount>1000.00<", b"<ram:TaxBasisTotalAmount>1 000<"))
+    assert e.value.bt == "BT-109"

@@ -266,3 +266,26 @@ def test_an_upload_that_the_ledger_refuses_says_why(client, app, creditor, api):
     assert r.status_code == 422
     assert "Le montant à payer est inférieur à ce qui a déjà été réglé" in r.get_data(as_text=True)
     assert api.get(f"/invoices/{NUMBER}").json["amount"] == "1200.00"
+
+
+def test_the_totals_without_vat_and_of_vat_are_kept(api, buyer):
+    """BT-109 and BT-110 fill the invoice's amount_excl_tax and tax_amount (the summary PDF shows
+    them); a later Factur-X without them clears them: the XML is the invoice."""
+    assert put(api, facturx_pdf(net="1000.00")).status_code == 201
+    invoice = db.session.scalar(db.select(Invoice).where(Invoice.number == NUMBER))
+    assert (invoice.amount, invoice.amount_excl_tax, invoice.tax_amount) == (120000, 100000, 20000)
+    xml = cii_xml(net="1000.00").replace(b"<ram:TaxBasisTotalAmount>1000.00</ram:TaxBasisTotalAmount>", b"").replace(
+        b'<ram:TaxTotalAmount currencyID="EUR">200.00</ram:TaxTotalAmount>', b"")
+    assert put(api, facturx_pdf(xml, check_xsd=False)).status_code == 200
+    db.session.expire_all()
+    invoice = db.session.get(Invoice, invoice.id)
+    assert (invoice.amount, invoice.amount_excl_tax, invoice.tax_amount) == (120000, None, None)
+
+
+def test_the_back_office_upload_keeps_the_totals(client, app, creditor, api):
+    back_office_login(client, creditor)
+    api.put("/debtors/CLI-42", json={"name": "Boulangerie Martin"})
+    assert upload(client, ("a.pdf", facturx_pdf(net="250.00"))).status_code == 200
+    db.session.rollback()
+    invoice = db.session.scalar(db.select(Invoice).where(Invoice.number == NUMBER))
+    assert (invoice.amount_excl_tax, invoice.tax_amount, invoice.amount) == (25000, 5000, 30000)
