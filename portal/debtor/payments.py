@@ -24,6 +24,14 @@ def pay():
     """Pay the ticked invoices, or the one whose own Pay button was pressed, by card or direct debit."""
     numbers = [request.form["only"]] if request.form.get("only") else request.form.getlist("invoice")
     method = request.form.get("method", "card")
+    if method in ("recalculate", "transfer"):
+        # No script: the page is drawn again with these ticks (and its total); by transfer, the
+        # details for exactly these. Kept in the session: the address never carries the CSRF token.
+        session[SESSION_KEY]["ticked"] = [n for n in numbers if isinstance(n, str)][:1000]
+        session.modified = True
+        if method == "transfer":
+            return redirect(url_for("debtor.pay_by_transfer", invoice=numbers), code=303)
+        return redirect(url_for("debtor.home", _anchor="pay-bar"), code=303)
     try:
         if method == "direct_debit":
             attempt = payments.collect(g.debtor_id, numbers)
@@ -65,6 +73,17 @@ def pay_part(number):
     return render_template("debtor/pay_part.html", acc=acc, inv=invoice,
                            minimum=min(acc.creditor.partial_payment_min, invoice.balance),
                            transfer=transfer.for_invoice(acc.creditor, invoice))
+
+
+@bp.get("/portal/transfer")
+@portal_required
+def pay_by_transfer():
+    """The transfer details for exactly the ticked items (`?invoice=` repeated): the amount that
+    settles them today, the reference of CONTRACT §7, the EPC QR code for euros."""
+    acc = account.load(g.debtor_id)
+    numbers = request.args.getlist("invoice") or sorted(acc.default_ticks())
+    lines = acc.ticked_lines(numbers)
+    return render_template("debtor/transfer.html", acc=acc, lines=lines, transfer=acc.transfer_for(numbers))
 
 
 @bp.get("/portal/payments/<int:attempt_id>")
