@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from ..domain import discount
 from ..domain.calendar import today_for, today_in
@@ -142,15 +142,23 @@ def _open_items(debtor_id: int, today: date) -> tuple[list[AccountLine], set[int
             {inv.id: p for inv, _, _, p in rows if p is not None})
 
 
+def _version_query():
+    debtor = bindparam("debtor_id")
+    return (select(Creditor.timezone,
+                   select(func.max(Event.id)).where(Event.debtor_id == debtor).scalar_subquery(),
+                   select(func.max(Event.id)).where(Event.creditor_id == Creditor.id, Event.debtor_id.is_(None))
+                   .correlate(Creditor).scalar_subquery())
+            .join(Debtor, Debtor.creditor_id == Creditor.id).where(Debtor.id == debtor))
+
+
+#: Built once: every portal page view asks it, and building the statement cost more than running it.
+_VERSION = _version_query()
+
+
 def version(debtor_id: int) -> tuple[int, date]:
     """(newest event id on this account or its creditor, the debtor's local date today): what
     the account page depends on, since every state change writes an event."""
-    row = db.session.execute(
-        select(Creditor.timezone,
-               select(func.max(Event.id)).where(Event.debtor_id == debtor_id).scalar_subquery(),
-               select(func.max(Event.id)).where(Event.creditor_id == Creditor.id, Event.debtor_id.is_(None))
-               .correlate(Creditor).scalar_subquery())
-        .join(Debtor, Debtor.creditor_id == Creditor.id).where(Debtor.id == debtor_id)).first()
+    row = db.session.execute(_VERSION, {"debtor_id": debtor_id}).first()
     if row is None:
         raise NotFound("no such debtor")
     tz, own, general = row
