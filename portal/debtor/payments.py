@@ -27,7 +27,7 @@ def pay():
     if method in ("recalculate", "transfer"):
         # No script: the page is drawn again with these ticks (and its total); by transfer, the
         # details for exactly these. Kept in the session: the address never carries the CSRF token.
-        session[SESSION_KEY]["ticked"] = [n for n in numbers if isinstance(n, str)][:1000]
+        session[SESSION_KEY]["ticked"] = _ticks(numbers)
         session.modified = True
         if method == "transfer":
             return redirect(url_for("debtor.pay_by_transfer", invoice=numbers), code=303)
@@ -55,6 +55,16 @@ def pay():
     session[SESSION_KEY]["select"] = []  # the reminder's preselection has served
     session.modified = True
     return redirect(url, code=303)
+
+
+def _ticks(numbers: list[str]) -> dict:
+    """The ticks as the session keeps them (a cookie: 4 kB at most): the ticked numbers, or when
+    shorter the payable ones left unticked."""
+    payable = [line.invoice.number for line in account.load(g.debtor_id).payable]
+    ticked = set(numbers)
+    chosen = [n for n in payable if n in ticked]
+    left = [n for n in payable if n not in ticked]
+    return {"only": chosen} if len(chosen) <= len(left) else {"all_but": left}
 
 
 def _translated(e: Invalid) -> str:

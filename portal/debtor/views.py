@@ -61,13 +61,12 @@ def home():
     message_id = session[SESSION_KEY].get("message")  # the message whose link opened this session
     generate_csrf()  # the page's forms need it; its secret is part of the cache key
     version, today = account.version(g.debtor_id)
-    key = (g.debtor_id, version, today, g.locale, tuple(selected), None if ticked is None else tuple(ticked),
-           message_id, session.get("csrf_token"))
+    key = (g.debtor_id, version, today, g.locale, tuple(selected), repr(ticked), message_id, session.get("csrf_token"))
     page = None if session.get("_flashes") else pages.get(key)
     if page is None:
         acc = account.load(g.debtor_id)
         # Ticked: what the debtor ticked last, else what the message asked for, else all they can pay.
-        ticks = set(ticked if ticked is not None else selected or acc.default_ticks())
+        ticks = _ticks(acc, ticked) if isinstance(ticked, dict) else set(selected or acc.default_ticks())
         html = render_template("debtor/home.html", acc=acc, selected=set(selected), ticked=ticks,
                                banner=message_banner.for_session(g.debtor_id, message_id, selected, g.locale),
                                card_enabled=gateways.card() is not None,
@@ -75,6 +74,13 @@ def home():
         page = compression.Page(html)
         pages.put(key, page)
     return compression.respond(page)
+
+
+def _ticks(acc, ticked: dict) -> set[str]:
+    """What "Recalculate" kept (debtor/payments._ticks): the ticked numbers, or all but some."""
+    if "all_but" in ticked:
+        return {line.invoice.number for line in acc.payable} - set(ticked["all_but"])
+    return set(ticked.get("only") or ())
 
 
 def _percent(value) -> str:
