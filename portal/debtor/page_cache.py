@@ -15,17 +15,17 @@ from collections import OrderedDict
 class PageCache:
     def __init__(self, size: int = 128):
         self.size = size
-        self._pages: OrderedDict[tuple, str] = OrderedDict()
+        self._pages: OrderedDict[tuple, object] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple) -> str | None:
+    def get(self, key: tuple):
         with self._lock:
             page = self._pages.get(key)
             if page is not None:
                 self._pages.move_to_end(key)
             return page
 
-    def put(self, key: tuple, page: str) -> None:
+    def put(self, key: tuple, page) -> None:
         with self._lock:
             self._pages[key] = page
             self._pages.move_to_end(key)

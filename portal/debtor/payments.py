@@ -24,6 +24,14 @@ def pay():
     """Pay the ticked invoices, or the one whose own Pay button was pressed, by card or direct debit."""
     numbers = [request.form["only"]] if request.form.get("only") else request.form.getlist("invoice")
     method = request.form.get("method", "card")
+    if method in ("recalculate", "transfer"):
+        # No script: the page is drawn again with these ticks (and its total); by transfer, the
+        # details for exactly these. Kept in the session: the address never carries the CSRF token.
+        session[SESSION_KEY]["ticked"] = _ticks(numbers)
+        session.modified = True
+        if method == "transfer":
+            return redirect(url_for("debtor.pay_by_transfer", invoice=numbers), code=303)
+        return redirect(url_for("debtor.home", _anchor="pay-bar"), code=303)
     try:
         if method == "direct_debit":
             attempt = payments.collect(g.debtor_id, numbers)
@@ -49,6 +57,16 @@ def pay():
     return redirect(url, code=303)
 
 
+def _ticks(numbers: list[str]) -> dict:
+    """The ticks as the session keeps them (a cookie: 4 kB at most): the ticked numbers, or when
+    shorter the payable ones left unticked."""
+    payable = [line.invoice.number for line in account.load(g.debtor_id).payable]
+    ticked = set(numbers)
+    chosen = [n for n in payable if n in ticked]
+    left = [n for n in payable if n not in ticked]
+    return {"only": chosen} if len(chosen) <= len(left) else {"all_but": left}
+
+
 def _translated(e: Invalid) -> str:
     return {"invoice": _("Choose at least one open invoice that is not already being paid."),
             "amount": _("Enter an amount between the minimum and the balance of the invoice.")}.get(e.field, e.message)
@@ -65,6 +83,17 @@ def pay_part(number):
     return render_template("debtor/pay_part.html", acc=acc, inv=invoice,
                            minimum=min(acc.creditor.partial_payment_min, invoice.balance),
                            transfer=transfer.for_invoice(acc.creditor, invoice))
+
+
+@bp.get("/portal/transfer")
+@portal_required
+def pay_by_transfer():
+    """The transfer details for exactly the ticked items (`?invoice=` repeated): the amount that
+    settles them today, the reference of CONTRACT §7, the EPC QR code for euros."""
+    acc = account.load(g.debtor_id)
+    numbers = request.args.getlist("invoice") or sorted(acc.default_ticks())
+    lines = acc.ticked_lines(numbers)
+    return render_template("debtor/transfer.html", acc=acc, lines=lines, transfer=acc.transfer_for(numbers))
 
 
 @bp.get("/portal/payments/<int:attempt_id>")

@@ -6,12 +6,14 @@ import time
 
 from flask import current_app, g, redirect, render_template, request, session, url_for
 
+from babel.numbers import format_decimal
 from flask_wtf.csrf import generate_csrf
 
 from .. import gateways
 from ..extensions import limiter
 from ..services import NotFound, account, documents, link_renewal, links, message_banner, statements
 from .blueprint import bp
+from . import compression
 from .page_cache import PageCache
 from .session import SESSION_KEY, portal_required
 
@@ -48,25 +50,43 @@ def renew_link(token):
 
 
 pages = PageCache()
+bp.record_once(lambda state: compression.install(state.app))
 
 
 @bp.get("/portal/")
 @portal_required
 def home():
     selected = session[SESSION_KEY].get("select") or []
+    ticked = session[SESSION_KEY].get("ticked")  # the debtor's own ticks, posted by "Recalculate"
     message_id = session[SESSION_KEY].get("message")  # the message whose link opened this session
     generate_csrf()  # the page's forms need it; its secret is part of the cache key
     version, today = account.version(g.debtor_id)
-    key = (g.debtor_id, version, today, g.locale, tuple(selected), message_id, session.get("csrf_token"))
+    key = (g.debtor_id, version, today, g.locale, tuple(selected), repr(ticked), message_id, session.get("csrf_token"))
     page = None if session.get("_flashes") else pages.get(key)
     if page is None:
         acc = account.load(g.debtor_id)
-        page = render_template("debtor/home.html", acc=acc, selected=set(selected),
+        # Ticked: what the debtor ticked last, else what the message asked for, else all they can pay.
+        ticks = _ticks(acc, ticked) if isinstance(ticked, dict) else set(selected or acc.default_ticks())
+        html = render_template("debtor/home.html", acc=acc, selected=set(selected), ticked=ticks,
                                banner=message_banner.for_session(g.debtor_id, message_id, selected, g.locale),
                                card_enabled=gateways.card() is not None,
-                               dd_enabled=gateways.direct_debit() is not None)
+                               dd_enabled=gateways.direct_debit() is not None, percent=_percent)
+        page = compression.Page(html)
         pages.put(key, page)
-    return page
+    return compression.respond(page)
+
+
+def _ticks(acc, ticked: dict) -> set[str]:
+    """What "Recalculate" kept (debtor/payments._ticks): the ticked numbers, or all but some."""
+    if "all_but" in ticked:
+        return {line.invoice.number for line in acc.payable} - set(ticked["all_but"])
+    return set(ticked.get("only") or ())
+
+
+def _percent(value) -> str:
+    """An early-payment discount's rate as its reader writes it: "2 %" (French), "2%" (English)."""
+    number = format_decimal(value, "0.##", locale=g.locale)
+    return number + ("\u00a0%" if g.locale == "fr" else "%")
 
 
 @bp.get("/portal/invoices/<path:number>.pdf")

@@ -4,15 +4,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
+from ..domain import discount
 from ..domain.calendar import today_for, today_in
+from ..domain.references import debtor_reference, invoice_reference
 from ..extensions import db
 from ..models import (OPEN_STATUSES, Creditor, Debtor, Dispute, Event, Invoice, Mandate, Payment, PaymentAttempt,
                       PaymentAttemptLine, PaymentPromise)
 from . import NotFound, charge_items, mandates
 from .checks import NUMBER
-from .transfer import TransferDetails, for_debtor as transfer_for_debtor
+from .transfer import TransferDetails, details as transfer_details
 from .ledger import debtor_credit
 
 
@@ -21,6 +23,13 @@ class AccountLine:
     """An invoice as a line of the debtor's account page: open item or settled."""
     invoice: Invoice
     days_overdue: int
+    #: what settles it if paid today: the balance less an early-payment discount still available
+    due_now: int = 0
+
+    @property
+    def discounted(self) -> bool:
+        """An early-payment discount still available today lowers what is due now."""
+        return self.due_now < self.invoice.balance
 
 
 @dataclass
@@ -46,8 +55,39 @@ class Account:
 
     @property
     def transfer(self) -> TransferDetails:
-        """Pay by transfer: the account asks for several invoices, so the debtor's reference."""
-        return transfer_for_debtor(self.creditor, self.debtor, {c: t["due"] for c, t in self.totals.items()})
+        """Pay by transfer: the account asks for several invoices, so the debtor's reference,
+        and what settles them today (early-payment discounts still available deducted)."""
+        return transfer_details(self.creditor, debtor_reference(self.debtor.id),
+                                self.totals.get("EUR", {}).get("due_now", 0), "EUR")
+
+    @property
+    def payable(self) -> list[AccountLine]:
+        """The open items the pay bar can take: nothing on its way already."""
+        return [line for line in self.open_items if line.invoice.id not in self.in_flight]
+
+    def default_ticks(self) -> set[str]:
+        """Ticked when the visit names none: all the debtor can pay but what they dispute."""
+        return {line.invoice.number for line in self.payable
+                if not (line.invoice.disputed or line.invoice.id in self.disputes)}
+
+    def ticked_lines(self, numbers) -> list[AccountLine]:
+        numbers = set(numbers)
+        return [line for line in self.payable if line.invoice.number in numbers]
+
+    def transfer_for(self, numbers) -> TransferDetails | None:
+        """Pay the ticked items by transfer (CONTRACT §7): one invoice asks with its own reference,
+        several with the debtor's; the amount is what settles them today. None: nothing ticked."""
+        lines = self.ticked_lines(numbers)
+        if not lines:
+            return None
+        currencies = {line.invoice.currency for line in lines}
+        # Several currencies: the euro items take the code, the others are paid apart.
+        currency = currencies.pop() if len(currencies) == 1 else "EUR"
+        amount = sum(line.due_now for line in lines if line.invoice.currency == currency)
+        if len(lines) == 1:
+            inv = lines[0].invoice
+            return transfer_details(self.creditor, invoice_reference(inv.id), amount, currency, inv.number)
+        return transfer_details(self.creditor, debtor_reference(self.debtor.id), amount, currency)
 
 
 def _lines(debtor_id: int, statuses, today: date, limit: int | None = None) -> list[AccountLine]:
@@ -94,21 +134,32 @@ def _open_items(debtor_id: int, today: date) -> tuple[list[AccountLine], set[int
     rows = db.session.execute(select(Invoice, in_flight, dispute, promise)
                               .where(Invoice.debtor_id == debtor_id, Invoice.status.in_(OPEN_STATUSES))
                               .order_by(Invoice.due_date, Invoice.id)).all()
-    lines = [AccountLine(inv, max(0, (today - inv.due_date).days)) for inv, *_ in rows]
+    lines = [AccountLine(inv, max(0, (today - inv.due_date).days),
+                         discount.due_now(inv.amount, inv.balance, inv.discount_percent, inv.discount_until, today))
+             for inv, *_ in rows]
     return (lines, {inv.id for inv, busy, _, _ in rows if busy},
             {inv.id: d for inv, _, d, _ in rows if d is not None},
             {inv.id: p for inv, _, _, p in rows if p is not None})
 
 
+def _version_query():
+    debtor = bindparam("debtor_id")
+    return (select(Creditor.timezone,
+                   select(func.max(Event.id)).where(Event.debtor_id == debtor).scalar_subquery(),
+                   select(func.max(Event.id)).where(Event.creditor_id == Creditor.id, Event.debtor_id.is_(None))
+                   .correlate(Creditor).scalar_subquery())
+            .join(Debtor, Debtor.creditor_id == Creditor.id).where(Debtor.id == debtor))
+
+
+#: Built once: every portal page view asks it, and building the statement cost more than running it.
+_VERSION = _version_query()
+
+
 def version(debtor_id: int) -> tuple[int, date]:
     """(newest event id on this account or its creditor, the debtor's local date today): what
     the account page depends on, since every state change writes an event."""
-    row = db.session.execute(
-        select(Creditor.timezone,
-               select(func.max(Event.id)).where(Event.debtor_id == debtor_id).scalar_subquery(),
-               select(func.max(Event.id)).where(Event.creditor_id == Creditor.id, Event.debtor_id.is_(None))
-               .correlate(Creditor).scalar_subquery())
-        .join(Debtor, Debtor.creditor_id == Creditor.id).where(Debtor.id == debtor_id)).first()
+    # Core, not the ORM: three plain columns need none of its per-statement work (every page view asks).
+    row = db.session.connection().execute(_VERSION, {"debtor_id": debtor_id}).first()
     if row is None:
         raise NotFound("no such debtor")
     tz, own, general = row
@@ -140,8 +191,9 @@ def load(debtor_id: int) -> Account:
         line.invoice, dispute_open=line.invoice.id in disputes, promised=line.invoice.id in promises,
         in_flight=line.invoice.id in in_flight) is None}
     for line in open_items:
-        t = account.totals.setdefault(line.invoice.currency, {"due": 0, "overdue": 0})
+        t = account.totals.setdefault(line.invoice.currency, {"due": 0, "overdue": 0, "due_now": 0})
         t["due"] += line.invoice.balance
+        t["due_now"] += line.due_now
         if line.days_overdue > 0:
             t["overdue"] += line.invoice.balance
     return account

@@ -70,7 +70,7 @@ def test_card_payment_from_the_reminder(env, page, watcher, shot):
     expect_contract_names(page, inv.values())
     shot(page, "portal")
 
-    page.get_by_role("button", name="Pay selected invoices by card").click()
+    page.get_by_role("button", name="Pay by card").click()
     expect(page).to_have_url(re.compile(re.escape(env.stripe.url) + r"/c/pay/cs_test_"))
     expect(page.get_by_role("listitem")).to_have_text([f"Invoice {due[0]} × 1: €120.00",
                                                        f"Invoice {due[1]} × 1: €80.50"])
@@ -119,7 +119,7 @@ def test_card_payment_with_the_keyboard_alone(env, page, watcher, shot):
     page.keyboard.press("Shift+Tab")
     expect(page.get_by_role("checkbox", name=f"Select invoice {later}")).not_to_be_focused()
     tab_to(page, "checkbox", f"Select invoice {later}")
-    tab_to(page, "button", "Pay selected invoices by card")
+    tab_to(page, "button", "Pay by card")
     shot(page, "focus-pay")
     page.keyboard.press("Enter")
 
@@ -201,7 +201,7 @@ def test_french_debtor_sees_french_names(env, page):
         expect(page.get_by_role("link", name=f"Facture {n} (PDF)", exact=True)).to_be_visible()
         expect(page.get_by_role("button", name=f"Contester la facture {n}", exact=True)).to_be_visible()
         expect(page.get_by_role("button", name=f"Promettre une date pour la facture {n}", exact=True)).to_be_visible()
-    expect(page.get_by_role("button", name="Payer les factures sélectionnées par carte")).to_be_visible()
+    expect(page.get_by_role("button", name="Payer par carte")).to_be_visible()
     expect(page.get_by_role("button", name="Mettre en place le prélèvement SEPA")).to_be_visible()
     expect(page.get_by_role("link", name="Relevé de compte")).to_be_visible()
-    expect(page.get_by_role("button", name="Pay selected invoices by card")).to_have_count(0)
+    expect(page.get_by_role("button", name="Pay by card")).to_have_count(0)

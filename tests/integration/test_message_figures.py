@@ -133,7 +133,9 @@ def test_one_amount_in_text_html_qr_and_banner(app, creditor, smtp_server, clien
     assert amount == shown
     label = "15 novembre 2026" if with_charges else "1er novembre 2026"
     assert f"Notre relance du {label}" in page
-    ticked = set(re.findall(r'<tr class="[^"]*\bselected\b[^"]*">\s*<th scope="row"[^>]*>([^<]+)<', page))
+    # Each outlined row's name as read: the number (its link's hidden "Facture " and "(PDF)" aside).
+    rows = re.findall(r'<tr class="[^"]*\bselected\b[^"]*">.*?<th scope="row"[^>]*>(.*?)</th>', page, re.S)
+    ticked = {re.sub(r'<span class="sr-only">.*?</span>|<small>.*?</small>|<[^>]+>', "", th).strip() for th in rows}
     charges = {"Frais de retard et indemnité — facture A-1", "Frais de retard et indemnité — facture A-2"}
     assert ticked == ({"A-1", "A-2"} | charges if with_charges else {"A-1", "A-2"})
 

@@ -75,7 +75,7 @@ def test_mandate_set_up(d2, client, fake_gocardless, app, creditor):
     home = page(client)
     assert "Set up Direct Debit" in buttons(home)
     assert any("Direct Debit" in name for name in buttons(home))
-    assert "Pay selected invoices by Direct Debit" not in buttons(home)  # no mandate yet
+    assert "Pay by Direct Debit" not in buttons(home)  # no mandate yet
 
     fake_gocardless.auto_deliver = False  # the return, not the webhook, brings the mandate first
     flow_id = start_mandate_flow(client, fake_gocardless)
@@ -100,7 +100,7 @@ def test_mandate_set_up(d2, client, fake_gocardless, app, creditor):
     assert "Thank you: your Direct Debit mandate is set up." in home
     assert "Mandate pending" in home and "Fake Bank" in home and "•••• 89" in home
     assert "Mandate active" not in home and "Set up Direct Debit" not in buttons(home)
-    assert {"Cancel the Direct Debit mandate", "Pay selected invoices by Direct Debit"} <= set(buttons(home))
+    assert {"Cancel the Direct Debit mandate", "Pay by Direct Debit"} <= set(buttons(home))
 
     # The held webhooks arrive late: nothing changes, nothing is recorded twice.
     fake_gocardless.auto_deliver = True
@@ -222,7 +222,7 @@ def test_cancel_the_mandate(d2, client, fake_gocardless, app):
     assert "Your Direct Debit mandate is cancelled." in home
     assert "Set up Direct Debit" in buttons(home) and "Previous mandate ended" in home
     assert "Mandate active" not in home and "Cancel the Direct Debit mandate" not in buttons(home)
-    assert "Pay selected invoices by Direct Debit" not in buttons(home)
+    assert "Pay by Direct Debit" not in buttons(home)
 
     r = client.post("/portal/pay", data={"method": "direct_debit", "invoice": ["F-3"]})
     assert r.status_code == 303 and r.headers["Location"].endswith("/portal/")
