@@ -5,11 +5,12 @@ calls may reach."""
 from __future__ import annotations
 
 import time
+from datetime import date
 from functools import wraps
 
 from flask import current_app, g, render_template, request, session, url_for
 
-from ..services import links
+from ..services import account
 from .blueprint import bp
 
 SESSION_KEY = "portal"
@@ -19,10 +20,12 @@ def portal_required(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
         state = session.get(SESSION_KEY)
-        if not _alive(state):
+        version = _alive(state)
+        if version is None:
             session.pop(SESSION_KEY, None)
             return render_template("debtor/error.html", reason="session"), 401
         g.debtor_id = state["debtor"]
+        g.account_version = version  # (newest event id, the debtor's today): the page cache's key
         g.locale = state.get("lang", "fr")
         return view(*args, **kwargs)
     return wrapper
@@ -38,16 +41,18 @@ def _portal_language():
             g.locale = state["lang"]
 
 
-def _alive(state) -> bool:
+def _alive(state) -> tuple[int, date] | None:
+    """The account's version (services/account.version) if the session stands, else None."""
     lifetime = current_app.config["PERMANENT_SESSION_LIFETIME"]
-    return (isinstance(state, dict) and time.time() - state.get("t", 0) <= lifetime
-            and links.session_alive(state.get("s"), state.get("debtor")))
+    if not isinstance(state, dict) or time.time() - state.get("t", 0) > lifetime:
+        return None
+    return account.live_version(state.get("s"), state.get("debtor"))
 
 
 def home_if_signed_in() -> str | None:
     """The portal's home if this browser holds a live portal session (an error page links back
     to it), else None: outside a session there is nowhere to link to."""
-    return url_for("debtor.home") if _alive(session.get(SESSION_KEY)) else None
+    return url_for("debtor.home") if _alive(session.get(SESSION_KEY)) is not None else None
 
 
 @bp.app_context_processor

@@ -60,7 +60,7 @@ def home():
     ticked = session[SESSION_KEY].get("ticked")  # the debtor's own ticks, posted by "Recalculate"
     message_id = session[SESSION_KEY].get("message")  # the message whose link opened this session
     generate_csrf()  # the page's forms need it; its secret is part of the cache key
-    version, today = account.version(g.debtor_id)
+    version, today = g.account_version  # read with the session's check (session.portal_required)
     key = (g.debtor_id, version, today, g.locale, tuple(selected), repr(ticked), message_id, session.get("csrf_token"))
     page = None if session.get("_flashes") else pages.get(key)
     if page is None:

@@ -11,8 +11,8 @@ from ..domain.calendar import today_for, today_in
 from ..domain.references import debtor_reference, invoice_reference
 from ..extensions import db
 from ..models import (OPEN_STATUSES, Creditor, Debtor, Dispute, Event, Invoice, Mandate, Payment, PaymentAttempt,
-                      PaymentAttemptLine, PaymentPromise)
-from . import NotFound, charge_items, mandates
+                      PaymentAttemptLine, PaymentPromise, utcnow)
+from . import NotFound, charge_items, links, mandates
 from .checks import NUMBER
 from .transfer import TransferDetails, details as transfer_details
 from .ledger import debtor_credit
@@ -162,8 +162,27 @@ def version(debtor_id: int) -> tuple[int, date]:
     row = db.session.connection().execute(_VERSION, {"debtor_id": debtor_id}).first()
     if row is None:
         raise NotFound("no such debtor")
+    return _version_of(row)
+
+
+def _version_of(row) -> tuple[int, date]:
     tz, own, general = row
     return max(own or 0, general or 0), today_in(tz)
+
+
+#: The version, given only while the portal session stands (links.session_alive's rule): every
+#: portal request asks both, and one round trip to the database costs more than the two lookups.
+_LIVE_VERSION = _VERSION.where(links.SESSION_ALIVE.exists())
+
+
+def live_version(session_id: int, debtor_id: int) -> tuple[int, date] | None:
+    """`version(debtor_id)` when the portal session `session_id` still stands for that debtor,
+    else None (signed out, link revoked or expired, no such debtor)."""
+    if not isinstance(session_id, int) or not isinstance(debtor_id, int):
+        return None
+    row = db.session.connection().execute(
+        _LIVE_VERSION, {"session_id": session_id, "debtor_id": debtor_id, "now": utcnow()}).first()
+    return None if row is None else _version_of(row)
 
 
 def load(debtor_id: int) -> Account:

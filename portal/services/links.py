@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from flask import current_app
 from itsdangerous import BadData, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ..extensions import db
 from ..models import Debtor, PortalLink, PortalSession, utcnow
@@ -153,16 +153,13 @@ def _open(link: PortalLink, dispute_id: int | None) -> OpenedLink:
     return OpenedLink(link, dispute_id, started.id)
 
 
-def session_alive(session_id: int, debtor_id: int) -> bool:
-    """Whether a portal session still stands: not signed out, and its link (that debtor's) neither
-    revoked nor expired. Checked on the server at every request, so a copy of the cookie is
-    worth no more than the session it was copied from."""
-    if not isinstance(session_id, int) or not isinstance(debtor_id, int):
-        return False
-    return db.session.scalar(
-        select(PortalSession.id).join(PortalLink, PortalLink.id == PortalSession.link_id)
-        .where(PortalSession.id == session_id, PortalSession.ended_at.is_(None), PortalLink.debtor_id == debtor_id,
-               PortalLink.revoked_at.is_(None), PortalLink.expires_at > utcnow())) is not None
+#: Whether a portal session still stands: not signed out, and its link (that debtor's) neither
+#: revoked nor expired. Checked on the server at every request (account.live_version), so a copy
+#: of the cookie is worth no more than the session it was copied from. Built once.
+SESSION_ALIVE = (select(PortalSession.id).join(PortalLink, PortalLink.id == PortalSession.link_id)
+                  .where(PortalSession.id == bindparam("session_id"), PortalSession.ended_at.is_(None),
+                         PortalLink.debtor_id == bindparam("debtor_id"), PortalLink.revoked_at.is_(None),
+                         PortalLink.expires_at > bindparam("now")))
 
 
 def end_session(session_id: int) -> None:
