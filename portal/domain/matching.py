@@ -23,7 +23,6 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import date
 
-from rapidfuzz import fuzz
 
 from portal.domain import remittance
 from portal.domain.amount_sets import covering, exact_set
@@ -217,6 +216,8 @@ class Book:
 
     def _similar(self, payer: str, debtors) -> list[tuple[float, int]]:
         """(similarity, debtor) of those debtors to the payer's name words, best first."""
+        from rapidfuzz import fuzz  # here: only a bank statement's matching needs it
+
         scored = [(fuzz.WRatio(payer, self._names[d][1]), d) for d in debtors if d in self._names]
         return sorted(scored, key=lambda s: (-s[0], s[1]))
 
