@@ -9,11 +9,11 @@ optional: planned only while rung 1 is not due and no rung was sent, and not onc
 out on or after its day (rung 0's rung_sent_on). Both columns are written when a send is
 recorded (portal/services/ladder.py), so the invoice row alone says which step is due: one probe
 of the unique (invoice, step) index per candidate then says whether that step is already planned
-(or awaiting approval, failed, skipped: on a quiet day, the few candidates left). A step cancelled at composing (the invoice was
-disputed, paid or in flight then) does not block the ladder: when it is due again its row is
-planned again (ON CONFLICT ... DO UPDATE ... WHERE status = 'cancelled'). The unique (invoice,
-step) constraint makes a second run, or a concurrent one, plan nothing twice. Charges items
-(invoice.kind = 'charges') are never planned.
+(or awaiting approval, failed, skipped: on a quiet day, the few candidates left). A step
+cancelled at composing (the invoice was disputed, paid or in flight then) does not block the
+ladder: when it is due again its row is planned again (ON CONFLICT ... DO UPDATE ... WHERE
+status = 'cancelled'). The unique (invoice, step) constraint makes a second run, or a concurrent
+one, plan nothing twice. Charges items (invoice.kind = 'charges') are never planned.
 
 Built so that planning costs a small multiple of reading the open invoices once, at any size:
 - the cutoffs are computed here and bound as parameters, so one CASE picks every invoice's step
@@ -288,10 +288,9 @@ def _candidates_into_table(shape):
 
     PostgreSQL never runs the SELECT of an INSERT ... SELECT in parallel, but it does run that
     of a CREATE TABLE ... AS in parallel: reading the open invoices (most of the work before the
-    writes) is then shared with the parallel workers (max_parallel_workers_per_gather). Written
-    there, the candidates are counted as they are (the table's size), so the probes are planned
-    for what they are: one index probe each when few (a quiet day: the steps awaiting approval),
-    a hashed pass over the reminders when many (a first run over a backlog). Same transaction;
+    writes) is then shared with the parallel workers (max_parallel_workers_per_gather). The INSERT
+    probes each candidate once (a quiet day: the steps awaiting approval; a busy one: the day's
+    reminders too), never a pass over every reminder. Same transaction;
     each statement sees the data committed when it starts (READ COMMITTED), as one statement
     did, and the unique (invoice, step) index still decides. On an error the rollback drops the
     temporary table with the rest."""
