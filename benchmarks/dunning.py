@@ -7,7 +7,8 @@ For each size (open invoices; debtors = invoices / 10):
    loads debtors, open invoices and their reminder history with COPY, then ANALYZE. Due dates
    are spread around the benchmark date (40 % not yet due, 60 % overdue with an exponential
    age of mean 35 days) and every invoice already has the reminders the ladder sent it before
-   that date, with its rung and the day it was sent (except 1 %, "loaded late", which the
+   that date, with its rung and the day it was sent (rung 0 for a courtesy notice, as
+   portal/services/ladder.py records it) (except 1 %, "loaded late", which the
    planner starts on the first rung), so the planner sees a steady-state day: only invoices
    whose next step falls due today are planned.
 2. Times the raw baseline (`SELECT id, debtor_id, due_date FROM invoice WHERE creditor_id = %s
@@ -243,7 +244,8 @@ def load_main(conn, creditor_id: int, n_invoices: int, day: date, steps: dict, h
             issue = due - timedelta(days=30)
             amount = rng.randint(5_000, 500_000)
             created = _ts(issue)
-            sent = [(rung, when) for *_s, rung, when in histories[i] if rung]
+            # The rung reached and the day it was sent; a courtesy notice is rung 0 (ladder_rung).
+            sent = [(rung or 0, when) for *_s, rung, when in histories[i]]
             reached, sent_on = sent[-1] if sent else (0, None)
             yield (f"{creditor_id}\t{debtor_ids[owners[i]]}\tF{i:08d}\t{issue.isoformat()}\t{due.isoformat()}\t"
                    f"{amount}\t0\tEUR\topen\tf\t{created}\t{created}\t{reached}\t{sent_on or chr(92) + 'N'}\n")

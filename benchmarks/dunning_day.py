@@ -52,9 +52,11 @@ SET_RUNGS = [
     "UPDATE reminder r SET rung = x.rung FROM (SELECT mine.id, count(*) AS rung FROM dunning_step mine "
     "JOIN dunning_step s ON s.plan_id = mine.plan_id AND s.offset_days > 0 AND s.position <= mine.position "
     "WHERE mine.offset_days > 0 GROUP BY mine.id) x WHERE r.step_id = x.id",
+    # (a courtesy notice is rung 0: portal/services/ladder.py, ladder_rung)
     "UPDATE invoice i SET rung_reached = x.rung, rung_sent_on = x.day FROM (SELECT DISTINCT ON (invoice_id) "
-    "invoice_id, rung, dunning_date AS day FROM reminder WHERE status = 'sent' AND rung IS NOT NULL "
-    "ORDER BY invoice_id, rung DESC) x WHERE i.id = x.invoice_id",
+    "invoice_id, coalesce(rung, 0) AS rung, dunning_date AS day FROM reminder WHERE status = 'sent' "
+    "AND step_code <> 'thank_you' ORDER BY invoice_id, coalesce(rung, 0) DESC, dunning_date DESC) x "
+    "WHERE i.id = x.invoice_id",
 ]
 
 

@@ -37,8 +37,8 @@ from urllib.parse import unquote, urlparse
 from flask import current_app
 from sqlalchemy import select
 
-from dunning_jobs.outbox_records import (OUTBOX, HandOver, Taken, claim, record_sent, recover, settle_failure,
-                                         take_back)
+from dunning_jobs.outbox_records import (HANDOVER, OUTBOX, HandOver, Taken, claim, record_sent, recover,
+                                         settle_failure, take_back)
 from portal.extensions import db
 from portal.models import Creditor, utcnow
 from portal.services import events
@@ -302,12 +302,25 @@ class _Mailer:
             self.smtp = None
 
 
+def _anything_to_send() -> bool:
+    """A message due, or a handover a killed sender left: else a pass has nothing to do, and opens
+    no connection of its own, no thread. Read without locks: what becomes due after this look goes
+    with the next pass, as it would after the first claim."""
+    due = select(OUTBOX.c.id).where(OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= utcnow()).limit(1)
+    try:
+        return bool(db.session.scalar(select(due.exists() | select(HANDOVER.c.message_id).limit(1).exists())))
+    finally:
+        db.session.commit()
+
+
 def send_pending(limit: int | None = None) -> Sent:
     """Send what is due in the outbox, batch by batch: claim, then for each message hand over,
     send, and note its outcome; record the batch. Stops at the first connection failure (server
     down): the rest stays pending, untouched, for the next run."""
     totals = Sent()
     db.session.commit()  # what the caller has pending, as when this ran in its session
+    if not _anything_to_send():
+        return totals
     # Connections of the run's own: a session checks one out of the pool (and pings it) for
     # every transaction, and ORM statements cost several times Core's CPU. On PostgreSQL the
     # handovers go through a second one in autocommit (the claim's transaction stays open);

@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, delete, select, text, update
 
 from portal.models import Creditor, OutboxHandover, OutboxMessage, Reminder, UTCDateTime, utcnow
 from portal.services import events, ladder
-from portal.services.ladder import climb_sql
+from portal.services.ladder import climb_sql, ladder_rung, ladder_rung_sql
 
 MAX_ATTEMPTS = 8
 BASE_BACKOFF = timedelta(minutes=1)
@@ -131,7 +131,7 @@ WITH h AS (DELETE FROM outbox_handover WHERE message_id = ANY(:ids) RETURNING me
      r AS (UPDATE reminder SET status = 'sent' FROM m WHERE reminder.message_id = m.id
            RETURNING reminder.message_id, reminder.invoice_id, reminder.step_code, reminder.rung,
                      reminder.dunning_date, reminder.created_at),
-     rungs AS (SELECT r.invoice_id, r.rung, r.dunning_date + GREATEST(0, (m.sent_at AT TIME ZONE c.timezone)::date
+     rungs AS (SELECT r.invoice_id, {ladder_rung_sql("r.rung", "r.step_code")} AS rung, r.dunning_date + GREATEST(0, (m.sent_at AT TIME ZONE c.timezone)::date
                       - (r.created_at AT TIME ZONE c.timezone)::date) AS day
                FROM r JOIN m ON m.id = r.message_id JOIN creditor c ON c.id = m.creditor_id),
      i AS ({climb_sql("rungs")}),
@@ -179,8 +179,9 @@ def record_sent(connection, ids: list[int]) -> None:
             .returning(Reminder.invoice_id, Reminder.step_code, Reminder.rung, Reminder.dunning_date,
                        Reminder.created_at)).all()
         ladder.record_sends(connection, [
-            (row.invoice_id, row.rung, _sent_on(connection, message.creditor_id, row.dunning_date, row.created_at,
-                                                handed_at, zones)) for row in rows if row.rung])
+            (row.invoice_id, ladder_rung(row.rung, row.step_code),
+             _sent_on(connection, message.creditor_id, row.dunning_date, row.created_at, handed_at, zones))
+            for row in rows if ladder_rung(row.rung, row.step_code) is not None])
         _record_events(connection, message,
                 *[("thank_you.sent" if row.step_code == "thank_you" else "reminder.sent", row.invoice_id,
                    {"step": row.step_code, "channel": message.channel}) for row in rows]

@@ -5,14 +5,15 @@ it): an invoice climbs its debtor's plan (the profile's own, else standard) one 
 (rung) at a time. Rung 1 is due when its day has come; rung k+1 when its day has come, the
 invoice stands on rung k (invoice.rung_reached) and rung k was sent (invoice.rung_sent_on) at
 least max(7 days, the gap between their offsets) ago. The courtesy notice (offset <= 0) is
-optional: planned only while rung 1 is not due and nothing was sent. Both columns are written
-when a send is recorded (portal/services/ladder.py), so the invoice row alone says which step
-is due: one probe of the unique (invoice, step) index per candidate then says whether that step
-is already planned (or sent, failed, skipped). A step cancelled at composing (the invoice was
-disputed, paid or in flight then) does not block the ladder: when it is due again its row is
-planned again (ON CONFLICT ... DO UPDATE ... WHERE status = 'cancelled'). The unique (invoice,
-step) constraint makes a second run, or a concurrent one, plan nothing twice. Charges items
-(invoice.kind = 'charges') are never planned.
+optional: planned only while rung 1 is not due and no rung was sent, and not once a notice went
+out on or after its day (rung 0's rung_sent_on). Both columns are written when a send is
+recorded (portal/services/ladder.py), so the invoice row alone says which step is due: one probe
+of the unique (invoice, step) index per candidate then says whether that step is already planned
+(or awaiting approval, failed, skipped: on a quiet day, the few candidates left). A step
+cancelled at composing (the invoice was disputed, paid or in flight then) does not block the
+ladder: when it is due again its row is planned again (ON CONFLICT ... DO UPDATE ... WHERE
+status = 'cancelled'). The unique (invoice, step) constraint makes a second run, or a concurrent
+one, plan nothing twice. Charges items (invoice.kind = 'charges') are never planned.
 
 Built so that planning costs a small multiple of reading the open invoices once, at any size:
 - the cutoffs are computed here and bound as parameters, so one CASE picks every invoice's step
@@ -21,9 +22,11 @@ Built so that planning costs a small multiple of reading the open invoices once,
   before-due steps: the same for every creditor on the default plans) and run with this run's
   values, because building and keying it for SQLAlchemy's cache costs more than a small
   creditor's planning in the database;
-- on PostgreSQL, when the invoices are large enough to be read in parallel, that SELECT fills a
-  temporary table (CREATE TEMPORARY TABLE ... AS, which PostgreSQL runs in parallel, unlike the
-  SELECT of an INSERT) and the INSERT reads it: the same rows.
+- on PostgreSQL, when the invoices are large enough to be read in parallel, the candidates the
+  invoice rows name fill a temporary table (CREATE TEMPORARY TABLE ... AS, which PostgreSQL runs
+  in parallel, unlike the SELECT of an INSERT) and the INSERT probes the reminders for them
+  only: PostgreSQL cannot estimate the CASE that picks the step and, reading every invoice as a
+  candidate, would hash every reminder instead, the whole cost of a day with nothing to do.
 Each reminder inserted costs one check of its composite key to its invoice, one to its step
 (models.Reminder).
 """
@@ -33,9 +36,9 @@ from datetime import date, timedelta
 from functools import lru_cache
 
 from sqlalchemy import (Date, Integer, String, and_, bindparam, case, cast, column, exists, func, insert, literal,
-                        null, select, table, text)
+                        null, or_, select, table, text)
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import ClauseElement, Executable
+from sqlalchemy.sql.expression import ClauseElement, Executable, FunctionElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from portal.domain.schedule import Step, before_due, rung_gap, rungs
@@ -87,6 +90,24 @@ class _CreateTempAs(Executable, ClauseElement):
 @compiles(_CreateTempAs, "postgresql")
 def _compile_create_temp_as(element, compiler, **kw):
     return f"CREATE TEMPORARY TABLE {element.name} ON COMMIT DROP AS {compiler.process(element.query, **kw)}"
+
+
+class _DaysBetween(FunctionElement):
+    """later - earlier, two dates, in days (PostgreSQL's date subtraction; SQLite keeps ISO text)."""
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(_DaysBetween, "postgresql")
+def _compile_days_between_pg(element, compiler, **kw):
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({later} - {earlier})"
+
+
+@compiles(_DaysBetween)
+def _compile_days_between(element, compiler, **kw):
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(julianday({later}) - julianday({earlier}))"
 
 
 def _inserted(statement, params: dict) -> int:
@@ -167,7 +188,8 @@ def _plan_steps(creditor: Creditor, plans, day: date, now, parallel: bool) -> in
               "earliest": day - timedelta(days=min(s.offset_days for s in steps))}
     for i, (_profile, ladder, before) in enumerate(ordered):
         for j, s in enumerate(ladder + before):
-            params.update({f"cut_{i}_{j}": day - timedelta(days=s.offset_days), f"id_{i}_{j}": s.id,
+            params.update({f"cut_{i}_{j}": day - timedelta(days=s.offset_days), f"off_{i}_{j}": s.offset_days,
+                           f"id_{i}_{j}": s.id,
                            f"pos_{i}_{j}": s.position, f"code_{i}_{j}": s.code,
                            f"rung_{i}_{j}": j + 1 if j < len(ladder) else None,
                            f"status_{i}_{j}": "awaiting_approval" if s.requires_approval else "planned"})
@@ -177,16 +199,17 @@ def _plan_steps(creditor: Creditor, plans, day: date, now, parallel: bool) -> in
     shape = tuple((profile, len(ladder), len(before)) for profile, ladder, before in ordered)
     if not parallel:
         return _inserted(_steps_insert(shape), params)
-    db.session.execute(_steps_into_candidates(shape), params)
+    db.session.execute(_candidates_into_table(shape), params)
     inserted = _inserted(_CANDIDATES_INSERT, {})
     db.session.execute(text(f"DROP TABLE {CANDIDATES.name}"))
     return inserted
 
 
-@lru_cache(maxsize=32)
-def _steps_select(shape: tuple[tuple[str, int, int], ...]):
+@lru_cache(maxsize=64)
+def _steps_select(shape: tuple[tuple[str, int, int], ...], probe: bool = True):
     """The candidates' SELECT for plans of this shape ((profile, rungs, before-due steps), as
-    _ordered gives them), every value a parameter of _plan_steps.
+    _ordered gives them), every value a parameter of _plan_steps; without `probe`, also those
+    whose step has its row already (the INSERT from the temporary table probes).
 
     The chosen step's id, position and rung are CASE expressions over the invoice's rung and
     the steps' cutoffs, and its code and status CASEs on that id: no join with dunning_step. So
@@ -197,9 +220,13 @@ def _steps_select(shape: tuple[tuple[str, int, int], ...]):
 
     def due(i, j, rungs_n):
         """Step j of plan i is due: rung 1 (j = 0) or a before-due step (j >= rungs_n) on an
-        invoice that reached no rung, rung j + 1 on one standing on rung j, sent long enough ago."""
+        invoice that reached no rung (a before-due step unless a notice went out on or after its
+        day), rung j + 1 on one standing on rung j, sent long enough ago."""
         on_time = Invoice.due_date <= bindparam(f"cut_{i}_{j}", type_=Date)
-        if j == 0 or j >= rungs_n:
+        if j >= rungs_n:
+            return and_(reached == 0, on_time, or_(sent_on.is_(None), _DaysBetween(sent_on, Invoice.due_date)
+                                                    < bindparam(f"off_{i}_{j}", type_=Integer)))
+        if j == 0:
             return and_(reached == 0, on_time)
         return and_(reached == j, on_time, sent_on <= bindparam(f"sent_{i}_{j}", type_=Date))
 
@@ -242,7 +269,7 @@ def _steps_select(shape: tuple[tuple[str, int, int], ...]):
             # before any join.
             .where(Invoice.creditor_id == bindparam("creditor", type_=Integer),
                    Invoice.due_date <= bindparam("earliest", type_=Date), step_id.is_not(None),
-                   remindable(day), ~planned)
+                   remindable(day), *([~planned] if probe else []))
             # The sort reads every candidate before the first row is written, so the probes never
             # walk the rows this statement inserts: with an empty or unanalysed reminder table
             # PostgreSQL probes it by seq scan, quadratic without this.
@@ -255,24 +282,34 @@ def _steps_insert(shape):
 
 
 @lru_cache(maxsize=32)
-def _steps_into_candidates(shape):
-    """PostgreSQL: the same rows, selected first into a temporary table, then inserted.
+def _candidates_into_table(shape):
+    """PostgreSQL: the invoices whose row names a step due, selected first into a temporary
+    table; the INSERT then probes the reminders for those only (_CANDIDATES_INSERT).
 
     PostgreSQL never runs the SELECT of an INSERT ... SELECT in parallel, but it does run that
-    of a CREATE TABLE ... AS in parallel: reading and probing the open invoices (most of the
-    work before the writes) is then shared with the parallel workers
-    (max_parallel_workers_per_gather). Same transaction; each statement sees the data committed
-    when it starts (READ COMMITTED), as the single statement did, and the unique (invoice, step)
-    index still decides. Every candidate is selected before the first is inserted, so the probes
-    never walk the rows being inserted; they are written in the order selected (invoice order:
-    locality in the unique index, the result does not depend on it). On an error the rollback
-    drops the temporary table with the rest."""
-    return _CreateTempAs(CANDIDATES.name, _steps_select(shape))
+    of a CREATE TABLE ... AS in parallel: reading the open invoices (most of the work before the
+    writes) is then shared with the parallel workers (max_parallel_workers_per_gather). The INSERT
+    probes each candidate once (a quiet day: the steps awaiting approval; a busy one: the day's
+    reminders too), never a pass over every reminder. Same transaction;
+    each statement sees the data committed when it starts (READ COMMITTED), as one statement
+    did, and the unique (invoice, step) index still decides. On an error the rollback drops the
+    temporary table with the rest."""
+    return _CreateTempAs(CANDIDATES.name, _steps_select(shape, probe=False))
 
 
-# "WHERE true": SQLite reads an ON CONFLICT right after a FROM as a join's (unused on PostgreSQL,
-# kept for the statement's sake).
-_CANDIDATES_INSERT = _InsertNew(select(*(CANDIDATES.c[c] for c in COLUMNS)).where(literal(True)), replan=True)
+_CANDIDATE = CANDIDATES.alias("c")
+# One probe of the unique (invoice, step) index per candidate. The OFFSET 0 keeps PostgreSQL from
+# turning the NOT EXISTS into an anti-join, which it would answer with a hash of every reminder
+# (on one core: the INSERT's SELECT is not run in parallel) whenever it guesses the candidates
+# at more than a few thousand, though they are always few beside the reminders of a ledger
+# in its steady state. Sorted (invoice order: locality in the index), so every candidate is
+# probed before the first row is written and the probes never walk the rows being inserted.
+_CANDIDATES_INSERT = _InsertNew(
+    select(*(_CANDIDATE.c[c] for c in COLUMNS))
+    .where(~select(literal(1)).where(Reminder.invoice_id == _CANDIDATE.c.invoice_id,
+                                     Reminder.step_code == _CANDIDATE.c.step_code, Reminder.status != "cancelled")
+           .offset(0).exists())
+    .order_by(_CANDIDATE.c.invoice_id), replan=True)
 
 
 def _record_awaiting(creditor_id: int, now) -> int:

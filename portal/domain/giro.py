@@ -10,7 +10,6 @@ import io
 import struct
 import zlib
 
-import segno
 
 
 #: Any of the 8 masks makes a valid code every reader decodes; picking the best one draws and
@@ -19,7 +18,9 @@ import segno
 MASK = 0
 
 
-def _qr(payload: str) -> segno.QRCode:
+def _qr(payload: str):
+    import segno  # here: only a process that draws a QR code loads it
+
     return segno.make_qr(payload, error="m", boost_error=False, encoding="utf-8", mask=MASK)
 
 

@@ -22,7 +22,6 @@ from array import array
 from bisect import bisect_left, bisect_right
 from datetime import date
 
-from rapidfuzz import fuzz
 
 from portal.domain import remittance
 from portal.domain.amount_sets import covering, exact_set
@@ -191,6 +190,8 @@ class Book:
 
     def _similar(self, payer: str, debtors) -> list[tuple[float, int]]:
         """(similarity, debtor) of those debtors to the payer's name words, best first."""
+        from rapidfuzz import fuzz  # here: only a bank statement's matching needs it
+
         scored = [(fuzz.WRatio(payer, self._names[d][1]), d) for d in debtors if d in self._names]
         return sorted(scored, key=lambda s: (-s[0], s[1]))
 

@@ -7,7 +7,9 @@ has come, the invoice stands on rung k (`reached`: the highest rung whose messag
 rung k was sent (`sent_on`) at least the gap between the two offsets earlier, and never less than
 MIN_GAP_DAYS. An invoice first seen overdue therefore starts on rung 1, whatever its age. The
 steps on or before the due date (the courtesy notice) are optional, never a prerequisite: the
-most advanced one whose day has come is due only while rung 1 is not and nothing was sent yet.
+most advanced one whose day has come is due only while rung 1 is not and no rung was sent, and
+not once a notice before the due date went out on or after its day (`sent_on` on rung 0: the
+day the last one was sent), so that the invoice row alone says it was sent.
 """
 from __future__ import annotations
 
@@ -43,14 +45,18 @@ def rung_gap(lower: Step, upper: Step) -> int:
 def due_step(steps: list[Step], due_date: date, day: date, reached: int = 0,
              sent_on: date | None = None) -> Step | None:
     """The step to plan for the invoice on `day`, or None. `reached` is the highest rung sent
-    (0: none), `sent_on` the day it was sent. A step already planned is not planned twice (the
-    planner's unique (invoice, step)): the caller checks that, not this rule."""
+    (0: none), `sent_on` the day it was sent (on rung 0: the day a notice before the due date
+    was). A step already planned is not planned twice (the planner's unique (invoice, step)):
+    the caller checks that, not this rule."""
     age = (day - due_date).days
     ladder = rungs(steps)
     if reached == 0:
         if ladder and age >= ladder[0].offset_days:
             return ladder[0]
-        return next((s for s in before_due(steps) if age >= s.offset_days), None)
+        step = next((s for s in before_due(steps) if age >= s.offset_days), None)
+        if step is not None and sent_on is not None and sent_on >= due_date + timedelta(days=step.offset_days):
+            return None  # a notice went out on or after this one's day: this one, or one in its stead
+        return step
     if reached >= len(ladder):
         return None
     lower, upper = ladder[reached - 1], ladder[reached]

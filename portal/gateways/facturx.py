@@ -34,8 +34,6 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from lxml import etree
-
 from ..domain.money import MoneyError, check_currency, parse_amount
 from .results import UnusableFile
 
@@ -53,8 +51,6 @@ _SELLER = f"{_AGREEMENT}/ram:SellerTradeParty"
 _SETTLEMENT = "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement"
 _SUMMATION = f"{_SETTLEMENT}/ram:SpecifiedTradeSettlementHeaderMonetarySummation"
 _DATE_102 = re.compile(r"\d{8}")
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                          huge_tree=False, remove_comments=True)
 
 
 #: the business terms read here, as EN 16931 names them (for error messages)
@@ -134,8 +130,11 @@ def _attachment_names(pdf: bytes) -> set[str]:
 
 def parse_cii(xml: bytes) -> FacturX:
     """The payment facts of a CII invoice. Raises FacturXError naming the BT at fault."""
+    from lxml import etree  # here: lxml is loaded by the processes that read a Factur-X, not all of them
+
     try:
-        root = etree.fromstring(xml, _PARSER)
+        root = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                                                     dtd_validation=False, huge_tree=False, remove_comments=True))
     except etree.XMLSyntaxError as e:
         raise FacturXError(f"the XML is not well-formed: {e}") from None
     if root.getroottree().docinfo.doctype:  # no CII invoice has one; entities are how XML attacks

@@ -6,7 +6,9 @@ creditor and planned again once the debtor's contact details change.
 "Sent" is an e-mail accepted by the SMTP server (dunning_jobs/outbox_records.py, in its batch
 statement) or a letter put in the print queue (reminders: composing, approving). An invoice
 never goes down: a rung below the one reached changes nothing, the same rung sent again keeps
-the later day.
+the later day. A notice before the due date (the courtesy notice) counts as rung 0: the invoice
+keeps the day it went, so the planner needs no look at the reminders to know it was sent; the
+thank-you is not on the ladder.
 """
 from __future__ import annotations
 
@@ -19,8 +21,23 @@ from ..models import OPEN_STATUSES, DunningStep, Invoice, OutboxMessage, Reminde
 from . import events
 
 INVOICE = Invoice.__table__
+#: the one step that is not on any plan, hence not on the ladder
+THANK_YOU = "thank_you"
 #: the debtor's fields whose change gives its failed steps another chance
 CONTACT_FIELDS = frozenset({"email", "address"})
+
+
+def ladder_rung(rung: int | None, step_code: str) -> int | None:
+    """A sent reminder's rung on the ladder: its own, 0 for a step before the due date (no rung
+    of its own), None for the thank-you."""
+    if rung is not None:
+        return rung
+    return None if step_code == THANK_YOU else 0
+
+
+def ladder_rung_sql(rung: str, step_code: str) -> str:
+    """ladder_rung in SQL, on a source's columns."""
+    return f"CASE WHEN {rung} IS NULL AND {step_code} <> '{THANK_YOU}' THEN 0 ELSE {rung} END"
 
 
 def _climb(rung, day) -> dict:
@@ -47,9 +64,9 @@ def climb_sql(source: str) -> str:
 
 
 def record_sends(connection, sends: list[tuple[int, int | None, date]]) -> None:
-    """(invoice id, rung, day) sends recorded on `connection` (the caller's transaction); sends
-    without a rung (courtesy notices, thank-yous) change nothing."""
-    rows = [{"invoice": invoice_id, "rung": rung, "day": day} for invoice_id, rung, day in sends if rung]
+    """(invoice id, rung, day) sends recorded on `connection` (the caller's transaction), rungs as
+    ladder_rung gives them; sends without one (thank-yous) change nothing."""
+    rows = [{"invoice": invoice_id, "rung": rung, "day": day} for invoice_id, rung, day in sends if rung is not None]
     if rows:
         connection.execute(CLIMB, rows)
 
@@ -57,7 +74,7 @@ def record_sends(connection, sends: list[tuple[int, int | None, date]]) -> None:
 def record_sent(reminders: list[Reminder], day: date) -> None:
     """These reminders were sent on `day` (letters put in the print queue): their invoices climb
     to their rung. In the session's transaction; the caller commits."""
-    record_sends(db.session.connection(), [(r.invoice_id, r.rung, day) for r in reminders])
+    record_sends(db.session.connection(), [(r.invoice_id, ladder_rung(r.rung, r.step_code), day) for r in reminders])
 
 
 def replan_failed(debtor, actor: str) -> int:

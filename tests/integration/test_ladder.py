@@ -75,6 +75,31 @@ def test_first_run_on_an_imported_overdue_ledger_sends_first_reminders_only(app,
     # What was sent is the invoices' first rung.
     assert set(db.session.execute(select(Invoice.rung_reached, Invoice.rung_sent_on)
                                   .where(Invoice.number.in_(late)))) == {(1, DAY0)}
+    # A courtesy notice sent is rung 0, its day on the invoice: the planner needs no reminder row
+    # to know it went.
+    courtesy = {number for number, _d, code, _r, _s in rows if code == "courtesy"}
+    assert courtesy and set(db.session.execute(select(Invoice.rung_reached, Invoice.rung_sent_on)
+                                               .where(Invoice.number.in_(courtesy)))) == {(0, DAY0)}
+
+
+def test_courtesy_notice_goes_once_then_the_first_rung(app, creditor, smtp_server):
+    """In process (the outbox's own record of a send): the courtesy notice goes on its day and is
+    recorded on the invoice as rung 0; the days after plan nothing (the invoice row says it
+    went, even with its reminder row gone); the first rung follows on its day."""
+    owner = db.session.get(Creditor, creditor.id)
+    ledger.upsert_debtor(owner, "C", {"name": "C SARL", "email": "c@example.com"})
+    inv = _invoice(owner, "C-1", "C", -7)  # the courtesy notice's day (standard plan: 7 days before)
+    assert dunning_day.run(DAY0).sent == 1
+    db.session.expire_all()
+    assert (inv.rung_reached, inv.rung_sent_on) == (0, DAY0)
+    assert dunning_day.run(DAY0 + timedelta(days=1)).planned == 0
+    db.session.execute(Reminder.__table__.delete())  # the invoice row alone decides
+    db.session.commit()
+    assert dunning_day.run(DAY0 + timedelta(days=2)).planned == 0
+    assert dunning_day.run(DAY0 + timedelta(days=8)).planned == 1  # due yesterday: reminder_1
+    db.session.expire_all()
+    assert db.session.scalars(select(Reminder.step_code)).all() == ["reminder_1"]
+    assert (inv.rung_reached, inv.rung_sent_on) == (1, DAY0 + timedelta(days=8))
 
 
 def _rung_gaps(profile: str) -> dict[int, int]:

@@ -30,6 +30,8 @@ invoice = st.fixed_dictionaries({
     "age": st.integers(-20, 70),
     "reached": st.integers(0, 4),
     "sent_ago": st.integers(0, 40),
+    # on rung 0: a notice before the due date went, sent_ago days ago (its day on the invoice)
+    "courtesy_sent": st.booleans(),
     # a row already there for the step the rule picks: None or its status
     "existing": st.sampled_from([None, None, "planned", "awaiting_approval", "cancelled", "failed", "skipped"]),
     "kind": st.sampled_from(["invoice", "invoice", "invoice", "charges"]),
@@ -68,7 +70,7 @@ def test_every_plan_matches_the_rule(app, creditor, cases, through_candidates):
             "debtor_ref": debtor.ref, "issue_date": (due - timedelta(days=30)).isoformat(),
             "due_date": due.isoformat(), "amount": "10.00", "currency": "EUR"})
         inv.disputed, inv.kind = case["disputed"], case["kind"]
-        sent_on = DAY - timedelta(days=case["sent_ago"]) if case["reached"] else None
+        sent_on = DAY - timedelta(days=case["sent_ago"]) if case["reached"] or case["courtesy_sent"] else None
         inv.rung_reached, inv.rung_sent_on = case["reached"], sent_on
         rule_steps = [Step(s.code, s.position, s.offset_days) for s in plan.steps]
         step = due_step(rule_steps, due, DAY, case["reached"], sent_on)

@@ -19,9 +19,9 @@ DAY = date(2026, 6, 15)
 counter = itertools.count()
 
 # (days late on DAY, rung reached, days since it was sent, disputed, a row already there for the
-# step the rule picks: None or its status)
+# step the rule picks: None or its status, on rung 0 whether a courtesy notice was sent)
 invoices = st.lists(st.tuples(st.integers(-20, 70), st.integers(0, 4), st.integers(0, 30), st.booleans(),
-                              st.sampled_from([None, None, "planned", "cancelled", "failed", "sent"])),
+                              st.sampled_from([None, None, "planned", "cancelled", "failed", "sent"]), st.booleans()),
                     min_size=1, max_size=12)
 
 
@@ -36,13 +36,13 @@ def test_planner_matches_the_rule(app, creditor, cases):
     by_code = {s.code: s for s in steps}
     ledger.upsert_debtor(owner, "D", {"name": "Debtor", "email": "d@example.com"})
     expected = {}
-    for age, reached, sent_ago, disputed, existing in cases:
+    for age, reached, sent_ago, disputed, existing, courtesy_sent in cases:
         number = f"P-{next(counter)}"
         due = DAY - timedelta(days=age)
         inv, _ = ledger.upsert_invoice(owner, number, {"debtor_ref": "D", "issue_date": (due - timedelta(days=30)).isoformat(),
                                                        "due_date": due.isoformat(), "amount": "10.00", "currency": "EUR"})
         inv.disputed = disputed
-        sent_on = DAY - timedelta(days=sent_ago) if reached else None
+        sent_on = DAY - timedelta(days=sent_ago) if reached or courtesy_sent else None
         inv.rung_reached, inv.rung_sent_on = reached, sent_on
         step = due_step(rule_steps, due, DAY, reached, sent_on)
         if step is not None and existing:  # the rule's step already has its row, planned earlier
@@ -78,6 +78,11 @@ def test_rule_examples():
     assert due_step(steps, due, d(40)).code == "reminder_1"
     # The courtesy notice is never due once a rung was sent, nor a rung twice.
     assert due_step(steps, due, due, reached=1, sent_on=d(-1)) is None
+    # Nor once it went (rung 0, the day it went): the invoice row says so, no reminder row needed.
+    assert due_step(steps, due, d(-3), reached=0, sent_on=d(-7)) is None
+    assert due_step(steps, due, d(1), reached=0, sent_on=d(-7)).code == "reminder_1"
+    # A notice that went before the courtesy notice's day (an earlier step's) does not stand in for it.
+    assert due_step(steps, due, d(-3), reached=0, sent_on=d(-8)).code == "courtesy"
     # Rung 2: its day has come and rung 1 was sent at least max(7, 8 - 1) days earlier.
     assert due_step(steps, due, d(8), reached=1, sent_on=d(1)).code == "reminder_2"
     assert due_step(steps, due, d(8), reached=1, sent_on=d(2)) is None

@@ -10,8 +10,6 @@ from __future__ import annotations
 from datetime import date
 from typing import BinaryIO, Iterator
 
-from lxml import etree
-
 from .base import Identities, StatementError, StatementLine, joined, minor_units
 
 _CONTAINER = {"3": "Stmt", "4": "Ntfctn"}
@@ -20,6 +18,8 @@ _CONTAINER = {"3": "Stmt", "4": "Ntfctn"}
 def read(stream: BinaryIO, kind: str, version: int) -> Iterator[StatementLine]:
     """`kind` "3" or "4" (camt.053 or camt.054); `version` 2 to 8."""
     ns = f"{{urn:iso:std:iso:20022:tech:xsd:camt.05{kind}.001.{version:02d}}}"
+    from lxml import etree  # here: lxml is loaded by the processes that read a statement, not all of them
+
     container = _CONTAINER[kind]
     events = etree.iterparse(
         stream, events=("start", "end"), tag=(ns + container, ns + "Acct", ns + "Ntry"),
