@@ -221,7 +221,8 @@ def test_0008_backfills_the_ladder_from_reminders_sent(empty_database):
     assert rungs == {"CLIMBED:courtesy": None, "CLIMBED:reminder_1": 1, "CLIMBED:reminder_2": 2, "CLIMBED:firm": 3,
                      "COURTESY:courtesy": None, "COURTESY:thank_you": None, "FAILED:reminder_1": 1,
                      "FAILED:courtesy": None}
-    assert ladder == {"CLIMBED": (2, "2026-05-09"), "COURTESY": (0, None), "FAILED": (0, None), "NONE": (0, None)}
+    # (the courtesy notice's day is 0017's: rung 0)
+    assert ladder == {"CLIMBED": (2, "2026-05-09"), "COURTESY": (0, "2026-04-24"), "FAILED": (0, None), "NONE": (0, None)}
     assert kinds == {"invoice"}
 
 
@@ -261,3 +262,43 @@ def test_0011_marks_one_attempt_in_flight_per_invoice(empty_database):
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def test_0017_dates_the_courtesy_notices_sent_before_it(empty_database):
+    """An invoice whose courtesy notice went out before 0017 gets that day as rung 0's; one that
+    climbed higher, one never reminded and one whose notice failed keep what they had."""
+    app = create_app({**BASE_CONFIG, "DATABASE_URL": empty_database})
+    try:
+        with app.app_context():
+            upgrade(revision="0016")
+            with db.engine.begin() as conn:
+                insert, creditor, (debtor,) = _old_rows(conn, ("A",))
+
+                def invoice(number, rung=0, sent_on=None):
+                    return insert("INSERT INTO invoice (creditor_id, debtor_id, number, issue_date, due_date, amount, "
+                                  "amount_paid, currency, status, disputed, created_at, updated_at, rung_reached, "
+                                  "rung_sent_on) VALUES (:c, :d, :n, '2026-05-01', '2026-05-31', 1000, 0, 'EUR', 'open', "
+                                  "false, :at, :at, :rung, :sent)", c=creditor, d=debtor, n=number, rung=rung,
+                                  sent=sent_on, at="2026-05-01 00:00:00")
+
+                def reminder(inv, code, day, status="sent", rung=None):
+                    conn.execute(text("INSERT INTO reminder (creditor_id, debtor_id, invoice_id, step_code, position, "
+                                      "dunning_date, status, interest, indemnity, created_at, rung) VALUES "
+                                      "(:c, :d, :i, :code, 0, :day, :status, 0, 0, :at, :rung)"),
+                                 {"c": creditor, "d": debtor, "i": inv, "code": code, "day": day, "status": status,
+                                  "rung": rung, "at": day + " 06:30:00"})
+                noticed, climbed, silent, refused = (invoice("N-1"), invoice("N-2", 1, "2026-06-03"), invoice("N-3"),
+                                                     invoice("N-4"))
+                reminder(noticed, "courtesy", "2026-05-24")
+                reminder(climbed, "courtesy", "2026-05-24")
+                reminder(climbed, "reminder_1", "2026-06-03", rung=1)
+                reminder(refused, "courtesy", "2026-05-24", status="failed")
+            db.session.remove()
+            upgrade(revision="0017")
+            with db.engine.connect() as conn:
+                days = dict(conn.execute(text("SELECT number, rung_sent_on FROM invoice")).all())
+            as_text = {n: str(d) if d is not None else None for n, d in days.items()}
+            assert as_text == {"N-1": "2026-05-24", "N-2": "2026-06-03", "N-3": None, "N-4": None}
+    finally:
+        with app.app_context():
+            db.session.remove()
