@@ -11,8 +11,8 @@ from ..domain.references import debtor_reference, invoice_reference
 from ..errors import json_error
 from ..extensions import limiter
 from ..models import Invoice
-from ..services import (Invalid, checks, events, facturx_invoices, ledger, links, receivables, reconciliation,
-                        reminders, reports, tenants)
+from ..services import (Invalid, call_tasks, checks, events, facturx_invoices, ledger, links, plan_steps, receivables,
+                        reconciliation, reminders, reports, tenants)
 from ..domain.calendar import today_for
 from .blueprint import bp
 from .openapi import document
@@ -218,3 +218,28 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not low <= int(raw) <= high:
         raise Invalid(f"{name} must be an integer from {low} to {high}", name)
     return int(raw)
+
+
+# --- plans and tasks (issue 18) -----------------------------------------------------------------
+
+@bp.get("/plans")
+def get_plans():
+    return jsonify({"plans": plan_steps.plans_json(g.creditor.id)})
+
+
+@bp.put("/plans/<profile>")
+def put_plan(profile):
+    plan = plan_steps.replace_steps(g.creditor.id, profile, body().get("steps"))
+    return jsonify({"profile": plan.profile, "steps": [plan_steps.step_json(s) for s in plan.steps]})
+
+
+@bp.get("/tasks")
+def get_tasks():
+    status = request.args.get("status", "open")
+    return jsonify({"tasks": [call_tasks.task_json(t) for t in call_tasks.listed(g.creditor.id, status)]})
+
+
+@bp.post("/tasks/<task_id>/outcome")
+def post_task_outcome(task_id):
+    task = call_tasks.record_outcome(g.creditor, call_tasks.task_id(task_id), body(), user=None)
+    return jsonify(call_tasks.task_json(task))
