@@ -113,8 +113,8 @@ def replace_steps(creditor_id: int, profile: str, raw) -> DunningPlan:
     steps = check_steps(raw)
     rows = {s.code: s for s in db.session.scalars(select(DunningStep).where(DunningStep.plan_id == plan.id))}
     now = utcnow()
-    # Out of the way first: the old positions may collide with the new ones only in meaning (no
-    # constraint), but a retired code coming back is updated in place, as a kept one is.
+    # Matched by code over every row of the plan, retired ones too: a retired code coming back is
+    # its old row again (the reminders naming it stay its own).
     for position, s in enumerate(steps, 1):
         row = rows.get(s["code"])
         if row is None:
@@ -130,11 +130,13 @@ def replace_steps(creditor_id: int, profile: str, raw) -> DunningPlan:
     for code, row in rows.items():
         if code in kept or row.retired_at is not None:
             continue
-        if db.session.scalar(select(exists().where(Reminder.step_id == row.id))):
+        # (reminder.step_id has no index of its own, which would slow every planner insert: the
+        # creditor's index narrows the probe to its own reminders)
+        if db.session.scalar(select(exists().where(Reminder.creditor_id == creditor_id, Reminder.step_id == row.id))):
             row.retired_at = now
             retired.append(code)
             db.session.execute(update(Reminder).where(
-                Reminder.step_id == row.id, Reminder.message_id.is_(None),
+                Reminder.creditor_id == creditor_id, Reminder.step_id == row.id, Reminder.message_id.is_(None),
                 Reminder.status.in_(("planned", "awaiting_approval"))).values(status="cancelled"))
         else:
             db.session.delete(row)
