@@ -32,8 +32,8 @@ def upgrade():
     with op.batch_alter_table('reminder', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('ck_reminder_status'), type_='check')
         batch_op.create_check_constraint(
-            batch_op.f('ck_reminder_status'), "status IN ('planned', 'awaiting_approval', 'awaiting_call', 'sent', 'skipped', 'failed', "
-                      "'cancelled')")
+            batch_op.f('ck_reminder_status'),
+            "status IN ('planned', 'awaiting_approval', 'awaiting_call', 'sent', 'skipped', 'failed', 'cancelled')")
     with op.batch_alter_table('debtor', schema=None) as batch_op:
         batch_op.add_column(sa.Column('owner_id', sa.Integer(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_debtor_owner_id_creditor_user'), 'creditor_user', ['owner_id'],

@@ -15,8 +15,8 @@ from .payments import (ATTEMPT_RANK, IN_FLIGHT_STATUSES, MANDATE_RANK, MANDATE_U
 from .disputes import (DISPUTE_REASONS, DISPUTE_RESOLUTIONS, PROMISE_STATUSES, Dispute, DisputeAttachment,
                        DisputeMessage, PaymentPromise)
 from .events import Event, PortalLink, PortalSession
-from .dunning import (REMINDER_STATUSES, STEP_CHANNELS, STEP_TONES, DunningDay, DunningPlan, DunningStep, OutboxHandover,
-                      OutboxMessage, ReferenceRate, Reminder)
+from .dunning import (REMINDER_STATUSES, STEP_CHANNELS, STEP_TONES, DunningDay, DunningPlan, DunningStep,
+                      OutboxHandover, OutboxMessage, ReferenceRate, Reminder)
 from .bank import (TRANSACTION_STATUSES, TX_IGNORED, TX_MATCHED, TX_OPEN_STATUSES, TX_SUGGESTED, TX_UNMATCHED,
                    BankStatement, BankTransaction)
 from .tasks import CALL_OUTCOMES, TASK_KINDS, TASK_STATUSES, Task, TaskInvoice
@@ -30,8 +30,8 @@ __all__ = [
     "DISPUTE_REASONS", "DISPUTE_RESOLUTIONS", "PROMISE_STATUSES", "Dispute", "DisputeAttachment", "DisputeMessage",
     "PaymentPromise",
     "Event", "PortalLink", "PortalSession",
-    "REMINDER_STATUSES", "STEP_CHANNELS", "STEP_TONES", "DunningDay", "DunningPlan", "DunningStep", "OutboxHandover", "OutboxMessage",
-    "ReferenceRate", "Reminder",
+    "REMINDER_STATUSES", "STEP_CHANNELS", "STEP_TONES", "DunningDay", "DunningPlan", "DunningStep", "OutboxHandover",
+    "OutboxMessage", "ReferenceRate", "Reminder",
     "TRANSACTION_STATUSES", "TX_IGNORED", "TX_MATCHED", "TX_OPEN_STATUSES", "TX_SUGGESTED", "TX_UNMATCHED",
     "BankStatement", "BankTransaction",
     "CALL_OUTCOMES", "TASK_KINDS", "TASK_STATUSES", "Task", "TaskInvoice",

@@ -72,7 +72,8 @@ def check_steps(raw) -> list[dict]:
         if s["offset_days"] <= 0 and s["tone"] != "courtesy":
             raise Invalid("a step on or before the due date is a courtesy notice", f"steps[{i}].tone")
         if s["channel"] == "call" and s["requires_approval"]:
-            raise Invalid("a call step needs no approval: its task is the collector's to do", f"steps[{i}].needs_approval")
+            raise Invalid("a call step needs no approval: its task is the collector's to do",
+                          f"steps[{i}].needs_approval")
         if s["tone"] == "formal":
             if s["channel"] not in ("email", "letter"):
                 raise Invalid("a formal notice goes by e-mail or letter", f"steps[{i}].channel")
