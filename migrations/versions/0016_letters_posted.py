@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0016'
-down_revision = '0013'  # re-chained to 0015 at merge
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 

@@ -280,3 +280,73 @@ def document() -> dict:
             },
         },
     }
+
+
+# --- plans and tasks (issue 18), added to the document built above -----------------------------
+
+STEP = {"type": "object", "required": ["code", "offset_days"], "properties": {
+    "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,31}$",
+             "description": "stable name of the step in its plan; a step already used by reminders keeps its "
+                            "history under this code"},
+    "offset_days": {"type": "integer", "minimum": -90, "maximum": 365,
+                    "description": "days from the due date (negative: before it); strictly increasing"},
+    "channel": {"enum": ["email", "sms", "letter", "call"], "default": "email",
+                "description": "sms goes by e-mail while SMS is not configured; call makes a task (/tasks)"},
+    "tone": {"enum": ["courtesy", "reminder", "firm", "formal_notice"],
+             "description": "never less firm than the step before; a step on or before the due date is a courtesy "
+                            "notice; a formal notice follows at least two reminders after the due date"},
+    "needs_approval": {"type": "boolean", "default": False}}}
+TASK = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "kind": {"enum": ["call"]}, "debtor_ref": REF,
+    "invoices": {"type": "array", "items": REF}, "due": DATE, "status": {"enum": ["open", "done"]},
+    "outcome": {"enum": ["reached", "promise", "no_answer", "wrong_number", None]},
+    "note": {"type": ["string", "null"]}, "closed_at": {"type": ["string", "null"], "format": "date-time"}}}
+
+
+def _plans_and_tasks(doc: dict) -> dict:
+    s = "#/components/schemas/"
+    doc["components"]["schemas"].update({
+        "PlanStep": STEP,
+        "Plan": {"type": "object", "properties": {"profile": {"type": "string"},
+                                                  "steps": {"type": "array", "items": {"$ref": s + "PlanStep"}}}},
+        "PlanList": {"type": "object", "properties": {"plans": {"type": "array", "items": {"$ref": s + "Plan"}}}},
+        "PlanInput": {"type": "object", "required": ["steps"], "properties": {
+            "steps": {"type": "array", "minItems": 1, "maxItems": 12, "items": {"$ref": s + "PlanStep"}}}},
+        "Task": TASK,
+        "TaskList": {"type": "object", "properties": {"tasks": {"type": "array", "items": {"$ref": s + "Task"}}}},
+        "TaskOutcome": {"type": "object", "required": ["outcome"], "properties": {
+            "outcome": {"enum": ["reached", "promise", "no_answer", "wrong_number"]},
+            "note": {"type": "string", "maxLength": 2000},
+            "promise_date": {**DATE, "description": "required for a promise: from today to the creditor's limit"},
+            "promise_amount": {**AMOUNT, "description": "for a promise: spread over the task's invoices, oldest due "
+                                                        "first; left out, each invoice's whole balance"}}},
+    })
+    doc["paths"].update({
+        "/plans": {"get": {"operationId": "getPlans", "responses": {"200": _json(s + "PlanList"), **ERRORS}}},
+        "/plans/{profile}": {
+            "parameters": [{"name": "profile", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "put": {"operationId": "putPlan", "requestBody": _body(s + "PlanInput"),
+                    "description": "Replaces the plan's steps. A step left out that reminders refer to is kept "
+                                   "out of the plan (retired), never deleted; its reminders not yet composed are "
+                                   "cancelled.",
+                    "responses": {"200": _json(s + "Plan", "replaced"), **ERRORS}}},
+        "/tasks": {"get": {"operationId": "getTasks",
+                           "parameters": [{"name": "status", "in": "query", "schema": {"enum": ["open", "done"]}}],
+                           "responses": {"200": _json(s + "TaskList"), **ERRORS}}},
+        "/tasks/{task_id}/outcome": {
+            "parameters": [{"name": "task_id", "in": "path", "required": True,
+                            "schema": {"type": "integer", "minimum": 1}}],
+            "post": {"operationId": "postTaskOutcome", "requestBody": _body(s + "TaskOutcome"),
+                     "description": "Closes the task; the call counts as its step sent for the ladder. A promise "
+                                    "records a promise to pay per invoice, as the portal does.",
+                     "responses": {"200": _json(s + "Task", "closed"), **ERRORS,
+                                   "409": _json(s + "Error", "already closed, or no invoice can take a promise")}}},
+    })
+    return doc
+
+
+_document_before_plans = document
+
+
+def document() -> dict:  # noqa: F811 - the document above with the plans and tasks added
+    return _plans_and_tasks(_document_before_plans())

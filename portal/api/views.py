@@ -11,8 +11,8 @@ from ..domain.references import debtor_reference, invoice_reference
 from ..errors import json_error
 from ..extensions import limiter
 from ..models import Invoice
-from ..services import (Invalid, checks, events, facturx_invoices, ledger, links, receivables, reconciliation,
-                        reminders, reports, tenants)
+from ..services import (Invalid, call_tasks, checks, events, facturx_invoices, ledger, links, plan_steps, receivables,
+                        reconciliation, reminders, reports, tenants)
 from ..services import effectiveness, forecast, payer
 from ..domain.calendar import today_for
 from ..domain.discount import due_now
@@ -239,3 +239,28 @@ def get_dunning_report():
 def get_forecast():
     weeks = _int_arg("weeks", 12, 1, forecast.MAX_WEEKS)
     return jsonify(forecast.forecast(g.creditor, weeks, today_for(g.creditor)))
+
+
+# --- plans and tasks (issue 18) -----------------------------------------------------------------
+
+@bp.get("/plans")
+def get_plans():
+    return jsonify({"plans": plan_steps.plans_json(g.creditor.id)})
+
+
+@bp.put("/plans/<profile>")
+def put_plan(profile):
+    plan = plan_steps.replace_steps(g.creditor.id, profile, body().get("steps"))
+    return jsonify({"profile": plan.profile, "steps": [plan_steps.step_json(s) for s in plan.steps]})
+
+
+@bp.get("/tasks")
+def get_tasks():
+    status = request.args.get("status", "open")
+    return jsonify({"tasks": [call_tasks.task_json(t) for t in call_tasks.listed(g.creditor.id, status)]})
+
+
+@bp.post("/tasks/<task_id>/outcome")
+def post_task_outcome(task_id):
+    task = call_tasks.record_outcome(g.creditor, call_tasks.task_id(task_id), body(), user=None)
+    return jsonify(call_tasks.task_json(task))

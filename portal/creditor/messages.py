@@ -14,7 +14,7 @@ SERVICE_MESSAGES = {
     "offset_days must be between -90 and 365": lazy_gettext("Enter a number of days between -90 and 365."),
     "steps must stay in order: each later than the one before": lazy_gettext(
         "Steps must stay in order: each one later than the one before and earlier than the one after."),
-    "channel must be email or letter": lazy_gettext("Choose e-mail or letter."),
+    "channel must be one of email, sms, letter, call": lazy_gettext("Choose e-mail, SMS, letter or phone call."),
     "subject is required (200 characters at most)": lazy_gettext(
         "A subject is required (200 characters at most)."),
     "text is required (5000 characters at most)": lazy_gettext("A text is required (5000 characters at most)."),

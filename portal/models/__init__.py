@@ -3,7 +3,7 @@
 Amounts are integer minor units (BigInteger); times are UTC; dates are calendar dates.
 
 Each area imports only the areas below it (base < parties < invoices < payments, disputes, events,
-dunning, bank), and every name is re-exported here, so `from portal.models import Invoice` is the one way
+dunning, bank, tasks), and every name is re-exported here, so `from portal.models import Invoice` is the one way
 in. The areas are imported in the order the tables were always declared, so the metadata lists them
 in the same order.
 """
@@ -15,10 +15,11 @@ from .payments import (ATTEMPT_RANK, IN_FLIGHT_STATUSES, MANDATE_RANK, MANDATE_U
 from .disputes import (DISPUTE_REASONS, DISPUTE_RESOLUTIONS, PROMISE_STATUSES, Dispute, DisputeAttachment,
                        DisputeMessage, PaymentPromise)
 from .events import Event, PortalLink, PortalSession
-from .dunning import (REMINDER_STATUSES, STEP_TONES, DunningDay, DunningPlan, DunningStep, OutboxHandover,
-                      OutboxMessage, ReferenceRate, Reminder)
+from .dunning import (REMINDER_STATUSES, STEP_CHANNELS, STEP_TONES, DunningDay, DunningPlan, DunningStep,
+                      OutboxHandover, OutboxMessage, ReferenceRate, Reminder)
 from .bank import (TRANSACTION_STATUSES, TX_IGNORED, TX_MATCHED, TX_OPEN_STATUSES, TX_SUGGESTED, TX_UNMATCHED,
                    BankStatement, BankTransaction)
+from .tasks import CALL_OUTCOMES, TASK_KINDS, TASK_STATUSES, Task, TaskInvoice
 
 __all__ = [
     "UTCDateTime", "utcnow",
@@ -29,8 +30,9 @@ __all__ = [
     "DISPUTE_REASONS", "DISPUTE_RESOLUTIONS", "PROMISE_STATUSES", "Dispute", "DisputeAttachment", "DisputeMessage",
     "PaymentPromise",
     "Event", "PortalLink", "PortalSession",
-    "REMINDER_STATUSES", "STEP_TONES", "DunningDay", "DunningPlan", "DunningStep", "OutboxHandover", "OutboxMessage",
-    "ReferenceRate", "Reminder",
+    "REMINDER_STATUSES", "STEP_CHANNELS", "STEP_TONES", "DunningDay", "DunningPlan", "DunningStep", "OutboxHandover",
+    "OutboxMessage", "ReferenceRate", "Reminder",
     "TRANSACTION_STATUSES", "TX_IGNORED", "TX_MATCHED", "TX_OPEN_STATUSES", "TX_SUGGESTED", "TX_UNMATCHED",
     "BankStatement", "BankTransaction",
+    "CALL_OUTCOMES", "TASK_KINDS", "TASK_STATUSES", "Task", "TaskInvoice",
 ]

@@ -22,13 +22,17 @@ class DunningPlan(db.Model):
     profile: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(100))
 
-    steps: Mapped[list[DunningStep]] = relationship(order_by="DunningStep.position", back_populates="plan",
-                                                    cascade="all, delete-orphan")
+    #: the live steps only: a step removed while reminders refer to it is kept, retired (plan_steps.py)
+    steps: Mapped[list[DunningStep]] = relationship(
+        order_by="DunningStep.position", back_populates="plan", cascade="all, delete-orphan",
+        primaryjoin="and_(DunningPlan.id == DunningStep.plan_id, DunningStep.retired_at.is_(None))")
 
     __table_args__ = (UniqueConstraint("creditor_id", "profile"),)
 
 
 STEP_TONES = ("courtesy", "reminder", "firm", "formal")
+#: CONTRACT §9: a call step makes a task for the creditor's users; sms goes by e-mail until SMS is set up
+STEP_CHANNELS = ("email", "sms", "letter", "call")
 
 
 class DunningStep(db.Model):
@@ -52,18 +56,21 @@ class DunningStep(db.Model):
     #: the opening paragraph; the invoice table, total, link and bank details are added around it
     body_fr: Mapped[str] = mapped_column(Text)
     body_en: Mapped[str] = mapped_column(Text)
+    #: removed from its plan while reminders refer to it: kept for their history, never planned again
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     plan: Mapped[DunningPlan] = relationship(back_populates="steps")
 
     __table_args__ = (
         UniqueConstraint("plan_id", "code"),
         CheckConstraint("offset_days BETWEEN -90 AND 365", name="offset_range"),
-        CheckConstraint("channel IN ('email', 'letter')", name="channel"),
+        CheckConstraint("channel IN ('email', 'sms', 'letter', 'call')", name="channel"),
         CheckConstraint("tone IN ('courtesy', 'reminder', 'firm', 'formal')", name="tone"),
     )
 
 
-REMINDER_STATUSES = ("planned", "awaiting_approval", "sent", "skipped", "failed", "cancelled")
+#: awaiting_call: a call step's reminder, in an open call task (models/tasks.py) until its outcome
+REMINDER_STATUSES = ("planned", "awaiting_approval", "awaiting_call", "sent", "skipped", "failed", "cancelled")
 
 
 class Reminder(db.Model):
@@ -107,7 +114,8 @@ class Reminder(db.Model):
         # The planner's probe ("a reminder at this position or beyond?") reads this index alone
         # on PostgreSQL, which stores the position in it too (INCLUDE; SQLite has no such thing).
         UniqueConstraint("invoice_id", "step_code", postgresql_include=["position"]),
-        CheckConstraint("status IN ('planned', 'awaiting_approval', 'sent', 'skipped', 'failed', 'cancelled')",
+        CheckConstraint("status IN ('planned', 'awaiting_approval', 'awaiting_call', 'sent', 'skipped', 'failed', "
+                        "'cancelled')",
                         name="status"),
         Index("ix_reminder_creditor_status", "creditor_id", "status"),
         Index("ix_reminder_message_id", "message_id"),

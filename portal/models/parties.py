@@ -106,6 +106,8 @@ class Debtor(db.Model):
     address: Mapped[str | None] = mapped_column(Text)
     #: collect open invoices through the active mandate on their due date (set by the creditor)
     auto_collect: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: the collector in charge: the creditor's user who gets this debtor's call tasks
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("creditor_user.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ..extensions import db
 from ..models import OPEN_STATUSES, Creditor, Debtor, DunningStep, Invoice, OutboxMessage, Reminder, utcnow
 from . import demand as demands
-from . import documents, events, ladder, letters, links
+from . import call_tasks, documents, events, ladder, letters, links
 from .mime import smtp_bytes
 from .message_texts import render_message
 
@@ -152,6 +152,8 @@ def _compose_debtor_once(day_rows: _DayRows, debtor: Debtor, rows, day: date, gu
             reminder.status = "cancelled"
         thanks = []
     written = 0
+    day_rows.top_step(dunning)  # loads the rows' steps: those at a call step go to a call task
+    dunning = call_tasks.take_calls(debtor, dunning, day_rows.steps, day)
     step = day_rows.top_step(dunning)
     by_letter = dunning and (not debtor.email or step.channel == "letter")
     if by_letter:

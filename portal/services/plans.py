@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
-from ..models import DunningPlan, DunningStep
+from ..models import STEP_CHANNELS, DunningPlan, DunningStep
 from . import Invalid, NotFound, events
 from .checks import check_storable
 
@@ -297,8 +297,8 @@ def update_step(creditor_id: int, step_id: int, data: dict) -> DunningStep:
     if (before and offset <= max(before)) or (after and offset >= min(after)):
         raise Invalid("steps must stay in order: each later than the one before", "offset_days")
     channel = data.get("channel", step.channel)
-    if channel not in ("email", "letter"):
-        raise Invalid("channel must be email or letter", "channel")
+    if channel not in STEP_CHANNELS:
+        raise Invalid("channel must be one of email, sms, letter, call", "channel")
     texts = {}  # all checked before any is set: a refused edit changes nothing
     for lang in ("fr", "en"):
         subject = data.get(f"subject_{lang}", getattr(step, f"subject_{lang}"))

@@ -58,9 +58,10 @@ def live_promise(debtor_id: int, invoice_id: int) -> PaymentPromise | None:
         PaymentPromise.status == "live"))
 
 
-def make(debtor_id: int, number: str, promised_date, amount=None) -> PaymentPromise:
+def make(debtor_id: int, number: str, promised_date, amount=None, actor: str = "debtor") -> PaymentPromise:
     """Record the debtor's promise to pay `number` by `promised_date` (ISO string), and `amount`
-    (decimal string, a comma accepted; blank = the whole balance). One transaction."""
+    (decimal string, a comma accepted; blank = the whole balance). One transaction. `actor`:
+    "creditor" when a collector records a promise made on the phone (call_tasks)."""
     o = offer(debtor_id, number)
     day = check_date(promised_date.strip() if isinstance(promised_date, str) else promised_date, "date")
     if not o.earliest <= day <= o.latest:
@@ -77,7 +78,7 @@ def make(debtor_id: int, number: str, promised_date, amount=None) -> PaymentProm
     except IntegrityError:
         db.session.rollback()
         raise Conflict(REFUSALS["already_promised"], "invoice", code="already_promised") from None
-    events.record("promise.made", creditor_id=o.creditor.id, actor="debtor", debtor_id=debtor_id,
+    events.record("promise.made", creditor_id=o.creditor.id, actor=actor, debtor_id=debtor_id,
                   invoice_id=o.invoice.id, promise_id=promise.id, date=day.isoformat(), amount=minor,
                   balance=o.invoice.balance, currency=o.invoice.currency)
     try:

@@ -302,3 +302,50 @@ def test_0017_dates_the_courtesy_notices_sent_before_it(empty_database):
     finally:
         with app.app_context():
             db.session.remove()
+
+
+def test_0015_widens_channels_and_its_downgrade_keeps_what_it_can(empty_database):
+    """After 0015 a step may be a call (the database refused it before); going back, a call or SMS
+    step goes by e-mail and a reminder waiting for its call is planned again, so that the older
+    checks hold; the task tables go."""
+    app = create_app({**BASE_CONFIG, "DATABASE_URL": empty_database})
+    at = "2026-05-01 00:00:00"
+    step_sql = ("INSERT INTO dunning_step (plan_id, code, position, offset_days, channel, tone, requires_approval, "
+                "adds_charges, subject_fr, subject_en, body_fr, body_en) VALUES (:p, :code, :pos, :o, :ch, 'reminder', "
+                "false, false, 's', 's', 'b', 'b')")
+    try:
+        with app.app_context():
+            upgrade(revision="0013")
+            with pytest.raises(IntegrityError), db.engine.begin() as conn:
+                insert, creditor, _ = _old_rows(conn, ("A",))
+                plan = insert("INSERT INTO dunning_plan (creditor_id, profile, name) VALUES (:c, 'standard', 'S')",
+                              c=creditor)
+                insert(step_sql, p=plan, code="call_1", pos=1, o=8, ch="call")
+            upgrade(revision="0015")
+            with db.engine.begin() as conn:
+                insert, creditor, (debtor,) = _old_rows(conn, ("A",))
+                plan = insert("INSERT INTO dunning_plan (creditor_id, profile, name) VALUES (:c, 'standard', 'S')",
+                              c=creditor)
+                call = insert(step_sql, p=plan, code="call_1", pos=1, o=8, ch="call")
+                insert(step_sql, p=plan, code="sms_1", pos=2, o=15, ch="sms")
+                invoice = insert("INSERT INTO invoice (creditor_id, debtor_id, number, issue_date, due_date, amount, "
+                                 "amount_paid, currency, status, disputed, created_at, updated_at) VALUES (:c, :d, 'M-1', "
+                                 "'2026-04-01', '2026-05-01', 1000, 0, 'EUR', 'open', false, :at, :at)",
+                                 c=creditor, d=debtor, at=at)
+                conn.execute(text("INSERT INTO reminder (creditor_id, debtor_id, invoice_id, step_id, step_code, "
+                                  "position, dunning_date, status, interest, indemnity, created_at) VALUES (:c, :d, :i, "
+                                  ":s, 'call_1', 1, '2026-05-09', 'awaiting_call', 0, 0, :at)"),
+                             {"c": creditor, "d": debtor, "i": invoice, "s": call, "at": at})
+            db.session.remove()
+            downgrade(revision="0013")
+            with db.engine.connect() as conn:
+                assert set(conn.execute(text("SELECT channel FROM dunning_step")).scalars()) == {"email"}
+                assert conn.execute(text("SELECT status FROM reminder")).scalars().all() == ["planned"]
+            assert "task" not in inspect(db.engine).get_table_names()
+            db.session.remove()
+            upgrade()
+            assert schema_differences() == []
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
