@@ -170,3 +170,29 @@ def test_without_javascript_recalculate_gives_the_total(env, browser, bar_credit
         expect(page.get_by_role("button", name="Copy the reference")).to_be_hidden()
     finally:
         ctx.close()
+
+
+def test_the_discount_paid_by_card_settles_the_invoice(env, browser, bar_creditor, shot):
+    """Within its last day, the card pays the discounted amount on Stripe Checkout and the
+    discount settles the rest through the ledger: the invoice is paid in full."""
+    from .test_journeys import CARD_OK, expect_paid
+
+    ref, _email, inv = env.debtor(creditor=bar_creditor, invoices=(("later", 20, "45.25"),))
+    number = inv["later1"]
+    set_discount(env, number, "2", 5)  # 2 % of 45.25 = 0.91 -> 44.34
+    ctx, page, errors = open_portal(env, browser, bar_creditor, ref)
+    try:
+        expect(page.locator("#pay-total")).to_have_text("€44.34")
+        page.get_by_role("button", name="Pay by card").click()
+        expect(page).to_have_url(re.compile(re.escape(env.stripe.url) + r"/c/pay/cs_test_"))
+        expect(page.get_by_role("listitem")).to_have_text([re.compile(re.escape(number) + r".*€44\.34")])
+        page.get_by_label("Card number").fill(CARD_OK)
+        shot(page, "checkout-discount")
+        page.get_by_role("button", name="Pay €44.34").click()
+        expect_paid(env, page)
+        shot(page, "paid-discount")
+        got = env.api("GET", f"/invoices/{number}", bar_creditor).json()
+        assert (got["status"], got["balance"], got["amount_paid"]) == ("paid", "0.00", "45.25"), got
+        assert not errors, errors
+    finally:
+        ctx.close()
