@@ -196,3 +196,24 @@ def test_the_discount_paid_by_card_settles_the_invoice(env, browser, bar_credito
         assert not errors, errors
     finally:
         ctx.close()
+
+
+def test_the_transfer_page_keeps_long_names_on_a_phone(env, browser, bar_creditor):
+    """A 60-character invoice number (the API takes up to 64) wraps on the home and transfer pages
+    instead of pushing them sideways, as a long charges label would."""
+    ref, _email, _inv = env.debtor(creditor=bar_creditor, invoices=(("overdue", -3, "10.00"),))
+    today = env.today()
+    number = "LONG-" + "X" * 55
+    r = env.api("PUT", f"/invoices/{number}", bar_creditor, json={
+        "debtor_ref": ref, "issue_date": (today - timedelta(days=40)).isoformat(),
+        "due_date": (today - timedelta(days=10)).isoformat(), "amount": "12.00", "currency": "EUR"})
+    assert r.status_code == 201, r.text
+    ctx, page, errors = open_portal(env, browser, bar_creditor, ref, viewport=PHONE)
+    try:
+        no_sideways_scroll(page, "home, long number")
+        page.get_by_role("button", name="Pay by bank transfer").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Pay €22.00 by bank transfer")
+        no_sideways_scroll(page, "transfer page, long number")
+        assert not errors, errors
+    finally:
+        ctx.close()
