@@ -2,39 +2,19 @@
 before it comes through with no posting record, the postage is held to ordinary or registered by
 the database, and downgrading takes the four columns away and leaves the letter and the table's
 other rules as they were."""
-import uuid
 
 import pytest
 from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from portal import create_app
 from portal.extensions import db
 from support import BASE_CONFIG
-from test_migrations import ROOT, _old_rows
+from test_migrations import ROOT, _old_rows, empty_database  # noqa: F401  (its fixture)
 
 POSTING = {"posted_at", "posted_by", "postage", "tracking_number"}
-
-
-@pytest.fixture
-def empty_database(engine_name, tmp_path, request):
-    if engine_name == "sqlite":
-        yield f"sqlite:///{tmp_path / 'brand-new.db'}"
-        return
-    server = make_url(request.getfixturevalue("pg_database"))
-    name = f"relance_mig_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def columns():
