@@ -42,7 +42,7 @@ def _portal_language():
 
 
 def _alive(state) -> tuple[int, date] | None:
-    """The account's version (services/account.version) if the session stands, else None."""
+    """The account's version (services/account.live_version) if the session stands, else None."""
     lifetime = current_app.config["PERMANENT_SESSION_LIFETIME"]
     if not isinstance(state, dict) or time.time() - state.get("t", 0) > lifetime:
         return None

@@ -151,33 +151,20 @@ def _version_query():
             .join(Debtor, Debtor.creditor_id == Creditor.id).where(Debtor.id == debtor))
 
 
-#: Built once: every portal page view asks it, and building the statement cost more than running it.
-_VERSION = _version_query()
-
-
-def version(debtor_id: int) -> tuple[int, date]:
-    """(newest event id on this account or its creditor, the debtor's local date today): what
-    the account page depends on, since every state change writes an event."""
-    # Core, not the ORM: three plain columns need none of its per-statement work (every page view asks).
-    row = db.session.connection().execute(_VERSION, {"debtor_id": debtor_id}).first()
-    if row is None:
-        raise NotFound("no such debtor")
-    return _version_of(row)
-
-
 def _version_of(row) -> tuple[int, date]:
     tz, own, general = row
     return max(own or 0, general or 0), today_in(tz)
 
 
-#: The version, given only while the portal session stands (links.session_alive's rule): every
-#: portal request asks both, and one round trip to the database costs more than the two lookups.
-_LIVE_VERSION = _VERSION.where(links.SESSION_ALIVE.exists())
+#: Built once (every portal request asks it, and building the statement cost more than running
+#: it): the account's version and the session's check (links.SESSION_ALIVE) in one round trip.
+_LIVE_VERSION = _version_query().where(links.SESSION_ALIVE.exists())
 
 
 def live_version(session_id: int, debtor_id: int) -> tuple[int, date] | None:
-    """`version(debtor_id)` when the portal session `session_id` still stands for that debtor,
-    else None (signed out, link revoked or expired, no such debtor)."""
+    """(newest event id on this account or its creditor, the debtor's local date today): what the
+    account page depends on, since every state change writes an event; given only while the portal
+    session `session_id` stands for that debtor, else None (signed out, link revoked or expired)."""
     if not isinstance(session_id, int) or not isinstance(debtor_id, int):
         return None
     # Outside the request's ORM session, without a transaction: a page served from the cache then
