@@ -103,7 +103,10 @@ def test_day_by_day_timeline(mail_app, creditor, smtp_server, client):
     assert client.get(link).status_code == 303
     page = client.get("/portal/").data.decode()
     assert "Bob Smith" in page and "B-1" in page and "A-1" not in page
-    assert re.search(r'class="[^"]*selected[^"]*"[^>]*>\s*<th[^>]*>B-1<', page)
+    # The row is outlined and ticked; its heading cell names the invoice (a link to its PDF).
+    row = re.search(r'<tr class="[^"]*\bselected\b[^"]*">(.*?)</tr>', page, re.S)
+    assert row and re.search(r'<th scope="row"[^>]*>.*?\bB-1\b.*?</th>', row.group(1), re.S)
+    assert re.search(r'<input type="checkbox"[^>]*value="B-1"[^>]*checked', row.group(1))
 
 
 def test_formal_notice_after_approval_and_thank_you_once(mail_app, creditor, smtp_server):
