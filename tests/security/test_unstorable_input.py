@@ -123,6 +123,8 @@ def _api_bodies():
         cases.append((method, path, {**body, "comment": ["ok", "\x00"]}, "comment"))  # a field no one reads
     # Refused before the transaction is looked for: any id will do.
     cases.append(("post", "/bank-transactions/1/match", {"invoices": ["F-1\x00"]}, "invoices"))
+    cases.append(("put", "/plans/standard", {"steps": [{"code": "reminder_1\x00", "offset_days": 1}]}, "steps"))
+    cases.append(("post", "/tasks/1/outcome", {"outcome": "reached", "note": "appel\x00"}, "note"))
     return cases
 
 
@@ -148,7 +150,8 @@ def test_the_api_cases_cover_every_api_route_with_a_body(app, client, creditor):
         ("post", "/api/v1/bank-statements")}
     assert with_body == {("put", "/api/v1/debtors/<path:ref>"), ("put", "/api/v1/invoices/<path:number>"),
                          ("post", "/api/v1/invoices/<path:number>/payments"),
-                         ("post", "/api/v1/bank-transactions/<id>/match")}
+                         ("post", "/api/v1/bank-transactions/<id>/match"), ("put", "/api/v1/plans/<profile>"),
+                         ("post", "/api/v1/tasks/<task_id>/outcome")}
     # A body nested as deep as the JSON parser takes is walked without recursion: 422, not 500.
     deep = "[" * 5000 + '"\\u0000"' + "]" * 5000
     r = Api(client, creditor).put("/debtors/DEEP", data='{"name": "x", "tags": ' + deep + "}",
