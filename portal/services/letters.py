@@ -27,7 +27,7 @@ from ..domain.long_dates import dates_after_noun, long_date
 from ..domain.money import format_money
 from ..domain.references import format_reference
 from ..extensions import db
-from ..domain.calendar import today_for
+from ..domain.calendar import today_for, today_in
 from ..models import Creditor, Debtor, DunningStep, Invoice, OutboxMessage, utcnow
 from . import Conflict, Invalid, NotFound, documents, events, transfer
 from .demand import Demand
@@ -197,12 +197,12 @@ def clean_tracking(raw: str | None) -> str | None:
 
 def posted_day(message: OutboxMessage, creditor: Creditor) -> date | None:
     """The day the letter was posted, in the creditor's calendar."""
-    return message.posted_at.astimezone(ZoneInfo(creditor.timezone)).date() if message.posted_at else None
+    return today_in(creditor.timezone, message.posted_at) if message.posted_at else None
 
 
 def written_day(message: OutboxMessage, creditor: Creditor) -> date:
     """The day the letter was written, in the creditor's calendar: it cannot be posted before."""
-    return message.created_at.astimezone(ZoneInfo(creditor.timezone)).date()
+    return today_in(creditor.timezone, message.created_at)
 
 
 def _letters(creditor_id: int):
