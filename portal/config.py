@@ -73,6 +73,10 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "GOCARDLESS_WEBHOOK_SECRET": env.get("GOCARDLESS_WEBHOOK_SECRET") or None,
         "GOCARDLESS_ENVIRONMENT": gc_env,
         "GOCARDLESS_BASE_URL": env.get("GOCARDLESS_BASE_URL") or None,
+        "TWILIO_ACCOUNT_SID": env.get("TWILIO_ACCOUNT_SID") or None,
+        "TWILIO_AUTH_TOKEN": env.get("TWILIO_AUTH_TOKEN") or None,
+        "TWILIO_FROM": env.get("TWILIO_FROM") or None,
+        "TWILIO_API_BASE": env.get("TWILIO_API_BASE") or None,
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL") or None,
         # Rate-limit counters: Redis when a broker (or an explicit store) is configured.
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI")

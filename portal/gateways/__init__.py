@@ -14,7 +14,7 @@ from .results import (BadSignature, CheckoutLine, GatewayError, MandateState, No
                       Redirect, Reversal, ReversalState)
 
 __all__ = ["BadSignature", "CheckoutLine", "GatewayError", "MandateState", "Notification", "PaymentState", "Recovery",
-           "Redirect", "Reversal", "ReversalState", "card", "direct_debit", "hosted_origins"]
+           "Redirect", "Reversal", "ReversalState", "card", "direct_debit", "hosted_origins", "sms"]
 
 
 def card():
@@ -25,6 +25,11 @@ def card():
 def direct_debit():
     """The configured GoCardless gateway, or None: direct debit is then not offered."""
     return _gateway("gocardless")
+
+
+def sms():
+    """The configured Twilio gateway (gateways/twilio.py), or None: SMS steps then go by e-mail."""
+    return _gateway("twilio")
 
 
 def hosted_origins() -> list[str]:
@@ -47,5 +52,9 @@ def _gateway(name: str):
             from .gocardless import GoCardlessGateway
             gateway = GoCardlessGateway(cfg["GOCARDLESS_ACCESS_TOKEN"], cfg["GOCARDLESS_WEBHOOK_SECRET"],
                                         cfg["GOCARDLESS_ENVIRONMENT"], cfg["GOCARDLESS_BASE_URL"])
+        elif name == "twilio" and cfg["TWILIO_ACCOUNT_SID"] and cfg["TWILIO_AUTH_TOKEN"] and cfg["TWILIO_FROM"]:
+            from .twilio import TwilioGateway
+            gateway = TwilioGateway(cfg["TWILIO_ACCOUNT_SID"], cfg["TWILIO_AUTH_TOKEN"], cfg["TWILIO_FROM"],
+                                    cfg["TWILIO_API_BASE"])
         cache[name] = gateway
     return cache[name]

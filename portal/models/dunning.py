@@ -169,6 +169,10 @@ class OutboxMessage(db.Model):
     posted_by: Mapped[str | None] = mapped_column(String(254))
     postage: Mapped[str | None] = mapped_column(String(10))  # ordinary | registered (with AR)
     tracking_number: Mapped[str | None] = mapped_column(String(40))
+    #: an SMS: the provider's id of the message (Twilio's SID) once it took it, and the last
+    #: delivery status its callbacks reported (queued, sent, delivered, undelivered, failed)
+    provider_message_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    delivery_status: Mapped[str | None] = mapped_column(String(20))
 
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'sent', 'failed', 'letter')", name="status"),

@@ -75,6 +75,18 @@ class CreditorUser(UserMixin, db.Model):
         return f"{self.id}:{self.session_generation}"
 
 
+class CreditorMembership(db.Model):
+    """A user's access to a creditor: the entities of a group share their users. A user's own
+    `creditor_id` is the creditor it signs in to first; every creditor it may switch to has a row
+    here (its own included)."""
+    __tablename__ = "creditor_membership"
+    user_id: Mapped[int] = mapped_column(ForeignKey("creditor_user.id", ondelete="CASCADE"), primary_key=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditor.id"), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    creditor: Mapped[Creditor] = relationship()
+
+
 class ApiKey(db.Model):
     __tablename__ = "api_key"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -106,6 +118,10 @@ class Debtor(db.Model):
     address: Mapped[str | None] = mapped_column(Text)
     #: collect open invoices through the active mandate on their due date (set by the creditor)
     auto_collect: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: the accounts-payable contact (name, role, direct line...) as the collector notes it; free text
+    ap_contact: Mapped[str | None] = mapped_column(Text)
+    #: the debtor's number said STOP (or ARRET) to our sender, or it opted out in the portal: no SMS
+    sms_opt_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: the collector in charge: the creditor's user who gets this debtor's call tasks
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("creditor_user.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
