@@ -46,8 +46,10 @@ class StatementOfAccount:
     #: the PDF, from `pdf()`
     content: bytes | None = None
     #: pay by transfer: the debtor's reference (a statement asks for the whole account) and a QR
-    #: code for the open balance in euros today
+    #: code for the open balance in euros today, the disputed invoices (and their charges) left out
     transfer: TransferDetails | None = None
+    #: some open items are left out of the transfer's amount: disputed, so not asked for
+    disputed_left_out: bool = False
 
     @property
     def filename(self) -> str:
@@ -144,8 +146,20 @@ def for_debtor(debtor_id: int, raw_from=None, raw_to=None) -> StatementOfAccount
                                   error_field=e.field)
     soa = StatementOfAccount(debtor, creditor, start, end, today, raw=raw)
     soa.statements = _statements(debtor_id, creditor, start, end)
-    soa.transfer = transfer_for_debtor(creditor, debtor, receivables.open_items(debtor_id).balances)
+    soa.transfer, soa.disputed_left_out = _transfer(creditor, debtor)
     return soa
+
+
+def _transfer(creditor: Creditor, debtor: Debtor) -> tuple[TransferDetails, bool]:
+    """The account's transfer details, asking for the open balance less what is disputed: an
+    invoice under dispute is not asked for (dunning waits for it too), nor the charges claimed on it."""
+    items = receivables.open_items(debtor.id).invoices
+    disputed = {i.id for i in items if i.disputed}
+    balances: dict[str, int] = {}
+    for i in items:
+        if i.id not in disputed and i.charged_invoice_id not in disputed:
+            balances[i.currency] = balances.get(i.currency, 0) + i.balance
+    return transfer_for_debtor(creditor, debtor, balances), bool(disputed)
 
 
 def _statements(debtor_id: int, creditor: Creditor, start: date, end: date) -> list[tuple[str, rules.Statement]]:

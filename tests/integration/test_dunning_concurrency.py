@@ -86,7 +86,7 @@ def test_four_concurrent_runs_send_each_reminder_once(app, creditor, smtp_server
 
     env = app_env(database_url, smtp_server.url, MAIL_FROM="Atelier Test <relances@atelier.test>")
     procs = [flask("dunning", "run", "--date", D.isoformat(), env=env) for _ in range(PROCESSES)]
-    outputs = [json_line(p, timeout=120) for p in procs]
+    outputs = [json_line(p, timeout=600) for p in procs]
 
     # Every (invoice, step) planned exactly once, and exactly the expected ones.
     rows = db.session.execute(

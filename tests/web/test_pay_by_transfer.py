@@ -215,3 +215,25 @@ def test_copy_buttons_are_hidden_until_the_script_served_from_static_shows_them(
     assert "script-src 'self'" in r.headers["Content-Security-Policy"]
     js = client.get("/static/copy.js")
     assert js.status_code == 200 and b"navigator.clipboard" in js.data
+
+
+@needs_tools
+def test_the_statement_asks_by_transfer_for_what_is_not_disputed(ledger, client, app, tmp_path):
+    """D2 disputes F-4 (5000.00): the statement's transfer and its QR code, page and PDF, ask for
+    F-3 alone and say why the rest is left out."""
+    from portal.services import disputes
+
+    with app.app_context():
+        d2 = db.session.scalar(select(Debtor.id).where(Debtor.ref == "D2"))
+        disputes.open_dispute(d2, "F-4", reason="wrong_amount", comment="Not what was ordered")
+        db.session.commit()
+    portal_login(client, app, "D2", ledger.id)
+    page = response_text(client.get("/portal/statement"))
+    assert read_data_uri(qr_uri(transfer_block(page))).amount == Decimal("99.99")
+    assert "are not included in the amount to pay by transfer" in page
+
+    r = client.get("/portal/statement.pdf")
+    text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=r.data, capture_output=True, check=True).stdout
+    assert b"Balance due today: \xe2\x82\xac99.99." in text and b"not included in the amount" in text
+    [code] = read_pdf(r.data, keep=tmp_path / "pages")
+    assert code.amount == Decimal("99.99")
