@@ -173,7 +173,7 @@ def test_two_concurrent_runs_make_each_call_task_once(api, creditor, smtp_server
 
     env = app_env(database_url, smtp_server.url, MAIL_FROM="Atelier Test <relances@atelier.test>")
     procs = [flask("dunning", "run", "--date", d.isoformat(), env=env) for _ in range(2)]
-    outputs = [json_line(p, timeout=120) for p in procs]
+    outputs = [json_line(p, timeout=600) for p in procs]
     assert all(o["failed"] == 0 for o in outputs)
     assert sum(o["planned"] for o in outputs) == 60
 
