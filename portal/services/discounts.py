@@ -88,6 +88,20 @@ def granted_amounts(rows: list[dict]) -> dict[int, int]:
     return {r["invoice_id"]: r["data"]["amount"] for r in rows}
 
 
+def granted_on(invoice_ids) -> dict[int, int]:
+    """{invoice id: discount granted} for those of the invoices paid with their discount (the
+    thank-you says so, beside what the debtor paid)."""
+    from ..extensions import db
+
+    ids = list(invoice_ids)
+    if not ids:
+        return {}
+    return dict(db.session.execute(
+        select(PaymentAllocation.invoice_id, PaymentAllocation.amount)
+        .join(Payment, Payment.id == PaymentAllocation.payment_id)
+        .where(Payment.provider == PROVIDER, PaymentAllocation.invoice_id.in_(ids))).all())
+
+
 _PAY = Payment.__table__
 _GRANTED = select(_PAY.c.reference).where(_PAY.c.creditor_id == bindparam("c"), _PAY.c.provider == PROVIDER,
                                           _PAY.c.reference.in_(bindparam("refs", expanding=True)))

@@ -19,6 +19,7 @@ from ..domain.money import format_money
 from ..domain.references import format_reference
 from ..models import Creditor, Debtor, DunningStep, Invoice, OutboxMessage
 from .demand import Demand
+from .discounts import granted_on
 from .mime import qr_content_id, qr_payload
 from .plans import StepTextError, render_text, step_text
 
@@ -108,7 +109,8 @@ def context(creditor: Creditor, debtor: Debtor, kind: str, demand: Demand | None
                           "Thank you for your payment of invoices %(numbers)s, which we have received.",
                           len(paid), numbers=_and([inv.number for inv in paid]))
     payload = qr_payload(message, creditor) if message is not None and message.channel == "email" else None
-    return dict(creditor=creditor, debtor=debtor, kind=kind, demand=demand, paid=paid, step=step, url=url, day=day,
+    discounted = granted_on(inv.id for inv in paid) if paid else {}
+    return dict(discounted=discounted, creditor=creditor, debtor=debtor, kind=kind, demand=demand, paid=paid, step=step, url=url, day=day,
                 lang=lang, currency=currency, subject=subject, greeting=greeting, paragraphs=paragraphs,
                 intro="\n\n".join(([greeting] if greeting else []) + paragraphs), thanks=thanks,
                 legal=legal_basis(creditor, debtor, step) if demand else None,

@@ -92,3 +92,19 @@ def test_a_letter_shows_the_discount_as_a_line_of_its_own(app, creditor):
                                    day=DUE - timedelta(days=7), delivery="letter")
     assert "Escompte pour paiement anticipé, si réglé au plus tard à cette date" in html
     assert "27 octobre 2026" in html and "−20,01\u00a0€" in html and "980,49\u00a0€" in html
+
+
+def test_the_thank_you_states_the_discount_granted(app, creditor, smtp_server):
+    """Paid 980.49 by its last day, the invoice is settled by the discount (20.01): the thank-you
+    lists the invoice and says how much of it the discount settled, in French and in English."""
+    _ledger(creditor.id)
+    creditor_row = db.session.get(Creditor, creditor.id)
+    for ref in ("D1", "D2"):
+        ledger.record_offline_payment(creditor_row, f"A-{ref}", {"amount": "980.49", "date": "2026-10-26",
+                                                                  "reference": f"VIR-{ref}"})
+    got = _run(smtp_server, date(2026, 10, 27))
+    fr, en = got["d1@example.com"], got["d2@example.com"]
+    assert _message(fr).kind == "thank_you"
+    assert "dont escompte pour paiement anticipé 20,01\u00a0€" in fr.text()
+    assert "dont escompte pour paiement anticipé 20,01\u00a0€" in fr.html()
+    assert "of which early-payment discount €20.01" in en.text()
