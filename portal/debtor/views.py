@@ -70,7 +70,8 @@ def home():
         html = render_template("debtor/home.html", acc=acc, selected=set(selected), ticked=ticks,
                                banner=message_banner.for_session(g.debtor_id, message_id, selected, g.locale),
                                card_enabled=gateways.card() is not None,
-                               dd_enabled=gateways.direct_debit() is not None, percent=_percent)
+                               dd_enabled=gateways.direct_debit() is not None,
+                               sms_enabled=gateways.sms() is not None, percent=_percent)
         page = compression.Page(html)
         pages.put(key, page)
     return compression.respond(page)
