@@ -164,9 +164,3 @@ def portal_choice(debtor_id: int, opted_out: bool) -> bool:
     db.session.commit()
     return changed
 
-
-def opted_out_since(debtor_id: int):
-    """When the debtor's current opt-out was recorded (its latest sms.opted_out event), or None."""
-    from ..models import Event
-    return db.session.scalar(select(func.max(Event.at)).where(Event.debtor_id == debtor_id,
-                                                              Event.type == "sms.opted_out"))
