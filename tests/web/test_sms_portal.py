@@ -62,7 +62,7 @@ def test_the_choice_in_french(app, client, creditor):
     client.post("/portal/sms", data={"sms": "stop"})
     page = portal_text(client)
     assert "Recevoir de nouveau les SMS" in buttons(page)
-    assert "Vous ne recevez plus de SMS de notre part." in page
+    assert "Vous ne recevez plus de SMS de notre part au 06\u00a012\u00a034\u00a056\u00a078." in page
 
 
 def test_stopping_twice_records_once(app, client, creditor):
