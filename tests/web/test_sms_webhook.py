@@ -213,3 +213,17 @@ def test_a_reply_from_an_unknown_number_is_recorded_and_goes_nowhere(app, twilio
     assert r.status == 200
     assert not _events("sms.replied")
     assert look(lambda: [w.outcome for w in db.session.scalars(select(WebhookEvent))]) == ["ignored"]
+
+
+def test_a_status_of_a_message_not_recorded_yet_is_not_claimed(app, twilio, api_for, creditor):
+    """An early callback (the outbox has not committed Twilio's id yet) must not block the same
+    status later: nothing is claimed, and once the id is recorded the redelivery applies."""
+    debtor = _debtor(api_for(creditor), "D1", MOBILE)
+    from portal import gateways
+    sent = gateways.sms().send_sms(MOBILE, "Rappel", status_callback=HOOK)
+    early = twilio.advance(sent.sid, "delivered")
+    assert early.status == 200 and count(WebhookEvent) == 0
+    message = _sms(app, debtor, MOBILE, sid=sent.sid)
+    assert twilio.deliver(HOOK, early.params).status == 200
+    db.session.expire_all()
+    assert db.session.get(OutboxMessage, message.id).delivery_status == "delivered"
