@@ -2,11 +2,12 @@
 message a sample debtor would get."""
 from __future__ import annotations
 
-from flask import flash, g, make_response, redirect, render_template, request, url_for
+from flask import current_app, flash, g, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from ..services import Invalid, plans, step_preview
+from .. import gateways
+from ..services import Invalid, plans, sms_preview, step_preview
 from ..domain.calendar import today_for
 from .blueprint import bp
 from .messages import message
@@ -31,7 +32,8 @@ def _step_data(form) -> dict:
 def _plans_page(status=200, *, edits=None, errors=None, previews=None, open_step=None):
     plans.ensure_default_plans(g.creditor.id)
     return render_template("creditor/plans.html", plans=plans.plans_for(g.creditor.id), edits=edits or {},
-                           errors=errors or {}, previews=previews or {}, open_step=open_step), status
+                           errors=errors or {}, previews=previews or {}, open_step=open_step,
+                           sms_enabled=gateways.sms() is not None), status
 
 
 @bp.get("/plans")
@@ -63,12 +65,18 @@ def preview_step(step_id):
     data = _step_data(request.form)
     errors = {}
     try:
-        preview = {"samples": step_preview.sample_messages(g.creditor, step, data, today_for(g.creditor))}
+        today = today_for(g.creditor)
+        preview = {"samples": step_preview.sample_messages(g.creditor, step, data, today)}
+        if data.get("channel", step.channel) == "sms":
+            offset = data.get("offset_days", "")
+            preview["sms"] = sms_preview.samples(g.creditor, step, today, current_app.config["PORTAL_BASE_URL"],
+                                                 int(offset) if offset.lstrip("-").isdigit() else None)
     except Invalid as e:
         preview = {"error": message(e), "field": e.field}
         errors = {step_id: {e.field: preview["error"]}}
     if request.headers.get("HX-Request") == "true":
-        response = make_response(render_template("creditor/_step_preview.html", step=step, preview=preview))
+        response = make_response(render_template("creditor/_step_preview.html", step=step, preview=preview,
+                                                 sms_enabled=gateways.sms() is not None))
     else:
         response = make_response(_plans_page(edits={step_id: data}, errors=errors, previews={step_id: preview},
                                              open_step=step_id))

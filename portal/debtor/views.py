@@ -10,6 +10,7 @@ from babel.numbers import format_decimal
 from flask_wtf.csrf import generate_csrf
 
 from .. import gateways
+from ..domain import phones
 from ..extensions import limiter
 from ..services import NotFound, account, documents, link_renewal, links, message_banner, statements
 from .blueprint import bp
@@ -70,7 +71,9 @@ def home():
         html = render_template("debtor/home.html", acc=acc, selected=set(selected), ticked=ticks,
                                banner=message_banner.for_session(g.debtor_id, message_id, selected, g.locale),
                                card_enabled=gateways.card() is not None,
-                               dd_enabled=gateways.direct_debit() is not None, percent=_percent)
+                               dd_enabled=gateways.direct_debit() is not None,
+                               sms_enabled=gateways.sms() is not None, sms_number=_phone(acc.debtor.phone),
+                               percent=_percent)
         page = compression.Page(html)
         pages.put(key, page)
     return compression.respond(page)
@@ -81,6 +84,16 @@ def _ticks(acc, ticked: dict) -> set[str]:
     if "all_but" in ticked:
         return {line.invoice.number for line in acc.payable} - set(ticked["all_but"])
     return set(ticked.get("only") or ())
+
+
+def _phone(number: str | None) -> str | None:
+    """The debtor's number as people write it, for the SMS choice; as typed if it is no number."""
+    if not number:
+        return None
+    try:
+        return phones.display(number).replace(" ", "\u00a0")  # a number is never cut across lines
+    except phones.InvalidPhone:
+        return number
 
 
 def _percent(value) -> str:

@@ -19,7 +19,7 @@ from . import Invalid, approvals, dunning_days, events, reports
 #: what the live feed shows: what debtors do, money moving, and messages going out
 FEED_PREFIXES = ("portal.", "document.downloaded", "payment.", "invoice.paid", "invoice.reopened", "mandate.",
                  "dispute.", "promise.", "message.sent", "message.failed", "reminder.sent", "thank_you.sent",
-                 "reminder.approved")
+                 "reminder.approved", "sms.replied", "sms.opted_out", "sms.undelivered")
 FEED_LIMIT = 30
 
 

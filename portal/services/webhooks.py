@@ -35,6 +35,16 @@ def receive(gateway, notifications: list[Notification]) -> dict[str, int]:
     return counts
 
 
+def claim(provider: str, event_id: str, type: str, payload: dict) -> int | None:
+    """Store one event of a provider whose callbacks are not Notifications (Twilio's form posts),
+    outcome 'applied' until said otherwise; None when it is already stored. The caller commits."""
+    return _claim(Notification(provider, event_id, type, payload))
+
+
+def set_outcome(event_id: int, outcome: str) -> None:
+    db.session.execute(update(WebhookEvent).where(WebhookEvent.id == event_id).values(outcome=outcome))
+
+
 def _claim(n: Notification) -> int | None:
     """Store the event (outcome 'applied' until said otherwise); None when it is already stored."""
     return db.session.connection().execute(_CLAIM, {
