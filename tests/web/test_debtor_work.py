@@ -242,7 +242,7 @@ def test_another_creditors_debtor_is_not_found(desk, client, new_creditor, today
     assert db.session.scalar(select(Payment.id)) is None
 
 
-def test_every_action_needs_the_csrf_token(make_app, desk, creditor, pause_url=None):
+def test_every_action_needs_the_csrf_token(make_app, desk, creditor):
     strict = make_app(WTF_CSRF_ENABLED=True).test_client()
     token = csrf_token_in(strict.get("/app/login").data)
     strict.post("/app/login", data={"email": creditor.email, "password": creditor.password, "csrf_token": token})
