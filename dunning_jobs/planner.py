@@ -43,8 +43,9 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 from portal.domain.schedule import Step, before_due, rung_gap, rungs
 from portal.extensions import db
-from portal.models import (OPEN_STATUSES, Creditor, Debtor, Event, Invoice, PaymentAttempt, PaymentAttemptLine,
-                           PaymentPromise, Reminder, utcnow)
+from portal.models import (OPEN_STATUSES, Creditor, Debtor, DunningPause, Event, Invoice, PaymentAttempt,
+                           PaymentAttemptLine, PaymentPromise, Reminder, utcnow)
+from portal.services import pauses
 from portal.services.plans import PROFILE_OFFSETS, ensure_default_plans, plans_for
 
 THANK_YOU_WINDOW_DAYS = 30
@@ -133,15 +134,19 @@ def lock_creditor(creditor_id: int) -> None:
 def remindable(day):
     """Conditions under which an invoice may be reminded at all on `day` (a date or a bound
     parameter): open, not under dispute, no payment in flight (a card payment settling, a direct
-    debit submitted) and no live promise to pay by `day` or later. Charges items (late-payment
-    charges a message claimed) are never reminded on their own."""
+    debit submitted), no live promise to pay by `day` or later and no pause of the debtor's or
+    the invoice's dunning in force on `day` (services/pauses.py: an anti-join on a small table,
+    probed by its (debtor_id, until) index). Charges items (late-payment charges a message
+    claimed) are never reminded on their own."""
     in_flight = (exists().where(PaymentAttemptLine.invoice_id == Invoice.id,
                                 PaymentAttempt.id == PaymentAttemptLine.attempt_id,
                                 PaymentAttempt.status == "processing"))
     promised = exists().where(PaymentPromise.invoice_id == Invoice.id, PaymentPromise.status == "live",
                               PaymentPromise.promised_date >= day)
+    paused = exists().where(DunningPause.debtor_id == Invoice.debtor_id, pauses.in_force(day),
+                            or_(DunningPause.invoice_id.is_(None), DunningPause.invoice_id == Invoice.id))
     return and_(Invoice.status.in_(OPEN_STATUSES), Invoice.kind == "invoice", Invoice.disputed.is_(False),
-                ~in_flight, ~promised)
+                ~in_flight, ~promised, ~paused)
 
 
 def plan_day(creditor: Creditor, day: date) -> tuple[int, int]:
@@ -176,15 +181,16 @@ def _ordered(plans):
     return out
 
 
-def _plan_steps(creditor: Creditor, plans, day: date, now, parallel: bool) -> int:
+def _plan_steps(creditor: Creditor, plans, day: date, now, parallel: bool, debtor_id: int | None = None) -> int:
     """Every step due on `day`, all plans at once: one scan of the open invoices instead of one
     per (plan, step). An invoice gets its step unless that step is already planned for it (or
-    was sent, failed, skipped); a cancelled one is planned again."""
+    was sent, failed, skipped); a cancelled one is planned again. `debtor_id`: that debtor's
+    invoices only."""
     ordered = _ordered(plans)
     steps = [s for _profile, ladder, before in ordered for s in ladder + before]
     if not steps:
         return 0
-    params = {"creditor": creditor.id, "day": day, "now": now,
+    params = {"creditor": creditor.id, "day": day, "now": now, "debtor": debtor_id,
               "earliest": day - timedelta(days=min(s.offset_days for s in steps))}
     for i, (_profile, ladder, before) in enumerate(ordered):
         for j, s in enumerate(ladder + before):
@@ -197,6 +203,8 @@ def _plan_steps(creditor: Creditor, plans, day: date, now, parallel: bool) -> in
                 lower, upper = (Step(x.code, x.position, x.offset_days) for x in (ladder[j - 1], s))
                 params[f"sent_{i}_{j}"] = day - timedelta(days=rung_gap(lower, upper))
     shape = tuple((profile, len(ladder), len(before)) for profile, ladder, before in ordered)
+    if debtor_id is not None:
+        return _inserted(_steps_insert(shape, True), params)
     if not parallel:
         return _inserted(_steps_insert(shape), params)
     db.session.execute(_candidates_into_table(shape), params)
@@ -206,10 +214,11 @@ def _plan_steps(creditor: Creditor, plans, day: date, now, parallel: bool) -> in
 
 
 @lru_cache(maxsize=64)
-def _steps_select(shape: tuple[tuple[str, int, int], ...], probe: bool = True):
+def _steps_select(shape: tuple[tuple[str, int, int], ...], probe: bool = True, one_debtor: bool = False):
     """The candidates' SELECT for plans of this shape ((profile, rungs, before-due steps), as
     _ordered gives them), every value a parameter of _plan_steps; without `probe`, also those
-    whose step has its row already (the INSERT from the temporary table probes).
+    whose step has its row already (the INSERT from the temporary table probes); `one_debtor`:
+    the invoices of the debtor bound as `debtor` only.
 
     The chosen step's id, position and rung are CASE expressions over the invoice's rung and
     the steps' cutoffs, and its code and status CASEs on that id: no join with dunning_step. So
@@ -269,7 +278,8 @@ def _steps_select(shape: tuple[tuple[str, int, int], ...], probe: bool = True):
             # before any join.
             .where(Invoice.creditor_id == bindparam("creditor", type_=Integer),
                    Invoice.due_date <= bindparam("earliest", type_=Date), step_id.is_not(None),
-                   remindable(day), *([~planned] if probe else []))
+                   remindable(day), *([~planned] if probe else []),
+                   *([Invoice.debtor_id == bindparam("debtor", type_=Integer)] if one_debtor else []))
             # The sort reads every candidate before the first row is written, so the probes never
             # walk the rows this statement inserts: with an empty or unanalysed reminder table
             # PostgreSQL probes it by seq scan, quadratic without this.
@@ -277,8 +287,8 @@ def _steps_select(shape: tuple[tuple[str, int, int], ...], probe: bool = True):
 
 
 @lru_cache(maxsize=32)
-def _steps_insert(shape):
-    return _InsertNew(_steps_select(shape), replan=True)
+def _steps_insert(shape, one_debtor: bool = False):
+    return _InsertNew(_steps_select(shape, one_debtor=one_debtor), replan=True)
 
 
 @lru_cache(maxsize=32)

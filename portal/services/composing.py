@@ -22,7 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ..extensions import db
 from ..models import OPEN_STATUSES, Creditor, Debtor, DunningStep, Invoice, OutboxMessage, Reminder, utcnow
 from . import demand as demands
-from . import call_tasks, documents, events, ladder, letters, links
+from . import call_tasks, documents, events, ladder, letters, links, pauses
 from .mime import smtp_bytes
 from .message_texts import render_message
 
@@ -36,10 +36,17 @@ def _claim(debtor_ids: list[int], day: date) -> tuple[list[tuple[Debtor, list]],
     if not debtors:
         return [], None
     planned: dict[int, list] = {d.id: [] for d in debtors}
+    # A pause put in force after the planning: what it covers is cancelled, as for a dispute, and
+    # planned again once the pause is over (a cancelled step does not block the ladder).
+    paused_debtors, paused_invoices = pauses.paused_on(list(planned), day)
     for reminder, invoice in db.session.execute(
             select(Reminder, Invoice).join(Invoice, Invoice.id == Reminder.invoice_id)
             .where(Reminder.debtor_id.in_(planned), Reminder.status == "planned", Reminder.message_id.is_(None))
             .order_by(Invoice.due_date, Invoice.id)):
+        if reminder.step_code != "thank_you" and (reminder.debtor_id in paused_debtors
+                                                  or invoice.id in paused_invoices):
+            reminder.status = "cancelled"
+            continue
         planned[reminder.debtor_id].append((reminder, invoice))
     reads = demands.Reads.load([inv.id for rows in planned.values() for r, inv in rows
                                 if r.step_code != "thank_you"], day)
@@ -112,6 +119,13 @@ def compose_day(creditor: Creditor, day: date) -> int:
             done = sum(_compose_debtor(rows, debtor_id, day) for debtor_id in batch)
         written += done
     return written
+
+
+def compose_debtor(creditor: Creditor, debtor_id: int, day: date) -> int:
+    """One debtor's planned reminders into messages now (the back office's "send the next step
+    now"), exactly as compose_day does for each debtor; returns messages written."""
+    db.session.commit()
+    return _compose_debtor(_DayRows(creditor), debtor_id, day)
 
 
 def _compose_debtor(day_rows: _DayRows, debtor_id: int, day: date) -> int:
