@@ -90,3 +90,12 @@ def several_creditors(email: str) -> list[int] | None:
         return None
     ids = [c.id for c in creditors_of(user)]
     return sorted(ids) if len(ids) > 1 else None
+
+
+def users_of(creditor_id: int) -> list[CreditorUser]:
+    """Every user who may act for this creditor (its own and those of its group), by e-mail: the
+    people a debtor's owner, a note's mention or a notice may name."""
+    members = select(CreditorMembership.user_id).where(CreditorMembership.creditor_id == creditor_id)
+    return list(db.session.scalars(select(CreditorUser).where(or_(CreditorUser.creditor_id == creditor_id,
+                                                                  CreditorUser.id.in_(members)))
+                                   .order_by(CreditorUser.email)))

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import ApiKey, Creditor, CreditorMembership, CreditorUser, Debtor, Event
-from portal.services import alerts, reports
+from portal.services import alerts, memberships, reports
 from portal.services.group_figures import entity_figures
 from support import Api, back_office_login, count, csrf_token_in, look, response_text
 
@@ -223,3 +223,4 @@ def test_notices_of_a_creditor_reach_the_users_of_its_group(app, books):
     messages = alerts.notify("dispute", creditor_id=beta.id, debtor_id=debtor.id, numbers=["B1"])
     assert [m.to_addr for m in messages] == [alpha.email]
     db.session.rollback()
+    assert [u.email for u in memberships.users_of(beta.id)] == [alpha.email]
