@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import abort, flash, g, make_response, redirect, render_template, request, url_for
+from flask import flash, g, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -44,10 +44,9 @@ def dashboard_page():
 @bp.get("/dashboard/group")
 @login_required
 def group_dashboard():
-    """For a user of several creditors: each side by side, and consolidated per currency."""
+    """For a user of several creditors: each side by side, and consolidated per currency (a user
+    of one creditor, who is offered no link to it, sees its one company)."""
     creditors = memberships.creditors_of(current_user)
-    if len(creditors) < 2:
-        abort(404)
     as_of, error = _as_of()
     return render_template("creditor/dashboard_group.html", k=group_figures.overview(creditors, as_of),
                            as_of_error=error)

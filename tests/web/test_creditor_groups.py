@@ -126,10 +126,14 @@ def test_each_entity_has_the_figures_of_its_own_summary_report(app, books):
         assert f.outstanding == sum(reports.aged_balance(creditor, date(2026, 3, 31)).values())
 
 
-def test_the_group_dashboard_is_for_users_of_several_creditors_only(client, new_creditor):
+def test_a_user_of_one_creditor_is_offered_no_switch_nor_group(client, new_creditor):
     alone = new_creditor("Solo SARL")
+    other = new_creditor("Other SAS")
     back_office_login(client, alone)
-    assert client.get("/app/dashboard/group").status_code == 404
+    group_page = client.get("/app/dashboard/group")
+    assert group_page.status_code == 200  # its one company, nobody else's
+    text = response_text(group_page)
+    assert f'id="entity-{alone.id}"' in text and f'id="entity-{other.id}"' not in text and "Other SAS" not in text
     page = client.get("/app/dashboard").get_data(as_text=True)
     assert 'id="group-link"' not in page and 'id="switch-creditor"' not in page
 
