@@ -40,7 +40,7 @@ def creditor_locale():
         g.locale = g.creditor.language
 
 
-@bp.app_context_processor
+@bp.context_processor
 def group_creditors():
     """The creditors the header's switcher offers, for a user of several (read on demand)."""
     def creditors():
