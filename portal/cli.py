@@ -15,7 +15,8 @@ from dunning_jobs.scheduler import start_in_process
 
 from .extensions import db
 from .models import Creditor, Debtor
-from .services import ServiceError, checks, creditor_users, demo, ledger, links, rates, reconciliation, tenants
+from .services import (ServiceError, checks, creditor_users, demo, ledger, links, memberships, rates, reconciliation,
+                       tenants)
 from .services.imports import import_csv
 
 
@@ -25,6 +26,10 @@ def _creditor(email: str):
     if given.isascii() and given.isdigit() and len(given) < 19:
         creditor = db.session.get(Creditor, int(given))
     else:
+        several = memberships.several_creditors(email)
+        if several:  # the e-mail alone would pick one of them for the operator
+            raise click.ClickException(f"{email.strip().lower()} belongs to several creditors: give the creditor's id "
+                                       f"({', '.join(map(str, several))})")
         creditor = tenants.creditor_by_email(email)
     if creditor is None:
         raise click.ClickException(f"no creditor with e-mail {email}")
@@ -52,13 +57,29 @@ def register(app: Flask) -> None:
     @click.option("--iban", default=None)
     @click.option("--bic", default=None)
     def creditor_create(name, email, password, currency, timezone, language, iban, bic):
-        """Create a creditor with its first user and API key (printed once, as JSON)."""
+        """Create a creditor with its first user and API key (printed once, as JSON). With the e-mail
+        and password of an existing user, the new creditor joins that user's group: the user may
+        switch to it in the back office."""
         try:
             creditor, key = tenants.create_creditor(name=name, email=email, password=password, currency=currency,
                                                     timezone=timezone, language=language, iban=iban, bic=bic)
         except ServiceError as e:
             raise click.ClickException(f"{e.field}: {e.message}" if e.field else e.message)
         click.echo(json.dumps({"creditor_id": creditor.id, "api_key": key}))
+
+    @creditor_group.command("add-user")
+    @click.option("--creditor", "creditor_ref", required=True, help="the creditor's id (or a user's e-mail)")
+    @click.option("--email", required=True, help="the user's e-mail")
+    @click.option("--password", default=None, help="for a new user only: its password")
+    def creditor_add_user(creditor_ref, email, password):
+        """Let a back-office user act for one more creditor (a new e-mail becomes a user of it)."""
+        creditor = _creditor(creditor_ref)
+        try:
+            user = memberships.add_user(creditor, email, password)
+        except ServiceError as e:
+            raise click.ClickException(f"{e.field}: {e.message}" if e.field else e.message)
+        click.echo(json.dumps({"creditor_id": creditor.id, "user": user.email,
+                               "creditors": [c.id for c in memberships.creditors_of(user)]}))
 
     @creditor_group.command("set-password")
     @click.option("--email", required=True, help="the user's e-mail")
@@ -73,7 +94,7 @@ def register(app: Flask) -> None:
 
     @link_group.command("create")
     @click.argument("debtor_ref")
-    @click.option("--creditor", "email", required=True, help="the creditor's e-mail")
+    @click.option("--creditor", "email", required=True, help="the creditor's e-mail (or id)")
     def link_create(debtor_ref, email):
         """Print a new portal link for a debtor."""
         try:
@@ -84,7 +105,7 @@ def register(app: Flask) -> None:
 
     @import_group.command("invoices")
     @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-    @click.option("--creditor", "email", required=True, help="the creditor's e-mail")
+    @click.option("--creditor", "email", required=True, help="the creditor's e-mail (or id)")
     def import_invoices(file: Path, email):
         """Upsert debtors and invoices from a CSV file; imports nothing if any row is bad."""
         creditor = _creditor(email)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Flask, g, render_template, request, session
 from flask_login import current_user
 
+from .services import memberships
 from .services.checks import UNSTORABLE, shown_field
 
 #: blueprints whose input is checked elsewhere: JSON bodies (api) and signed provider events (webhooks)
@@ -37,7 +38,7 @@ def install(app: Flask) -> None:
             return None
         # Before the blueprints' own hooks: the page in the language they would have chosen.
         if request.blueprint == "creditor" and current_user.is_authenticated:
-            g.locale = current_user.creditor.language
+            g.locale = memberships.active_creditor(current_user, session.get(memberships.SESSION_KEY)).language
         elif request.blueprint == "debtor" and isinstance(session.get("portal"), dict):
             g.locale = session["portal"].get("lang", "fr")
         return render_template("input_refused.html", field=field), 422

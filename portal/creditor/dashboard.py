@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 from ..csv_export import to_csv
 from ..domain.ageing import BUCKETS
 from ..domain.money import to_decimal_string
-from ..services import Invalid, checks, dashboard
+from ..services import Invalid, checks, dashboard, group_figures, memberships
 from ..domain.calendar import today_for
 from .blueprint import bp
 
@@ -39,6 +39,17 @@ def dashboard_page():
     rows, after = dashboard.feed_start(g.creditor.id)
     return render_template("creditor/dashboard.html", k=dashboard.overview(g.creditor, as_of), rows=rows,
                            after=after, as_of_error=error, as_of_value=request.args.get("as_of", "")[:10])
+
+
+@bp.get("/dashboard/group")
+@login_required
+def group_dashboard():
+    """For a user of several creditors: each side by side, and consolidated per currency (a user
+    of one creditor, who is offered no link to it, sees its one company)."""
+    creditors = memberships.creditors_of(current_user)
+    as_of, error = _as_of()
+    return render_template("creditor/dashboard_group.html", k=group_figures.overview(creditors, as_of),
+                           as_of_error=error)
 
 
 @bp.get("/dashboard/feed")

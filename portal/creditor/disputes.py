@@ -11,6 +11,7 @@ from .. import uploads
 from ..models import DISPUTE_RESOLUTIONS
 from ..services import ServiceError, dispute_files, dispute_mail, disputes
 from ..domain.calendar import today_for
+from .auth import session_creditor
 from .blueprint import TOO_LARGE, bp
 
 
@@ -44,7 +45,7 @@ def reply_too_large(e):
     """Over the server's limit, refused while the form is read (before the view): on the reply
     form, say why on the dispute's page."""
     if current_user.is_authenticated:  # raised before the blueprint's own locale was set
-        g.locale = current_user.creditor.language
+        g.locale = session_creditor().language
     flash(_("The file is too large: 5 MB at most."), "error")
     return redirect(url_for("creditor.dispute_detail", dispute_id=(request.view_args or {})["dispute_id"]), code=303)
 

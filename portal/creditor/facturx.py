@@ -11,6 +11,7 @@ from flask_login import current_user, login_required
 
 from ..services import facturx_invoices
 from ..services.ledger import MAX_PDF_BYTES
+from .auth import session_creditor
 from .blueprint import TOO_LARGE, bp
 
 #: the business terms a refusal may name, in the creditor's language
@@ -85,7 +86,7 @@ def facturx_upload():
 def upload_too_large(e):
     """The files together are over the server's limit (MAX_CONTENT_LENGTH): nothing was read."""
     if current_user.is_authenticated:  # raised before the blueprint's own locale was set
-        g.locale = current_user.creditor.language
+        g.locale = session_creditor().language
     limit = (request.max_content_length or 0) // (1024 * 1024)
     flash(_("The files are too large together: %(mb)s MB at most in one upload. Upload fewer at once.", mb=limit),
           "error")

@@ -13,11 +13,11 @@ from email.utils import parseaddr
 
 from flask import current_app, render_template
 from flask_babel import force_locale
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from ..domain.money import format_money
 from ..extensions import db
-from ..models import Creditor, CreditorUser, Debtor, OutboxMessage, utcnow
+from ..models import Creditor, CreditorMembership, CreditorUser, Debtor, OutboxMessage, utcnow
 
 #: what a notice can be about; the template words each one
 KINDS = ("refund", "chargeback", "failed", "dispute", "dispute_reply", "promise_broken", "overpaid")
@@ -31,8 +31,12 @@ def notify(kind: str, *, creditor_id: int, debtor_id: int, numbers: list[str], a
         raise ValueError(kind)
     creditor = db.session.get(Creditor, creditor_id)
     debtor = db.session.get(Debtor, debtor_id)
-    users = db.session.scalars(select(CreditorUser).where(CreditorUser.creditor_id == creditor_id,
-                                                          CreditorUser.notify == "immediate")).all()
+    # the creditor's own users and those of its group who may switch to it
+    members = select(CreditorMembership.user_id).where(CreditorMembership.creditor_id == creditor_id)
+    users = db.session.scalars(select(CreditorUser).where(or_(CreditorUser.creditor_id == creditor_id,
+                                                              CreditorUser.id.in_(members)),
+                                                          CreditorUser.notify == "immediate")
+                               .order_by(CreditorUser.id)).all()
     if not users:
         return []
     ctx = dict(creditor=creditor, debtor=debtor, kind=kind, reference=reference, provider=provider,

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..extensions import db
-from ..models import ApiKey, Creditor, CreditorUser, utcnow
+from ..models import ApiKey, Creditor, CreditorMembership, CreditorUser, utcnow
 from . import Conflict, Invalid
 from . import events
 from .checks import UNSTORABLE, amount_of, check_email, check_name, check_storable, check_timezone, currency_of
@@ -27,10 +27,16 @@ def _dummy_hash() -> str:
 
 def create_creditor(*, name: str, email: str, password: str, currency: str = "EUR",
                     timezone: str = "Europe/Paris", language: str = "fr", **details) -> tuple[Creditor, str]:
-    """A creditor, its first user (same e-mail) and an API key, returned in clear once."""
+    """A creditor, its first user (same e-mail) and an API key, returned in clear once. When the
+    e-mail is an existing user's and `password` is that user's, the new creditor is one more
+    entity of its group: the user gets a membership of it (and keeps signing in to its own)."""
     name = check_name(name, "name")
     email = check_email(email)
-    hashed = password_hash(password)
+    existing = user_by_email(email)
+    if existing is not None and authenticate(email, password) is None:
+        raise Conflict("a user with this e-mail already exists: give that user's password to add it "
+                       "to the new creditor", "email")
+    hashed = None if existing is not None else password_hash(password)
     currency = currency_of(currency)
     if language not in ("fr", "en"):
         raise Invalid("language must be fr or en", "language")
@@ -38,18 +44,33 @@ def create_creditor(*, name: str, email: str, password: str, currency: str = "EU
         details["iban"] = normalise_iban(details["iban"])
     if details.get("bic"):
         details["bic"] = normalise_bic(details["bic"])
-    if db.session.scalar(select(CreditorUser.id).where(CreditorUser.email == email.lower())):
-        raise Conflict("a user with this e-mail already exists", "email")
     creditor = Creditor(name=name, email=email, currency=currency, timezone=check_timezone(timezone),
                         language=language, **details)
     db.session.add(creditor)
     db.session.flush()
-    db.session.add(CreditorUser(creditor_id=creditor.id, email=email.lower(),
-                                password_hash=hashed))
+    if existing is None:
+        new_user(creditor, email, hashed=hashed)
+    else:
+        db.session.add(CreditorMembership(user_id=existing.id, creditor_id=creditor.id))
     key = _new_api_key(creditor.id, "default")
     events.record("creditor.created", creditor_id=creditor.id, actor="system", name=name)
+    if existing is not None:
+        events.record("creditor_user.added", creditor_id=creditor.id, actor="system", user=existing.email)
     db.session.commit()
     return creditor, key
+
+
+def new_user(creditor: Creditor, email: str, password: str | None = None, *, hashed: str | None = None) -> CreditorUser:
+    """A back-office user whose own creditor is `creditor`, with its membership (every creation
+    of a user goes through here, so no user lacks the row for its own creditor); caller commits."""
+    email = check_email(email).lower()
+    if db.session.scalar(select(CreditorUser.id).where(CreditorUser.email == email)):
+        raise Conflict("a user with this e-mail already exists", "email")
+    user = CreditorUser(creditor_id=creditor.id, email=email, password_hash=hashed or password_hash(password))
+    db.session.add(user)
+    db.session.flush()
+    db.session.add(CreditorMembership(user_id=user.id, creditor_id=creditor.id))
+    return user
 
 
 def password_hash(password: str) -> str:
@@ -133,7 +154,8 @@ def creditor_for_api_key(key: str) -> Creditor | None:
 
 
 def creditor_by_email(email: str) -> Creditor | None:
-    """The CLI names a creditor by its login e-mail (or its contact e-mail)."""
+    """The CLI names a creditor by its login e-mail (or its contact e-mail): the user's own
+    creditor (memberships.several_creditors tells when the e-mail names more than one)."""
     email = (email or "").strip().lower()
     user = db.session.scalar(select(CreditorUser).where(CreditorUser.email == email))
     if user:
