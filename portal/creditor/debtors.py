@@ -34,7 +34,7 @@ def creditor_time(value) -> str:
     return f"{format_date(local, 'medium', locale=locale)}, {format_time(local, 'short', locale=locale)}"
 
 
-@bp.app_template_filter("phone")
+@bp.app_template_filter("debtor_phone")
 def phone(value) -> str:
     """A stored number as people write it ("06 12 34 56 78"); one stored before numbers were
     checked is shown as it was typed."""

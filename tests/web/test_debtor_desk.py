@@ -5,7 +5,7 @@ creditor's time zone), each creditor walled off from the others. Both engines.""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -94,17 +94,25 @@ def test_bad_contacts_are_refused_with_422_on_their_field_and_nothing_changes(cl
     assert events_of("debtor.updated") == []
 
 
-def test_a_corrected_email_sends_failed_steps_again(office, creditor):
-    from portal.services import ladder
-    calls = []
-    original = ladder.replan_failed
-    # Observed, not replaced: the real replanning runs (the ladder's own tests cover what it does).
-    ladder.replan_failed = lambda debtor, actor: (calls.append((debtor.ref, actor)), original(debtor, actor))[1]
-    try:
-        office.post("/app/debtors/D1/contacts", data={"email": "right@alpha.fr", "language": "fr"})
-    finally:
-        ladder.replan_failed = original
-    assert calls == [("D1", "creditor")]
+def test_a_corrected_email_sends_the_refused_step_again(client, creditor, api, smtp_server):
+    from dunning_jobs import day as dunning_day
+    from portal.models import Reminder
+    day0 = date(2026, 6, 1)
+    api.put("/debtors/Y", json={"name": "Y SARL", "email": "wrong@example.com"})
+    due = day0 - timedelta(days=3)
+    api.put("/invoices/Y-1", json={"debtor_ref": "Y", "issue_date": (due - timedelta(days=30)).isoformat(),
+                                   "due_date": due.isoformat(), "amount": "250.00", "currency": "EUR"})
+    smtp_server.handler.refuse = {"wrong@example.com": "550 5.1.1 no such user"}
+    assert dunning_day.run(day0).failed == 1
+    back_office_login(client, creditor)
+    r = client.post("/app/debtors/Y/contacts", data={"email": "right@example.com", "language": "fr"})
+    assert r.status_code == 303
+    reminder = look(lambda: db.session.scalars(select(Reminder)).one())
+    assert (reminder.status, reminder.message_id) == ("planned", None)
+    assert [e.data for e in events_of("reminder.replanned")] == [{"step": "reminder_1"}]
+    smtp_server.handler.take()
+    assert dunning_day.run(day0 + timedelta(days=1)).sent == 1
+    assert [m.rcpt_tos for m in smtp_server.handler.take()] == [["right@example.com"]]
 
 
 def test_french_creditor_reads_the_refusal_in_french(office):
