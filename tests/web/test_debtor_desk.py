@@ -273,3 +273,18 @@ def test_the_forms_need_their_csrf_token(make_app, creditor, seeded):
     assert r.status_code == 303  # the page's own token works: the 400s were CSRF
     with strict.app_context():
         assert len(db.session.scalars(select(DebtorNote)).all()) == 1
+
+
+def test_mentions_are_found_as_people_write_them(app, creditor, new_creditor):
+    from portal.services import notes
+    add_colleague(creditor.id, "Marie.Dupont@atelier.test")
+    add_colleague(creditor.id, "paul@atelier.test")
+    new_creditor("Other Corp", email="jean@other.test")
+
+    def names(body):
+        return [u.email for u in notes.mentioned(creditor.id, body)]
+
+    assert names("Vu avec @marie.dupont.") == ["Marie.Dupont@atelier.test"]  # the full stop ends the sentence
+    assert names("(@PAUL) et @marie.dupont, @paul encore") == ["Marie.Dupont@atelier.test", "paul@atelier.test"]
+    assert names("écrire à paul@atelier.test ou marie.dupont@atelier.test") == []  # addresses, not mentions
+    assert names("@jean @marie @pau @paul2") == []  # another creditor's user, and no partial names
