@@ -2,6 +2,8 @@
 and the session generation that a sign-out or a new password moves on."""
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from ..extensions import db
 from ..models import CreditorUser
 from . import NotFound, events, tenants
@@ -49,3 +51,16 @@ def log_in(email: str, password: str) -> CreditorUser | None:
     events.record("user.logged_in", creditor_id=user.creditor_id, actor="creditor", user=user.email)
     db.session.commit()
     return user
+
+
+def of_creditor(creditor_id: int) -> list[CreditorUser]:
+    """The users who work on this creditor's debtors (owners, colleagues to mention), by e-mail.
+    The one place that says who they are, so that memberships of several creditors can replace
+    the user's own creditor_id here alone."""
+    return list(db.session.scalars(select(CreditorUser).where(CreditorUser.creditor_id == creditor_id)
+                                   .order_by(CreditorUser.email)))
+
+
+def of_creditor_by_id(creditor_id: int, user_id) -> CreditorUser | None:
+    """One of of_creditor's users by id; None for anyone else's (or no such user)."""
+    return next((u for u in of_creditor(creditor_id) if u.id == user_id), None)

@@ -11,7 +11,7 @@ from ..domain.legal import DEBTOR_KINDS
 from ..extensions import db
 from ..models import Creditor, Debtor
 from . import Conflict, Invalid, NotFound, events, ladder
-from .checks import REF, check_address, check_email, check_name, check_ref, check_text
+from .checks import REF, check_address, check_email, check_name, check_ref, check_storable, check_text
 
 PROFILES = ("standard", "key_account", "risky", "public_sector")
 #: the legal basis of reminders and charges follows the debtor's kind (domain/legal.py)
@@ -27,6 +27,7 @@ class DebtorInput:
     phone: str | None
     kind: str | None
     address: str | None = None  # None: keep the current one; "": clear it
+    ap_contact: str | None = None  # the same
 
 
 def check_debtor(data, default_language: str, prefix: str = "") -> DebtorInput:
@@ -46,7 +47,25 @@ def check_debtor(data, default_language: str, prefix: str = "") -> DebtorInput:
         raise Invalid(f"kind must be one of {', '.join(KINDS)}", "kind")
     phone = check_text(data.get("phone"), f"{prefix}phone", 40, required=False)
     address = (check_address(data["address"], f"{prefix}address") or "") if "address" in data else None
-    return DebtorInput(check_name(data.get("name"), f"{prefix}name"), email, language, profile, phone, kind, address)
+    ap_contact = check_ap_contact(data["ap_contact"]) if "ap_contact" in data else None
+    return DebtorInput(check_name(data.get("name"), f"{prefix}name"), email, language, profile, phone, kind, address,
+                       ap_contact)
+
+
+AP_CONTACT_MAX = 1000
+
+
+def check_ap_contact(value) -> str:
+    """The accounts-payable contact, free text as the collector notes it (a name, a direct line,
+    opening hours); "" clears it."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return ""
+    if not isinstance(value, str):
+        raise Invalid("ap_contact must be text", "ap_contact")
+    value = value.replace("\r\n", "\n").strip()
+    if len(value) > AP_CONTACT_MAX:
+        raise Invalid(f"ap_contact is longer than {AP_CONTACT_MAX} characters", "ap_contact")
+    return check_storable(value, "ap_contact")
 
 
 def get_debtor(creditor_id: int, ref: str) -> Debtor:
@@ -65,9 +84,10 @@ def _put_debtor(creditor: Creditor, ref: str, d: DebtorInput, actor: str) -> tup
     if created:
         debtor = Debtor(creditor_id=creditor.id, ref=ref, profile="standard", kind="business")
         db.session.add(debtor)
-    before = {k: getattr(debtor, k) for k in ("name", "email", "language", "profile", "phone", "kind", "address")}
+    before = {k: getattr(debtor, k) for k in ("name", "email", "language", "profile", "phone", "kind", "address",
+                                              "ap_contact")}
     debtor.name, debtor.email, debtor.language = d.name, d.email, d.language
-    for key in ("profile", "phone", "kind", "address"):
+    for key in ("profile", "phone", "kind", "address", "ap_contact"):
         if getattr(d, key) is not None:
             setattr(debtor, key, getattr(d, key) or None)
     db.session.flush()

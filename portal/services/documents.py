@@ -26,6 +26,16 @@ def pdf_for(invoice: Invoice, *, actor: str) -> Document:
     """The invoice's uploaded document, or else its summary made now (a Document not stored: an
     earlier release stored generated ones, which are stale and no longer served).
     A charges item (charge_items) has none: the message that claimed it is its record."""
+    doc = document_of(invoice)
+    events.record("document.downloaded", creditor_id=invoice.creditor_id, debtor_id=invoice.debtor_id,
+                  invoice_id=invoice.id, actor=actor)
+    db.session.commit()
+    return doc
+
+
+def document_of(invoice: Invoice) -> Document:
+    """pdf_for's document, without recording a download: the back office reading it is not the
+    debtor opening it (the portal's history and the activity feed say "downloaded" of the debtor)."""
     if invoice.kind == "charges":
         raise NotFound("no document for charges")
     doc = db.session.scalar(select(Document).where(Document.invoice_id == invoice.id))
@@ -36,7 +46,4 @@ def pdf_for(invoice: Invoice, *, actor: str) -> Document:
         doc = Document(creditor_id=invoice.creditor_id, invoice_id=invoice.id, source="generated",
                        filename=invoice_summary.filename(invoice, debtor.language), content=pdf,
                        content_type="application/pdf", sha256=hashlib.sha256(pdf).hexdigest())
-    events.record("document.downloaded", creditor_id=invoice.creditor_id, debtor_id=invoice.debtor_id,
-                  invoice_id=invoice.id, actor=actor)
-    db.session.commit()
     return doc

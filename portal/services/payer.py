@@ -122,9 +122,10 @@ class DebtorRow:
 
 
 def debtor_list(creditor: Creditor, today: date, search: str | None = None, sort: str = "balance",
-                direction: str | None = None, limit: int = 500) -> list[DebtorRow]:
+                direction: str | None = None, limit: int = 500, owner_id: int | None = None) -> list[DebtorRow]:
     """Debtors with open balance, overdue part (creditor currency), open invoices and payer
-    behaviour, in one statement. Debtors without a paid invoice sort last on the payer columns."""
+    behaviour, in one statement. Debtors without a paid invoice sort last on the payer columns.
+    `owner_id`: only the debtors that user is in charge of ("mine")."""
     sort = sort if sort in SORTS else "balance"
     direction = direction if direction in ("asc", "desc") else SORTS[sort]
     open_ = Invoice.status.in_(OPEN_STATUSES)
@@ -148,6 +149,8 @@ def debtor_list(creditor: Creditor, today: date, search: str | None = None, sort
          .where(Debtor.creditor_id == creditor.id)
          .group_by(Debtor.id)
          .order_by(ordered.nulls_last(), Debtor.name, Debtor.id).limit(limit))
+    if owner_id is not None:
+        q = q.where(Debtor.owner_id == owner_id)
     if search:
         # Typed text is matched literally: no LIKE wildcards, no NUL (PostgreSQL refuses it).
         term = search.replace("\x00", "").lower()

@@ -24,7 +24,7 @@ NOT_PAGES = {
     "debtor.payment_resume": "redirects to the Checkout page (or the payment's page)",
     "debtor.mandate_return": "redirects to /portal/ with a flash message",
     "debtor.invoice_pdf": "PDF", "debtor.statement_pdf": "PDF", "creditor.statement_pdf": "PDF",
-    "creditor.ageing_csv": "CSV",
+    "creditor.ageing_csv": "CSV", "creditor.invoice_pdf": "PDF",
     "debtor.dispute_attachment": "a download", "creditor.dispute_attachment": "a download",
     "creditor.outbox_attachment": "a download", "creditor.approval_preview": "PDF",
     "creditor.login": "checked signed out, below (signed in it redirects)",

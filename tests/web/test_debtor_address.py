@@ -156,7 +156,7 @@ def test_back_office_refuses_a_bad_address_inline_keeping_what_was_typed(english
     page = response_text(r)
     err = re.search(r'<p class="field-error" id="address-error">([^<]+)</p>', page)
     assert err and "Line 2 has 47 characters" in err.group(1), page
-    textarea = re.search(r"<textarea([^>]*)>", page).group(1)
+    textarea = re.search(r"<textarea( id=\"address-lines\"[^>]*)>", page).group(1)
     assert 'aria-invalid="true"' in textarea and re.search(r'aria-describedby="[^"]*address-error', textarea)
     assert typed + "</textarea>" in page
     assert api.get("/debtors/P1").json["address"] == ADDRESS
