@@ -190,9 +190,11 @@ def record_sent(connection, ids: list[int]) -> None:
 
 def recover(connection) -> None:
     """Record sent what killed senders handed over: handover rows whose message no live sender
-    holds locked (a live one keeps its batch locked until it has recorded them itself)."""
+    holds locked (a live one keeps its batch locked until it has recorded them itself). An
+    SMS's handover is not proof it went: outbox_sms.recover looks those up at Twilio."""
     ids = connection.execute(
         select(HANDOVER.c.message_id).join(OUTBOX, OUTBOX.c.id == HANDOVER.c.message_id)
+        .where(OUTBOX.c.channel != "sms")
         .with_for_update(skip_locked=True, of=OUTBOX)).scalars().all()
     if ids:
         record_sent(connection, ids)
