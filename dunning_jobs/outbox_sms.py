@@ -45,7 +45,8 @@ class Texter:
         body = self.handovers.execute(select(OUTBOX.c.text_body).where(OUTBOX.c.id == message.id)).scalar_one()
         try:
             self.hand_over(message.id)
-        except Taken:
+        except Taken:  # another sender's, live or killed: looked up once IN_FLIGHT has passed
+            outcomes.uncertain.append((message, None))
             return True
         try:
             sent = self.gateway.send_sms(message.to_addr, body, status_callback=self.callback)
@@ -70,10 +71,15 @@ SET_SID = (update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
 
 def record(connection, sids: dict[int, str], uncertain: list) -> None:
     """In the batch's transaction, after record_sent: the SIDs of the SMS sent; the messages
-    whose outcome is uncertain wait (backoff), their handover kept for `recover`."""
+    whose outcome is uncertain wait (backoff), their handover kept for `recover`; those another
+    sender had handed over (error None) wait IN_FLIGHT, or this run would claim them again."""
     if sids:
         connection.execute(SET_SID, [{"b_id": i, "b_sid": sid, "b_status": "queued"} for i, sid in sids.items()])
     for message, error in uncertain:
+        if error is None:  # handed over by another sender: not claimed again until it can be looked up
+            connection.execute(update(OUTBOX).where(OUTBOX.c.id == message.id, OUTBOX.c.status == "pending")
+                               .values(next_attempt_at=utcnow() + IN_FLIGHT))
+            continue
         attempts = message.attempts + 1
         connection.execute(update(OUTBOX).where(OUTBOX.c.id == message.id).values(
             attempts=attempts, last_error=error[:2000], next_attempt_at=utcnow() + backoff(attempts)))
