@@ -19,6 +19,7 @@ from portal.extensions import db
 from portal.models import Creditor, DunningPlan, DunningStep, Event, OutboxHandover, OutboxMessage, Reminder
 from portal.models.base import replaying
 from portal.services import ledger, plans
+from support import back_office_login, response_text
 
 PARIS = ZoneInfo("Europe/Paris")
 MOBILE, LANDLINE = "06 12 34 56 78", "01 42 68 53 00"
@@ -220,3 +221,19 @@ def test_a_number_twilio_refuses_fails_the_message(app, creditor, fake_twilio):
     assert db.session.scalar(select(Event).where(Event.type == "message.failed")).debtor_id == debtor_id
     assert db.session.scalars(select(OutboxHandover)).all() == []
     assert fake_twilio.created == []
+
+
+def test_back_office_shows_the_sms_and_why_a_step_went_by_email(app, creditor, fake_twilio, client):
+    at = paris(2026, 5, 11, 10, 0)
+    texted = seed(creditor.id, "W1", at.date())
+    seed(creditor.id, "W2", at.date(), LANDLINE)
+    run_day(creditor.id, at.date(), at)
+    send_at(at)
+    [message] = messages(texted)
+    back_office_login(client, creditor)
+    page = response_text(client.get(f"/app/outbox/{message.id}"))
+    assert "SMS" in page and "+33612345678" in page and message.provider_message_id in page
+    assert "Texte du SMS" in page and f"/app/outbox/{message.id}/html" not in page
+    assert message.text_body.split(" :")[0] in page
+    timeline = response_text(client.get("/app/debtors/W2"))
+    assert "Pas de SMS (aucun numéro de mobile connu)\u00a0: relance envoyée par e-mail" in timeline
