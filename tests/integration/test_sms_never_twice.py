@@ -2,9 +2,12 @@
 messages, both engines: an answer lost (hang-up, 5xx) is looked up in Twilio's list before any
 retry; a sender killed after its handover, before or after its request, leaves a handover the next
 run looks up (found: recorded sent with that SID; not found: sent once); four `flask dunning send`
-processes at once, some of their requests answered by a hang-up."""
+processes at once, some of their requests answered by a hang-up; a `flask dunning send` process
+SIGKILLed while Twilio holds its answer."""
 from __future__ import annotations
 
+import signal
+import threading
 from collections import Counter
 from datetime import timedelta
 
@@ -14,12 +17,14 @@ from sqlalchemy import select
 from dunning_jobs.outbox_records import HandOver
 from dunning_jobs.outbox_sms import IN_FLIGHT
 from fakes.cli_process import app_env, flask, json_line
+from fakes.twilio_server import FakeTwilio
 from portal import gateways
 from portal.extensions import db
 from portal.gateways.twilio import TwilioGateway
 from portal.models import OutboxHandover, OutboxMessage, utcnow
 from portal.models.base import replaying
 
+from test_dunning_crash import wait_for_dead_sessions
 from test_sms_steps import app_config, messages, paris, run_day, seed, send_at, twilio_config  # noqa: F401
 
 AT = paris(2026, 5, 11, 10, 0)  # a Monday morning: SMS may go at once
@@ -125,3 +130,52 @@ def test_four_concurrent_senders_text_each_debtor_once(app, creditor, fake_twili
     assert {status for status, _ in rows} == {"sent"}
     assert {sid for _, sid in rows} == {c["sid"] for c in fake_twilio.created}
     assert handovers() == []
+
+
+class HoldingTwilio(FakeTwilio):
+    """Holds the answer to the `hold_at`-th message POST (the message already created), until
+    the test lets it go: where a sender is killed with its request made and no answer yet."""
+
+    def __init__(self, hold_at: int):
+        super().__init__()
+        self.hold_at, self.held, self.release = hold_at, threading.Event(), threading.Event()
+
+    def _create(self, req):
+        reply = super()._create(req)
+        if len(self.created) == self.hold_at and not self.held.is_set():
+            self.held.set()
+            self.release.wait(30)
+        return reply
+
+
+def test_sender_killed_waiting_for_twilio_sends_nothing_twice(app, creditor, database_url, engine_name):
+    twilio = HoldingTwilio(hold_at=3).start()
+    try:
+        app.config.update(twilio_config(twilio))
+        app.extensions.get("relance_gateways", {}).pop("twilio", None)
+        numbers = [f"+336123457{n:02d}" for n in range(6)]
+        for n, number in enumerate(numbers):
+            seed(creditor.id, f"K{n}", AT.date(), number)
+        run_day(creditor.id, AT.date(), AT)
+        db.session.remove()
+
+        sender = flask("dunning", "send", env=app_env(database_url, **twilio_config(twilio)))
+        try:
+            assert twilio.held.wait(45), sender.communicate(timeout=5)
+            sender.send_signal(signal.SIGKILL)  # its third SMS created at Twilio, no answer yet
+            sender.wait(10)
+        finally:
+            twilio.release.set()
+        wait_for_dead_sessions(engine_name)
+        # Killed mid-batch: its three SMS were created at Twilio and handed over here, none
+        # recorded yet (a batch is recorded when it ends).
+        assert len(twilio.created) == 3 and len(handovers()) == 3
+
+        send_at(utcnow() + IN_FLIGHT + timedelta(minutes=5))  # looks the three up, sends the rest
+        assert Counter(c["To"] for c in twilio.created) == Counter({number: 1 for number in numbers})
+        rows = db.session.execute(select(OutboxMessage.status, OutboxMessage.provider_message_id)).all()
+        assert {status for status, _ in rows} == {"sent"}
+        assert {sid for _, sid in rows} == {c["sid"] for c in twilio.created}
+        assert handovers() == []
+    finally:
+        twilio.stop()
