@@ -98,6 +98,11 @@ def recover(connection, gateway) -> None:
         .where(OUTBOX.c.channel == "sms", OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= now,
                HANDOVER.c.handed_at <= now - IN_FLIGHT)
         .with_for_update(skip_locked=True, of=OUTBOX)).all()
+    # PostgreSQL keeps them locked until all are settled; SQLite (no row locks) must not hold a
+    # read snapshot over Twilio calls: a write after another sender's commit would be refused.
+    short = connection.dialect.name != "postgresql"
+    if short:
+        connection.commit()
     for row in rows:
         try:
             sid = gateway.find_sent(row.to_addr, row.text_body, row.handed_at)
@@ -110,4 +115,6 @@ def recover(connection, gateway) -> None:
         else:
             record_sent(connection, [row.message_id])
             record(connection, {row.message_id: sid}, [])
-    connection.commit()  # once: the messages stay locked (PostgreSQL) until all are settled
+        if short:
+            connection.commit()
+    connection.commit()
