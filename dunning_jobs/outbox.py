@@ -1,4 +1,4 @@
-"""Durable outbox -> SMTP (and Twilio for SMS: outbox_sms.py), after commit, one connection per run, messages in batches.
+"""Durable outbox -> SMTP (SMS: Twilio, outbox_sms.py), after commit, one connection per run, messages in batches.
 
 What it guarantees, and how:
 - Never the same message twice. A batch of due messages is claimed with FOR UPDATE SKIP LOCKED

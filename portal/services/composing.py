@@ -155,7 +155,8 @@ def _compose_debtor_once(day_rows: _DayRows, debtor: Debtor, rows, day: date, gu
     day_rows.top_step(dunning)  # loads the rows' steps: those at a call step go to a call task
     dunning = call_tasks.take_calls(debtor, dunning, day_rows.steps, day)
     step = day_rows.top_step(dunning)
-    if dunning and step is not None and step.channel == "sms" and sms_steps.number_or_fall_back(creditor, debtor, step, day):
+    texted = dunning and step is not None and step.channel == "sms"
+    if texted and sms_steps.number_or_fall_back(creditor, debtor, step, day):  # else by e-mail, as below
         written += _write(creditor, debtor, dunning, [], step, day, "sms", guarded, reads, staged)
         dunning, step = [], None
     by_letter = dunning and (not debtor.email or step.channel == "letter")
