@@ -42,7 +42,7 @@ class Texter:
         if self.gateway is None:  # configured when composed, not now: it waits for the settings
             outcomes.refused(message, "SMS not configured (TWILIO_*)", RETRIES)
             return True
-        body = self.handovers.execute(select(OUTBOX.c.text_body).where(OUTBOX.c.id == message.id)).scalar_one()
+        body = message.sms_body  # claimed with it (outbox_records.CLAIMED)
         try:
             self.hand_over(message.id)
         except Taken:  # another sender's, live or killed: looked up once IN_FLIGHT has passed
