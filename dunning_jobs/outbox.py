@@ -1,4 +1,4 @@
-"""Durable outbox -> SMTP, after commit, one connection per run, messages in batches.
+"""Durable outbox -> SMTP (SMS: Twilio, outbox_sms.py), after commit, one connection per run, messages in batches.
 
 What it guarantees, and how:
 - Never the same message twice. A batch of due messages is claimed with FOR UPDATE SKIP LOCKED
@@ -37,8 +37,10 @@ from urllib.parse import unquote, urlparse
 from flask import current_app
 from sqlalchemy import select
 
+from dunning_jobs import outbox_sms
 from dunning_jobs.outbox_records import (HANDOVER, OUTBOX, HandOver, Taken, claim, record_sent, recover,
                                          settle_failure, take_back)
+from portal import gateways
 from portal.extensions import db
 from portal.models import Creditor, utcnow
 from portal.services import events
@@ -87,6 +89,8 @@ class _Outcomes:
         self.sent_ids: list[int] = []
         self.refusals: list[tuple] = []  # (message, error, SMTP code)
         self.broken: list[dict] = []  # events of messages that could not be built
+        self.sids: dict[int, str] = {}  # SMS sent: Twilio's id of each (outbox_sms)
+        self.uncertain: list[tuple] = []  # SMS without a clear answer: (message, error)
 
     def sent(self, message_id: int) -> None:
         self.sent_ids.append(message_id)
@@ -166,6 +170,7 @@ class _Batches:
             record_sent(connection, outcomes.sent_ids)
         for message, error, code in outcomes.refusals:
             settle_failure(connection, message, error, code)
+        outbox_sms.record(connection, outcomes.sids, outcomes.uncertain)
         events.record_many(outcomes.broken, connection=connection)
         connection.commit()
         self.ready.put((connection, claim(connection, next_size) if next_size else []))
@@ -332,6 +337,8 @@ def send_pending(limit: int | None = None) -> Sent:
     mailer = None
     try:
         mailer = _Mailer(current_app.config["SMTP_URL"], _address(current_app.config["MAIL_FROM"]), handovers)
+        texter = outbox_sms.Texter(gateways.sms(), mailer.hand_over, handovers)
+        outbox_sms.recover(batches.connections[0], texter.gateway)  # before recover, which takes the rest
         recover(batches.connections[0])
         size = BATCH if limit is None else min(BATCH, limit)
         batches.start(size)
@@ -349,7 +356,7 @@ def send_pending(limit: int | None = None) -> Sent:
                     break
                 if time.monotonic() - started > BATCH_SECONDS:
                     break  # the rest goes back to the queue when this batch commits
-                if not mailer.send(message, outcomes):
+                if not (texter if message.channel == "sms" else mailer).send(message, outcomes):
                     stop = True
                     break
             batches.record(connection, outcomes, 0 if stop else size)

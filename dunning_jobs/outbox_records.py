@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg import pq
-from sqlalchemy import bindparam, delete, select, text, update
+from sqlalchemy import bindparam, case, delete, select, text, update
 
 from portal.models import Creditor, OutboxHandover, OutboxMessage, Reminder, UTCDateTime, utcnow
 from portal.services import events, ladder
@@ -32,7 +32,9 @@ def backoff(attempts: int) -> timedelta:
 
 
 #: what sending needs of a message (its bodies and attachment only when its bytes were not stored)
-CLAIMED = [OUTBOX.c[k] for k in ("id", "creditor_id", "debtor_id", "kind", "channel", "to_addr", "raw", "attempts")]
+CLAIMED = [OUTBOX.c[k] for k in ("id", "creditor_id", "debtor_id", "kind", "channel", "to_addr", "raw", "attempts")] + [
+    # an SMS's text (a select of its own would cost a round trip while nothing else goes on)
+    case((OUTBOX.c.channel == "sms", OUTBOX.c.text_body), else_=None).label("sms_body")]
 
 
 def claim(connection, size: int):
@@ -190,9 +192,11 @@ def record_sent(connection, ids: list[int]) -> None:
 
 def recover(connection) -> None:
     """Record sent what killed senders handed over: handover rows whose message no live sender
-    holds locked (a live one keeps its batch locked until it has recorded them itself)."""
+    holds locked (a live one keeps its batch locked until it has recorded them itself). An
+    SMS's handover is not proof it went: outbox_sms.recover looks those up at Twilio."""
     ids = connection.execute(
         select(HANDOVER.c.message_id).join(OUTBOX, OUTBOX.c.id == HANDOVER.c.message_id)
+        .where(OUTBOX.c.channel != "sms")
         .with_for_update(skip_locked=True, of=OUTBOX)).scalars().all()
     if ids:
         record_sent(connection, ids)

@@ -22,7 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ..extensions import db
 from ..models import OPEN_STATUSES, Creditor, Debtor, DunningStep, Invoice, OutboxMessage, Reminder, utcnow
 from . import demand as demands
-from . import call_tasks, documents, events, ladder, letters, links, pauses
+from . import call_tasks, documents, events, ladder, letters, links, pauses, sms_steps
 from .mime import smtp_bytes
 from .message_texts import render_message
 
@@ -169,6 +169,10 @@ def _compose_debtor_once(day_rows: _DayRows, debtor: Debtor, rows, day: date, gu
     day_rows.top_step(dunning)  # loads the rows' steps: those at a call step go to a call task
     dunning = call_tasks.take_calls(debtor, dunning, day_rows.steps, day)
     step = day_rows.top_step(dunning)
+    texted = dunning and step is not None and step.channel == "sms"
+    if texted and sms_steps.number_or_fall_back(creditor, debtor, step, day):  # else by e-mail, as below
+        written += _write(creditor, debtor, dunning, [], step, day, "sms", guarded, reads, staged)
+        dunning, step = [], None
     by_letter = dunning and (not debtor.email or step.channel == "letter")
     if by_letter:
         written += _write(creditor, debtor, dunning, [], step, day, "letter", guarded, reads, staged)
@@ -188,15 +192,19 @@ def top_step(rows) -> DunningStep | None:
     return max(steps.values(), key=lambda s: s.position) if steps else None
 
 
+#: one message a day per debtor and channel: an e-mail, a letter, an SMS (daily_key's prefix)
+DAILY_KEYS = {"email": "E", "letter": "L", "sms": "S"}
+
+
 def _write(creditor: Creditor, debtor: Debtor, dunning, thanks, step: DunningStep | None, day: date,
            channel: str, guarded: bool, reads: demands.Reads, staged: list[_Staged] | None) -> int:
     """One message for these reminders; `guarded`: inside a savepoint, so that if the debtor
-    already had its e-mail (or letter) today, the reminders wait for tomorrow's."""
+    already had its e-mail (or letter, or SMS) today, the reminders wait for tomorrow's."""
     try:
         with db.session.begin_nested() if guarded else nullcontext():
             kind = "reminder" if dunning else "thank_you"
             message = _stage(creditor, debtor, kind, dunning, thanks, step, day, channel, reads=reads,
-                             daily_key=f"{'E' if channel == 'email' else 'L'}:{debtor.id}:{day.isoformat()}")
+                             daily_key=f"{DAILY_KEYS[channel]}:{debtor.id}:{day.isoformat()}")
             if staged is None:
                 _store([message])
             else:
@@ -250,15 +258,16 @@ def _stage(creditor: Creditor, debtor: Debtor, kind: str, dunning, thanks, step:
         claimed = demands.claim_charges(creditor, debtor, demand, day)
     asked = [ln.invoice.number for ln in demand.lines] + [c.number for c in claimed] if demand else []
     with_letter = kind == "formal_notice" or channel == "letter"
+    by_sms = channel == "sms"
     delivery = delivery or ("email" if channel == "email" else "letter")
-    # A letter prints a short link: people type it from paper.
+    # A letter prints a short link: people type it from paper; an SMS has no room for a long one.
     issued = links.issue(debtor, issued_by="reminder", commit=False, flush=False, invoice_numbers=asked or None,
-                         short=with_letter)
+                         short=with_letter or by_sms)
     domain = parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "relance.local"
     message = OutboxMessage(creditor_id=creditor.id, debtor_id=debtor.id, kind=kind, channel=channel,
                             daily_key=daily_key, to_addr=debtor.email if channel == "email" else None,
                             message_id_header=f"<{uuid.uuid4().hex}@{domain}>",
-                            status="pending" if channel == "email" else "letter", next_attempt_at=utcnow())
+                            status="letter" if channel == "letter" else "pending", next_attempt_at=utcnow())
     if demand is not None:
         message.amount, message.currency = demand.total, demand.currency
         message.payment_reference, message.deadline = demand.reference, demand.deadline
@@ -266,6 +275,8 @@ def _stage(creditor: Creditor, debtor: Debtor, kind: str, dunning, thanks, step:
     paid = [inv for _, inv in thanks]
     message.subject, message.text_body, message.html_body = render_message(
         creditor, debtor, kind, demand, paid, step, issued.url, day, message)
+    if by_sms:  # the same subject for the back office; the text, recipient and time of an SMS
+        sms_steps.fill(message, creditor, debtor, step, demand, [inv for _, inv in dunning], issued.short_url)
     if with_letter:
         message.delivery = delivery
         html = letters.letter_html(creditor, debtor, kind, demand, step, url=issued.short_url, day=day,

@@ -54,11 +54,11 @@ def log_in(email: str, password: str) -> CreditorUser | None:
 
 
 def of_creditor(creditor_id: int) -> list[CreditorUser]:
-    """The users who work on this creditor's debtors (owners, colleagues to mention), by e-mail.
-    The one place that says who they are, so that memberships of several creditors can replace
-    the user's own creditor_id here alone."""
-    return list(db.session.scalars(select(CreditorUser).where(CreditorUser.creditor_id == creditor_id)
-                                   .order_by(CreditorUser.email)))
+    """The users who work on this creditor's debtors (owners, colleagues to mention), by e-mail:
+    its own and those of its group (memberships.users_of)."""
+    from .memberships import users_of
+
+    return users_of(creditor_id)
 
 
 def of_creditor_by_id(creditor_id: int, user_id) -> CreditorUser | None:
