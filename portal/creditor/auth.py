@@ -42,7 +42,7 @@ def login():
         user = creditor_users.log_in(form.email.data, form.password.data)
         if user is not None:
             login_user(user)
-            return redirect(safe_redirect_target(request.args.get("next"), url_for("creditor.debtors")))
+            return redirect(safe_redirect_target(request.args.get("next"), url_for("creditor.today")))
         flash(_("Wrong e-mail or password."), "error")
     return render_template("creditor/login.html", form=form), 200 if request.method == "GET" else 401
 

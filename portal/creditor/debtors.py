@@ -1,6 +1,6 @@
-"""The debtors list and one debtor's page: its invoices, events, portal links, mandate and
-payment attempts; editing its postal address and kind, switching automatic collection, issuing
-and revoking portal links."""
+"""The debtors list (`/app/debtors`: the home is Today) and one debtor's page: its invoices,
+events, portal links, mandate and payment attempts; editing its postal address and kind,
+switching automatic collection, issuing and revoking portal links."""
 from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, url_for
@@ -15,7 +15,7 @@ from .forms import ActionForm
 from .messages import message
 
 
-@bp.get("/")
+@bp.get("/debtors")
 @login_required
 def debtors():
     q = (request.args.get("q") or "").strip()[:100]
