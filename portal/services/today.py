@@ -42,7 +42,8 @@ class Item:
     target: int
     #: a call assigned to the signed-in user
     mine: bool = False
-    #: the server's answer for a refused e-mail, the reason of a suggestion
+    #: the server's answer for a refused e-mail, the reason of a dispute or a suggestion, how many
+    #: invoices a formal notice names
     note: str | None = None
 
 
@@ -54,7 +55,7 @@ def _approvals(creditor_id: int, today: date):
     """One formal notice per debtor, postponed ones left out (as the approvals page lists them)."""
     return (select(Debtor.id.label("target"), Debtor.ref, Debtor.name, func.sum(_balance()).label("amount"),
                    func.min(Invoice.currency).label("currency"), func.min(Reminder.dunning_date).label("since"),
-                   func.min(Invoice.number).label("detail"), func.count().label("invoices"))
+                   func.min(Invoice.number).label("detail"), func.count().label("note"))
             .select_from(Reminder).join(Invoice, Invoice.id == Reminder.invoice_id)
             .join(Debtor, Debtor.id == Reminder.debtor_id)
             .where(Reminder.creditor_id == creditor_id, Reminder.status == "awaiting_approval",
@@ -148,7 +149,8 @@ def work(creditor: Creditor, today: date, user_id: int | None = None) -> dict[st
         q = _calls(creditor.id, today, user_id) if name == "calls" else _SECTIONS[name](creditor.id, today)
         rows = db.session.execute(q).mappings().all()
         items = [Item(r["ref"], r["name"], int(r["amount"] or 0), r["currency"], _local_day(r["since"], creditor.timezone),
-                      r["detail"] or "", r["target"], bool(r.get("mine")), r.get("note"))
+                      r["detail"] or "", r["target"], bool(r.get("mine")),
+                      None if r.get("note") is None else str(r["note"]))
                  for r in rows]
         items.sort(key=lambda i: (not i.mine, -i.amount, i.since, i.target))
         out[name] = items[:LIMIT]

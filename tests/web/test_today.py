@@ -132,6 +132,7 @@ def test_each_list_shows_its_work_most_at_stake_first_then_oldest(bo, work):
     # Notices: B owes 5 000, A 1 500 (two invoices), C's is postponed.
     assert rows(html, "approvals") == ["Beta Ltd", "Alpha SARL"]
     assert 'href="/app/approvals#approval-' in section(html, "approvals")
+    assert "A1 et 1 autre facture" in response_text(bo.get("/app/"))  # Alpha's notice names A1 and A2
     # Disputes: B1 (5 000) then A1 (1 200); A2's was answered by us.
     assert rows(html, "disputes") == ["Beta Ltd", "Alpha SARL"]
     assert "A2" not in section(html, "disputes")
