@@ -65,7 +65,9 @@ def _approvals(creditor_id: int, today: date):
 
 def _disputes(creditor_id: int, today: date):
     """Open disputes whose last word is the debtor's (or that have none): we owe a reply."""
+    open_ones = select(Dispute.id).where(Dispute.creditor_id == creditor_id, Dispute.status == "open")
     last = (select(DisputeMessage.dispute_id, func.max(DisputeMessage.id).label("last_id"))
+            .where(DisputeMessage.dispute_id.in_(open_ones))  # this creditor's open ones, not every thread
             .group_by(DisputeMessage.dispute_id).subquery())
     message = aliased(DisputeMessage)
     return (select(Dispute.id.label("target"), Debtor.ref, Debtor.name, _balance().label("amount"),

@@ -191,3 +191,30 @@ def test_the_debtors_list_moved_and_sign_in_lands_on_today(client, creditor, api
     assert 'id="debtors"' in client.get("/app/debtors").get_data(as_text=True)
     assert "Alpha SARL" in response_text(client.get("/app/debtors?q=Alpha"))
     assert 'id="debtors"' not in client.get("/app/").get_data(as_text=True)
+
+
+def _statements(client, path):
+    """SQL statements the server (the client's own app) runs to answer one GET."""
+    from sqlalchemy import event
+    seen = []
+
+    def record(conn, cursor, statement, *args):
+        seen.append(statement)
+    with client.application.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert client.get(path).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_the_page_and_its_menu_cost_the_same_queries_whatever_the_work(app, bo, api, creditor, today):
+    empty = len(_statements(bo, "/app/"))
+    ledger(api, today)
+    build(creditor.id, today)
+    assert empty > 7 and len(_statements(bo, "/app/")) == empty  # one per list and one for every count, not one per row
+    # Another page pays one query for all the menu's badges.
+    touching = [s for s in _statements(bo, "/app/debtors") if "task" in s or "dispute" in s or "bank_transaction" in s]
+    assert len(touching) == 1 and all(t in touching[0] for t in ("task", "dispute", "bank_transaction", "reminder"))
