@@ -5,7 +5,7 @@ refused, calls due, bank suggestions to confirm), and their counts for the menu.
 Each list is defined once, as a select of its rows (`_SECTIONS`): `work()` reads the rows (one
 query per list, whatever the number of debtors) and `counts()` counts every list, plus the menu's
 other badges, in a single query, so the menu and the page can never disagree. Within a list the
-most at stake comes first, then the oldest (the order CONTRACT-minded collectors work in)."""
+most at stake comes first, then the oldest ("prioritise by urgency and amount at stake")."""
 from __future__ import annotations
 
 from dataclasses import dataclass
