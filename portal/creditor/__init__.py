@@ -3,4 +3,4 @@ from .blueprint import bp  # noqa: F401  (registered by the app factory)
 
 # Each screen adds its routes to bp when imported.
 from . import (activity, api_keys, approvals, auth, bank, calls, dashboard, debtors, debtor_work, disputes,  # noqa: F401
-               invoices, dunning_day, facturx, outbox, payments, plans, rates, reports, sms, statements)
+               invoices, dunning_day, facturx, outbox, payments, plans, rates, reports, sms, statements, today)

@@ -18,15 +18,6 @@ from .blueprint import bp
 from .forms import PostponeForm
 
 
-@bp.context_processor
-def _awaiting_approvals():
-    """For the nav: called by the layout only, so pages that do not show it cost nothing."""
-    def awaiting_approvals() -> int:
-        creditor = g.get("creditor")
-        return approval_list.waiting_count(creditor.id, today_for(creditor)) if creditor is not None else 0
-    return {"awaiting_approvals": awaiting_approvals}
-
-
 def _approvals_page(status=200, *, errors=None, values=None):
     today = today_for(g.creditor)
     return render_template("creditor/approvals.html", waiting=approval_list.waiting(g.creditor.id, today),

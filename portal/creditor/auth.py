@@ -74,7 +74,7 @@ def login():
         if user is not None:
             login_user(user)
             session[memberships.SESSION_KEY] = user.creditor_id  # every sign-in starts on the user's own
-            return redirect(safe_redirect_target(request.args.get("next"), url_for("creditor.debtors")))
+            return redirect(safe_redirect_target(request.args.get("next"), url_for("creditor.today")))
         flash(_("Wrong e-mail or password."), "error")
     return render_template("creditor/login.html", form=form), 200 if request.method == "GET" else 401
 

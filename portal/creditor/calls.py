@@ -12,15 +12,6 @@ from ..domain.calendar import today_for
 from .blueprint import bp
 
 
-@bp.context_processor
-def _open_calls():
-    """For the nav: called by the layout only, so pages that do not show it cost nothing."""
-    def open_calls() -> int:
-        creditor = g.get("creditor")
-        return call_tasks.open_count(creditor.id) if creditor is not None else 0
-    return {"open_calls": open_calls}
-
-
 def _error_text(e: ServiceError) -> str:
     if e.code == "no_promisable_invoice":
         return _("None of these invoices can take a promise now (paid, disputed or promised already).")

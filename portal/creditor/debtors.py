@@ -1,4 +1,4 @@
-"""The debtors list and one debtor's page, the collector's workplace: its invoices (status in
+"""The debtors list (`/app/debtors`: the home is Today) and one debtor's page, the collector's workplace: its invoices (status in
 words, PDF, promise, dispute), the messages sent to it, events, portal links, mandate and payment
 attempts; editing its contacts, postal address and kind, its owner, notes to colleagues;
 switching automatic collection, issuing and revoking portal links."""
@@ -44,7 +44,7 @@ def phone(value) -> str:
         return value
 
 
-@bp.get("/")
+@bp.get("/debtors")
 @login_required
 def debtors():
     q = (request.args.get("q") or "").strip()[:100]

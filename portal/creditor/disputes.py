@@ -15,15 +15,6 @@ from .auth import session_creditor
 from .blueprint import TOO_LARGE, bp
 
 
-@bp.context_processor
-def _open_disputes():
-    """For the nav: called by the layout only, so pages that do not show it cost nothing."""
-    def open_disputes() -> int:
-        creditor = g.get("creditor")
-        return disputes.open_count(creditor.id) if creditor is not None else 0
-    return {"open_disputes": open_disputes}
-
-
 def _error_text(e: ServiceError) -> str:
     return {"body_required": _("Write a message."),
             "body_too_long": _("The message is too long (5000 characters at most)."),

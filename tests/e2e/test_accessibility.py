@@ -166,7 +166,7 @@ def test_portal_and_back_office_pages_have_no_serious_violation(env, browser, le
         sign_in(office, env, creditor, then="")
         known = {"ref": ref, "number": number, "dispute_id": dispute_id, "message_id": message_id}
         office_pages = pages_of(env.app, "creditor", known)
-        assert {"/app/", "/app/dashboard", f"/app/disputes/{dispute_id}", f"/app/outbox/{message_id}"} <= set(office_pages)
+        assert {"/app/", "/app/debtors", "/app/dashboard", f"/app/disputes/{dispute_id}", f"/app/outbox/{message_id}"} <= set(office_pages)
         for path in office_pages:
             check(office, env.url + path, found)
         print(f"axe: {len(portal_pages)} portal and {len(office_pages)} back-office pages, plus the error, "

@@ -91,10 +91,10 @@ def test_debtors_list_sorts_by_payer_behaviour(app, api, creditor, client):
     _book(api, creditor.id)
     back_office_login(client, creditor)
     order = lambda page: re.findall(r'<a href="/app/debtors/(P\d)">', page)  # noqa: E731
-    page = response_text(client.get("/app/?sort=late"))
+    page = response_text(client.get("/app/debtors?sort=late"))
     assert order(page) == ["P4", "P1", "P3", "P2"]  # most days late first, no history last
-    assert order(response_text(client.get("/app/?sort=late&dir=asc"))) == ["P3", "P1", "P4", "P2"]
-    assert order(response_text(client.get("/app/?sort=on_time"))) == ["P4", "P1", "P3", "P2"]
+    assert order(response_text(client.get("/app/debtors?sort=late&dir=asc"))) == ["P3", "P1", "P4", "P2"]
+    assert order(response_text(client.get("/app/debtors?sort=on_time"))) == ["P4", "P1", "P3", "P2"]
     assert "7,5" in page and "25" in page  # P1's figures, in French
     assert "Retard moyen" in page and "Payées à l'heure" in page
     row = re.search(r'<a href="/app/debtors/P1">.*?</tr>', page, re.S).group(0)

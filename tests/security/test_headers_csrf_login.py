@@ -118,8 +118,8 @@ def test_back_office_pages_headers_and_html(client, app, full_ledger, creditor):
     r = client.post("/app/debtors/D1/links")  # flashes the new link on the debtor page
     assert r.status_code == 302
     pages, _ = get_pages(app, "creditor")
-    assert {"/app/", "/app/debtors/D1", "/app/invoices/F-1", "/app/activity", "/app/api-keys"} <= set(pages)
-    for path in pages + ["/app/?q=Alpha", "/app/invoices/F-2"]:
+    assert {"/app/", "/app/debtors", "/app/debtors/D1", "/app/invoices/F-1", "/app/activity", "/app/api-keys"} <= set(pages)
+    for path in pages + ["/app/debtors?q=Alpha", "/app/invoices/F-2"]:
         r = client.get(path)
         if r.status_code == 302 and path == "/app/login":
             continue  # already signed in

@@ -284,8 +284,8 @@ def test_notifications_page_records_each_users_choice(client, app, en_creditor):
     assert user.notify == "digest"
 
 
-def test_dashboard_is_first_in_the_navigation(client, en_creditor):
+def test_today_then_the_dashboard_lead_the_navigation(client, en_creditor):
     back_office_login(client, en_creditor)
     page = response_text(client.get("/app/"))
     nav = page[page.index("<nav"):page.index("</nav>")]
-    assert re.findall(r'href="([^"]+)"', nav)[0] == "/app/dashboard"
+    assert re.findall(r'href="([^"]+)"', nav)[:2] == ["/app/", "/app/dashboard"]

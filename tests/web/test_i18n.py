@@ -237,7 +237,7 @@ def test_login_page_follows_accept_language(web):
 
 def test_back_office_in_french_for_a_french_creditor(web, seeded, creditor):
     client = back_office(web, creditor, "en-GB,en;q=0.9")
-    debtors = page(client.get("/app/"))
+    debtors = page(client.get("/app/debtors"))
     assert debtors.lang == "fr"
     for text in ("Clients", "Factures à régler", "Solde", "En retard", "Activité", "Clés d'API",
                  "Se déconnecter", "Rechercher", f"1{NNBSP}500,50{NBSP}€"):
@@ -263,7 +263,7 @@ def test_back_office_in_english_for_an_english_creditor(web, client, new_credito
                                           "currency": "EUR"}).status_code == 201
 
     bo = back_office(web, acme, "fr-FR,fr;q=0.9")
-    debtors = page(bo.get("/app/"))
+    debtors = page(bo.get("/app/debtors"))
     assert debtors.lang == "en"
     for text in ("Debtors", "Open invoices", "Balance", "Overdue", "Activity", "API keys", "Sign out", EN_1200):
         assert text in debtors.text, text
