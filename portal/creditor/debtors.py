@@ -1,6 +1,6 @@
-"""The debtors list (`/app/debtors`: the home is Today) and one debtor's page, the collector's workplace: its invoices (status in
-words, PDF, promise, dispute), the messages sent to it, events, portal links, mandate and payment
-attempts; editing its contacts, postal address and kind, its owner, notes to colleagues;
+"""The debtors list (`/app/debtors`: the home is Today) and one debtor's page, the collector's
+workplace: its invoices (status in words, PDF, promise, dispute), the messages sent to it,
+events, portal links, mandate and payment attempts; editing its contacts, postal address and kind, its owner, notes to colleagues;
 switching automatic collection, issuing and revoking portal links."""
 from __future__ import annotations
 

@@ -143,13 +143,13 @@ def test_a_user_of_one_creditor_is_offered_no_switch_nor_group(client, new_credi
 def test_a_switched_user_sees_and_acts_on_the_other_creditor_only(client, books):
     alpha, beta, _gamma = books
     back_office_login(client, alpha)
-    page = client.get("/app/").get_data(as_text=True)
+    page = client.get("/app/debtors").get_data(as_text=True)
     assert "Alpha Customer" in page and "Beta Customer" not in page
     assert 'id="switch-creditor"' in page and "Relance — Alpha Holding" in page
 
     r = switch_to(client, beta.id)
     assert r.status_code == 303 and r.headers["Location"].endswith("/app/dashboard")
-    page = client.get("/app/").get_data(as_text=True)
+    page = client.get("/app/debtors").get_data(as_text=True)
     assert "Beta Customer" in page and "Alpha Customer" not in page
     assert "Relance — Beta Services" in page
     assert client.get("/app/debtors/BK1").status_code == 200
@@ -168,7 +168,7 @@ def test_a_switched_user_sees_and_acts_on_the_other_creditor_only(client, books)
 
     # Back to Alpha.
     switch_to(client, alpha.id)
-    page = client.get("/app/").get_data(as_text=True)
+    page = client.get("/app/debtors").get_data(as_text=True)
     assert "Alpha Customer" in page and "Beta Customer" not in page
 
 
@@ -179,7 +179,7 @@ def test_a_user_cannot_switch_to_a_creditor_it_does_not_belong_to(client, make_a
     back_office_login(client, stranger)
     for target in (alpha.id, beta.id, 999999, "x", "", f"{beta.id}.0"):
         assert switch_to(client, target).status_code == 404
-    page = client.get("/app/").get_data(as_text=True)
+    page = client.get("/app/debtors").get_data(as_text=True)
     assert "Stranger Customer" in page and "Alpha Customer" not in page and "Beta Customer" not in page
     assert "Relance — Stranger SAS" in page and 'id="switch-creditor"' not in page
     assert client.get("/app/debtors/BK1").status_code == 404
@@ -194,7 +194,7 @@ def test_a_membership_taken_away_ends_the_switch(client, books):
     db.session.execute(db.delete(CreditorMembership).where(CreditorMembership.user_id == user_id,
                                                            CreditorMembership.creditor_id == beta.id))
     db.session.commit()
-    page = client.get("/app/").get_data(as_text=True)
+    page = client.get("/app/debtors").get_data(as_text=True)
     assert "Alpha Customer" in page and "Beta Customer" not in page
     assert client.get("/app/debtors/BK1").status_code == 404
 
@@ -205,7 +205,7 @@ def test_every_sign_in_starts_on_the_users_own_creditor(client, books):
     switch_to(client, beta.id)
     client.post("/app/logout")
     back_office_login(client, alpha)
-    assert "Relance — Alpha Holding" in client.get("/app/").get_data(as_text=True)
+    assert "Relance — Alpha Holding" in client.get("/app/debtors").get_data(as_text=True)
 
 
 def test_the_switch_form_needs_its_csrf_token(make_app, books):
@@ -213,12 +213,12 @@ def test_the_switch_form_needs_its_csrf_token(make_app, books):
     c = make_app(WTF_CSRF_ENABLED=True).test_client()
     c.post("/app/login", data={"email": alpha.email, "password": alpha.password,
                                "csrf_token": csrf_token_in(c.get("/app/login").data)})
-    page = c.get("/app/").data
+    page = c.get("/app/debtors").data
     assert c.post("/app/switch", data={"creditor_id": str(beta.id)}).status_code == 400
-    assert "Relance — Alpha Holding" in c.get("/app/").get_data(as_text=True)
+    assert "Relance — Alpha Holding" in c.get("/app/debtors").get_data(as_text=True)
     r = c.post("/app/switch", data={"creditor_id": str(beta.id), "csrf_token": csrf_token_in(page)})
     assert r.status_code == 303
-    assert "Relance — Beta Services" in c.get("/app/").get_data(as_text=True)
+    assert "Relance — Beta Services" in c.get("/app/debtors").get_data(as_text=True)
 
 
 def test_notices_of_a_creditor_reach_the_users_of_its_group(app, books):

@@ -144,9 +144,9 @@ def test_owner_is_chosen_among_the_creditors_users_shown_and_filtered_as_mine(of
     assert debtor_row(creditor.id, "D1").owner_id == colleague
     # Mine: only the debtors I am in charge of.
     office.post("/app/debtors/D2/owner", data={"owner": str(me)})
-    listing = response_text(office.get("/app/?mine=1"))
+    listing = response_text(office.get("/app/debtors?mine=1"))
     assert "/app/debtors/D2" in listing and "/app/debtors/D1" not in listing
-    listing = response_text(office.get("/app/"))
+    listing = response_text(office.get("/app/debtors"))
     assert "/app/debtors/D1" in listing and "marie@atelier.test" in listing
     office.post("/app/debtors/D1/owner", data={"owner": ""})
     assert debtor_row(creditor.id, "D1").owner_id is None
