@@ -86,7 +86,8 @@ def _widths(page, url: str) -> list[str]:
             culprits = page.evaluate("""(w) => [...document.querySelectorAll('main *, nav *, header *')]
                 .filter(e => e.getBoundingClientRect().right > w + 1).slice(0, 4)
                 .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && e.className.baseVal === undefined
-                     ? '.' + String(e.className).split(' ').join('.') : ''))""", client)
+                     ? '.' + String(e.className).split(' ').join('.') : '')
+                     + (e.tagName === 'TABLE' ? ' (headed "' + (e.querySelector('th') || e).textContent.trim() + '")' : ''))""", client)
             wide.append(f"{scroll} px in {client} px at {width}: {', '.join(culprits)}")
     return wide
 
