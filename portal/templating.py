@@ -5,14 +5,15 @@ amounts hundreds of times, and Babel's formatting dominates the page's cost othe
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from decimal import Decimal
 
-from babel.dates import format_date
+from babel.dates import format_date, format_time
 from babel.numbers import format_decimal
-from flask import Flask
+from flask import Flask, g
 from flask_babel import get_locale
 from jinja2 import pass_context
 
@@ -29,6 +30,24 @@ def _money(minor: int, currency: str, locale: str) -> str:
 @lru_cache(maxsize=4096)
 def _day(value: date, locale: str) -> str:
     return format_date(value, "medium", locale=locale)
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str):
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError):
+        return timezone.utc
+
+
+def creditor_time(value: datetime, zone: str, locale: str) -> str:
+    """A stored UTC moment as the creditor reads it, in its time zone: "6 déc. 2026 20:10" /
+    "Dec 6, 2026 8:10 PM" (the language's medium date, short time). A naive value (SQLite) is UTC,
+    as everything stored is."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    local = value.astimezone(_zone(zone))
+    return f"{format_date(local.date(), 'medium', locale=locale)} {format_time(local.timetz(), 'short', locale=locale)}"
 
 
 def _locale() -> str:
@@ -50,6 +69,17 @@ def install(app: Flask) -> None:
         if isinstance(value, str):  # an ISO date kept in an event's data
             value = date.fromisoformat(value)
         return _day(value.date() if hasattr(value, "date") else value, ctx.get("lang") or _locale())
+
+    @app.template_filter("when")
+    @pass_context
+    def when(ctx, value) -> str:
+        """A stored moment in the signed-in creditor's time zone (the back office); UTC elsewhere."""
+        if not value:
+            return ""
+        if isinstance(value, str):  # an ISO moment kept in an event's data or a service's dict
+            value = datetime.fromisoformat(value)
+        creditor = g.get("creditor")
+        return creditor_time(value, getattr(creditor, "timezone", None) or "UTC", ctx.get("lang") or _locale())
 
     @app.template_filter("long_day")
     @pass_context

@@ -257,7 +257,7 @@ def put_plan(profile):
 @bp.get("/tasks")
 def get_tasks():
     status = request.args.get("status", "open")
-    return jsonify({"tasks": [call_tasks.task_json(t) for t in call_tasks.listed(g.creditor.id, status)]})
+    return jsonify({"tasks": call_tasks.listed_json(g.creditor.id, status)})
 
 
 @bp.post("/tasks/<task_id>/outcome")

@@ -28,7 +28,7 @@ def _feed_filter():
 
 
 def _feed_query(creditor_id: int):
-    return (select(Event, Debtor.ref, Invoice.number)
+    return (select(Event, Debtor.ref, Invoice.number, Debtor.name)
             .outerjoin(Debtor, Debtor.id == Event.debtor_id)
             .outerjoin(Invoice, Invoice.id == Event.invoice_id)
             .where(Event.creditor_id == creditor_id, _feed_filter()))
@@ -39,8 +39,8 @@ def feed_start(creditor_id: int, limit: int = FEED_LIMIT) -> tuple[list, int]:
     first, so an event committed while the page renders comes with the next poll, never lost."""
     last_id = db.session.scalar(select(func.coalesce(func.max(Event.id), 0))
                                 .where(Event.creditor_id == creditor_id)) or 0
-    rows = db.session.execute(_feed_query(creditor_id).where(Event.id <= last_id)
-                              .order_by(Event.id.desc()).limit(limit)).all()
+    rows = events.named(db.session.execute(_feed_query(creditor_id).where(Event.id <= last_id)
+                                           .order_by(Event.id.desc()).limit(limit)).all())
     return rows, int(last_id)
 
 
@@ -49,8 +49,9 @@ def feed_after(creditor_id: int, after: int, limit: int = FEED_LIMIT) -> tuple[l
     after next. The oldest `limit` are taken first: a burst arrives over a few polls in order."""
     last_id = db.session.scalar(select(func.coalesce(func.max(Event.id), 0))
                                 .where(Event.creditor_id == creditor_id, Event.id > after)) or 0
-    rows = db.session.execute(_feed_query(creditor_id).where(Event.id > after, Event.id <= max(last_id, after))
-                              .order_by(Event.id).limit(limit)).all()
+    rows = events.named(db.session.execute(_feed_query(creditor_id).where(Event.id > after,
+                                                                          Event.id <= max(last_id, after))
+                                           .order_by(Event.id).limit(limit)).all())
     if len(rows) == limit:  # more are waiting: continue after the last one shown
         last_id = rows[-1][0].id
     return list(reversed(rows)), int(max(last_id, after))

@@ -6,6 +6,7 @@ collected after them. One SQL statement, the same on PostgreSQL and SQLite.
   moment is when it was handed over (an e-mail) or queued for print (a letter), its day that
   moment's calendar day in the creditor's time zone. The period (from, to) holds those days.
 - Its step is its most advanced one (highest position), its channel the message's (email, letter).
+- A call task closed counts as a message on channel `call`, at its closing, for its step and invoices.
 - Portal visits: the debtor's portal openings after the message and before its next dunning message.
 - Credit: a payment (a credit note is not one) goes to the last message naming its invoice sent
   on or before the payment's day; an invoice paid in full (payer.paid_invoices: the day its
@@ -17,12 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy import and_, func, literal, or_, select, union_all
 
 from ..domain.calendar import day_start
 from ..domain.money import to_decimal_string
 from ..extensions import db
-from ..models import Creditor, Event, OutboxMessage, Payment, PaymentAllocation, Reminder
+from ..models import Creditor, Event, OutboxMessage, Payment, PaymentAllocation, Reminder, Task, TaskInvoice
 from . import Invalid
 from .checks import check_date
 from .payer import CREDIT_NOTE, paid_invoices
@@ -68,12 +69,20 @@ def _statement(creditor: Creditor, start: date, end: date):
     r, m = Reminder, OutboxMessage
     at = func.coalesce(m.sent_at, m.created_at)
     # Every dunning message of the creditor, each (message, invoice) it named.
-    named = (select(m.id.label("message_id"), m.debtor_id.label("debtor_id"), m.channel.label("channel"),
-                    r.invoice_id.label("invoice_id"), r.step_code.label("step"), r.position.label("position"),
-                    at.label("at"), local_day(at, literal(zone)).label("day"))
-             .join(r, r.message_id == m.id)
-             .where(m.creditor_id == cid, r.creditor_id == cid, r.status == "sent", r.step_code != "thank_you")
-             .cte("named"))
+    sent = (select(m.id.label("message_id"), m.debtor_id.label("debtor_id"), m.channel.label("channel"),
+                   r.invoice_id.label("invoice_id"), r.step_code.label("step"), r.position.label("position"),
+                   at.label("at"), local_day(at, literal(zone)).label("day"))
+            .join(r, r.message_id == m.id)
+            .where(m.creditor_id == cid, r.creditor_id == cid, r.status == "sent", r.step_code != "thank_you"))
+    # A call step closed is the step sent on channel `call` (DESIGN "The ladder"): one "message" per
+    # closed task, at its closing, naming its invoices. Negative ids keep them apart from the outbox's.
+    called = (select((-Task.id).label("message_id"), Task.debtor_id, literal("call").label("channel"),
+                     TaskInvoice.invoice_id, r.step_code, r.position,
+                     Task.closed_at, local_day(Task.closed_at, literal(zone)))
+              .join(TaskInvoice, TaskInvoice.task_id == Task.id)
+              .join(r, r.id == TaskInvoice.reminder_id)
+              .where(Task.creditor_id == cid, Task.status == "done", r.creditor_id == cid, r.status == "sent"))
+    named = union_all(sent, called).cte("named")
     # One row per message: its most advanced step, and when the debtor's next message went.
     ranked = select(named, func.row_number().over(partition_by=named.c.message_id,
                                                   order_by=(named.c.position.desc(), named.c.step)).label("rn")

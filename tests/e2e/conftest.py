@@ -239,7 +239,7 @@ class Watcher:
     def sees(self, ref: str, text: str):
         from playwright.sync_api import expect
         row = (self.page.locator("#feed li")
-               .filter(has=self.page.get_by_role("link", name=ref, exact=True)).filter(has_text=text))
+               .filter(has=self.page.locator(f'a[href$="/debtors/{ref}"]')).filter(has_text=text))
         expect(row.first).to_be_visible(timeout=WAIT_MS)
         assert self.page.evaluate("window.__e2e_not_reloaded === true"), "the dashboard was reloaded"
         return row.first

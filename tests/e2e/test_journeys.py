@@ -61,7 +61,7 @@ def test_card_payment_from_the_reminder(env, page, watcher, shot):
     ref, email, inv = env.debtor()
     due = [inv["overdue1"], inv["overdue2"]]
     open_reminder(env, page, email)
-    watcher.sees(ref, "Opened the portal")
+    watcher.sees(ref, "opened their portal")
 
     # The reminder's invoices are ticked, the one not yet reminded is not.
     for n in due:
@@ -185,7 +185,7 @@ def test_dispute_from_the_reminder(env, page, watcher, shot):
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Dispute about invoice {number}")
     expect(page.get_by_text("We agreed on 100.00, not 120.00.")).to_be_visible()
     shot(page, "recorded")
-    watcher.sees(ref, "Opened a dispute")
+    watcher.sees(ref, "disputed invoice")
 
     page.goto(f"{env.url}/portal/")
     expect(page.get_by_role("button", name=f"Dispute invoice {number}")).to_have_count(0)

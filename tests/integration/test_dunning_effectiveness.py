@@ -158,3 +158,43 @@ def test_the_reports_match_their_openapi_schemas(book, client):
     payer = book.get("/debtors/E1").json["payer"]
     assert set(payer) == set(schemas["Payer"]["properties"])
     assert "/reports/dunning" in client.get("/api/v1/openapi.json").json["paths"]
+
+
+CALL_PLAN = [
+    {"code": "reminder_1", "offset_days": 1, "channel": "email", "tone": "reminder", "needs_approval": False},
+    {"code": "call_1", "offset_days": 8, "channel": "call", "tone": "reminder", "needs_approval": False},
+]
+
+
+def test_a_closed_call_counts_as_a_message_on_channel_call(app, api, creditor, client):
+    """C1 owes K1 1000.00 and K2 250.00, due 2026-10-01: first reminder by e-mail on 10-02; the call
+    step makes a task on 10-09, closed (reached) on 10-10 at 15:00 Paris; C1 opens its portal on
+    10-11 and pays K1 in full on 10-13 (3 days after the call), K2 on 11-20 (41 days: too late).
+    An open task (D1's, never closed) counts for nothing."""
+    assert api.put("/plans/standard", json={"steps": CALL_PLAN}).status_code == 200
+    for ref in ("C1", "D1"):
+        api.put(f"/debtors/{ref}", json={"name": f"Debtor {ref}", "email": f"{ref.lower()}@example.com",
+                                         "language": "fr", "phone": "+33612345678"})
+    for number, ref, amount in (("K1", "C1", "1000.00"), ("K2", "C1", "250.00"), ("L1", "D1", "80.00")):
+        assert api.put(f"/invoices/{number}", json={"debtor_ref": ref, "issue_date": "2026-09-01",
+                                                    "due_date": DUE.isoformat(), "amount": amount,
+                                                    "currency": "EUR"}).status_code == 201
+    _run(date(2026, 10, 2))
+    _run(date(2026, 10, 9))
+    with replaying(at(date(2026, 10, 10), 15)):
+        tasks = {t["debtor_ref"]: t for t in api.get("/tasks").json["tasks"]}
+        assert sorted(tasks) == ["C1", "D1"]
+        assert api.post(f"/tasks/{tasks['C1']['id']}/outcome", json={"outcome": "reached"}).status_code == 200
+    _visit(client, app, "C1", creditor.id, at(date(2026, 10, 11), 9))
+    for number, amount, day in (("K1", "1000.00", date(2026, 10, 13)), ("K2", "250.00", date(2026, 11, 20))):
+        assert api.post(f"/invoices/{number}/payments", json={"amount": amount, "date": day.isoformat(),
+                                                             "reference": f"{number}-{day}"}).status_code == 201
+
+    assert _steps(api, **{"from": "2026-09-01", "to": "2026-12-31"}) == {
+        # C1 and D1 by e-mail on 10-02; nothing paid within 30 days of it that a later step did not take.
+        ("reminder_1", "email"): figures(2, 0, 0, 0, "0.00"),
+        # C1's call: the visit of 10-11, K1 paid in full 3 days later; K2's payment came too late.
+        ("call_1", "call"): figures(1, 1, 1, 1, "1000.00"),
+    }
+    # The call is dated by its closing (10-10), not by its task's day (10-09).
+    assert set(_steps(api, **{"from": "2026-10-10", "to": "2026-10-10"})) == {("call_1", "call")}

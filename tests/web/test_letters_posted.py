@@ -221,7 +221,7 @@ def test_the_timeline_says_it_in_words(bo, creditor, letter, today, language, po
     day = long_day(today, language)
     for path in ("/app/debtors/B", "/app/activity"):
         page = response_text(bo.get(path))
-        assert said.format(d=day) + "</strong>" in page, path
+        assert said.format(d=day) + " — <a href=\"/app/debtors/B\">" in page, path  # the sentence, then whose
 
 
 def long_day(day, language):
