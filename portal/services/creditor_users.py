@@ -2,7 +2,6 @@
 and the session generation that a sign-out or a new password moves on."""
 from __future__ import annotations
 
-
 from ..extensions import db
 from ..models import CreditorUser
 from . import NotFound, events, tenants
