@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from ..domain import phones
 from ..domain.legal import DEBTOR_KINDS
 from ..extensions import db
 from ..models import Creditor, Debtor
@@ -46,6 +47,11 @@ def check_debtor(data, default_language: str, prefix: str = "") -> DebtorInput:
     if kind is not None and kind not in KINDS:
         raise Invalid(f"kind must be one of {', '.join(KINDS)}", "kind")
     phone = check_text(data.get("phone"), f"{prefix}phone", 40, required=False)
+    if phone:  # CONTRACT §4: E.164, checked; stored so, the form Twilio takes
+        try:
+            phone = phones.to_e164(phone)
+        except phones.InvalidPhone as e:
+            raise Invalid(str(e), f"{prefix}phone") from None
     address = (check_address(data["address"], f"{prefix}address") or "") if "address" in data else None
     ap_contact = check_ap_contact(data["ap_contact"]) if "ap_contact" in data else None
     return DebtorInput(check_name(data.get("name"), f"{prefix}name"), email, language, profile, phone, kind, address,

@@ -48,7 +48,9 @@ def seed(creditor_id: int, ref: str, day: date, phone: str | None = MOBILE, *, o
          language: str = "fr", invoices: int = 1) -> int:
     creditor = db.session.get(Creditor, creditor_id)
     debtor, _ = ledger.upsert_debtor(creditor, ref, {"name": f"Client {ref}", "email": f"{ref.lower()}@example.com",
-                                                  "language": language, **({"phone": phone} if phone else {})})
+                                                  "language": language})
+    # Stored as typed: the API now keeps E.164 only, a number stored before it checked may be anything.
+    debtor.phone = phone
     debtor.sms_opt_out = opted_out
     for k in range(invoices):
         ledger.upsert_invoice(creditor, f"{ref}-{k}", {"debtor_ref": ref, "issue_date": "2026-01-01",

@@ -40,7 +40,7 @@ def test_put_debtor_creates_then_updates(api):
     assert r.json["email"] == "alpha@example.com"
     assert r.json["language"] == "en"
     assert r.json["profile"] == "key_account"
-    assert r.json["phone"] == "+33 1 23 45 67 89"
+    assert r.json["phone"] == "+33123456789"  # stored as E.164 (CONTRACT §4)
     assert r.json["balance"] == "0.00"
     assert r.json["open_invoices"] == []
 
@@ -49,7 +49,7 @@ def test_put_debtor_creates_then_updates(api):
     got = api.get("/debtors/C-001").json
     assert (got["name"], got["email"], got["language"]) == ("Alpha SAS", "compta@alpha.example", "fr")
     # Fields left out of the update keep their value.
-    assert got["profile"] == "key_account" and got["phone"] == "+33 1 23 45 67 89"
+    assert got["profile"] == "key_account" and got["phone"] == "+33123456789"
     types = [e["type"] for e in api.get("/events").json["events"] if e["debtor_ref"] == "C-001"]
     assert types == ["debtor.created", "debtor.updated"]
 
@@ -71,7 +71,7 @@ def test_put_debtor_update_keeps_what_it_leaves_out(api):
     assert got["name"] == "Beta Limited"
     # An English debtor does not turn French, nor lose its e-mail, because the update did not repeat them.
     assert (got["email"], got["language"], got["profile"], got["phone"], got["kind"]) == \
-        ("beta@example.com", "en", "risky", "+44 20 1234 5678", "consumer")
+        ("beta@example.com", "en", "risky", "+442012345678", "consumer")
     # An explicit null clears the e-mail.
     assert api.put("/debtors/D1", json={"name": "Beta Limited", "email": None}).json["email"] is None
 

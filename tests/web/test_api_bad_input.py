@@ -92,7 +92,8 @@ DEBTOR_CASES = [
     ({"profile": "vip"}, "profile"), ({"profile": 3}, "profile"), ({"profile": ["risky"]}, "profile"),
     ({"kind": "alien"}, "kind"), ({"kind": False}, "kind"),
     ({"phone": 33123456789}, "phone"), ({"phone": "1" * 41}, "phone"), ({"phone": "\x00"}, "phone"),
-    ({"phone": ""}, "phone"), ({"phone": ["+33"]}, "phone"),
+    ({"phone": ""}, "phone"), ({"phone": ["+33"]}, "phone"), ({"phone": "+33 6 12"}, "phone"),
+    ({"phone": "not a number"}, "phone"),
 ]
 
 

@@ -17,9 +17,13 @@ TWILIO = {"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": "t" * 32, 
 
 
 def _debtor(client, creditor, phone):
-    body = {"name": "Client", "email": "c@example.com", "language": "fr", **({"phone": phone} if phone else {})}
+    body = {"name": "Client", "email": "c@example.com", "language": "fr"}
     assert Api(client, creditor).put("/debtors/D1", json=body).status_code in (200, 201)
-    return db.session.scalar(select(Debtor).where(Debtor.ref == "D1"))
+    debtor = db.session.scalar(select(Debtor).where(Debtor.ref == "D1"))
+    # As typed: PUT /debtors keeps E.164 only, a number stored before it checked may be anything.
+    debtor.phone = phone
+    db.session.commit()
+    return debtor
 
 
 def _said(app, debtor, lang="en") -> str:
