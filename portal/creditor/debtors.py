@@ -1,12 +1,10 @@
 """The debtors list (`/app/debtors`: the home is Today) and one debtor's page, the collector's
 workplace: its invoices (status in words, PDF, promise, dispute), the messages sent to it,
-events, portal links, mandate and payment attempts; editing its contacts, postal address and kind, its owner, notes to colleagues;
-switching automatic collection, issuing and revoking portal links."""
+events, portal links, mandate and payment attempts; editing its contacts, postal address and
+kind, its owner, notes to colleagues; switching automatic collection, issuing and revoking portal
+links."""
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
-from babel.dates import format_date, format_time
 from babel.numbers import format_decimal
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext as _, ngettext
@@ -21,17 +19,6 @@ from ..services.debtors import AP_CONTACT_MAX
 from .blueprint import bp
 from .forms import ActionForm
 from .messages import message
-
-
-@bp.app_template_filter("creditor_time")
-def creditor_time(value) -> str:
-    """A moment (stored in UTC) as the creditor's users read it: their creditor's clock, their
-    language ("6 déc. 2026, 09:15" / "Dec 6, 2026, 9:15 AM")."""
-    if not value:
-        return ""
-    local = value.astimezone(ZoneInfo(g.creditor.timezone))
-    locale = str(get_locale() or "fr")
-    return f"{format_date(local, 'medium', locale=locale)}, {format_time(local, 'short', locale=locale)}"
 
 
 @bp.app_template_filter("debtor_phone")
