@@ -143,7 +143,7 @@ def deliver_ten_times(url: str, body: bytes, headers: dict) -> list[int]:
     status codes answered."""
     import threading
     answers: list[int] = []
-    barrier = threading.Barrier(5)
+    barrier = threading.Barrier(5, timeout=120)
 
     def deliver():
         barrier.wait()

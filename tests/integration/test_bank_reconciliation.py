@@ -243,10 +243,12 @@ def test_two_imports_of_the_same_file_at_once_record_each_line_once(make_app, ap
     data = camt053([Entry(f"{n}.00", NOV, f"B{n}", "ALPHA SARL", "FA-1001" if n == 7 else "x") for n in range(1, 301)])
     db.session.remove()
     results, errors = [], []
-    start = threading.Barrier(2)
+    # A barrier that gives up, and the apps made here: a thread that died before the barrier left the
+    # other waiting for ever (a hung CI run).
+    start = threading.Barrier(2, timeout=120)
+    workers = [make_app() for _ in range(2)]
 
-    def run():
-        worker = make_app()
+    def run(worker):
         with worker.app_context():
             try:
                 start.wait()
@@ -254,11 +256,12 @@ def test_two_imports_of_the_same_file_at_once_record_each_line_once(make_app, ap
                                                                "same.xml", actor="test"))
             except Exception as e:  # noqa: BLE001 (reported below)
                 errors.append(e)
-    threads = [threading.Thread(target=run) for _ in range(2)]
+    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(300)
+    assert not any(t.is_alive() for t in threads)
     assert not errors
     assert len(results) == 2 and sum(r.new for r in results) == 300
     assert _count(BankTransaction) == 300 and _count(Payment) == 1

@@ -364,7 +364,7 @@ def test_concurrent_pay_clicks_open_one_checkout(d1, client, fake_stripe, app, m
     for browser in browsers[1:]:
         portal_login(browser, app, "D1", creditor.id)
     fake_stripe.latency = 0.3  # every click has written its attempt before Stripe answers the first
-    barrier, answers = threading.Barrier(len(browsers)), [None] * len(browsers)
+    barrier, answers = threading.Barrier(len(browsers), timeout=120), [None] * len(browsers)
 
     def click(i):
         barrier.wait()

@@ -310,7 +310,7 @@ def test_creditor_sets_how_far_ahead_debtors_may_promise(client, app, creditor, 
 # --- concurrency ----------------------------------------------------------------------------------
 
 def _at_once(n, target):
-    barrier = threading.Barrier(n)
+    barrier = threading.Barrier(n, timeout=120)
     errors = []
 
     def call(i):

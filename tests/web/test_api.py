@@ -215,7 +215,7 @@ def test_concurrent_retries_of_one_reference_count_once(seeded, make_app, credit
     """Eight requests at once, half of them with another amount: one payment, and every answer
     is the one a sequential retry would get (200 for the same payment, 409 for another)."""
     clients = [make_app().test_client() for _ in range(8)]
-    barrier = threading.Barrier(len(clients))
+    barrier = threading.Barrier(len(clients), timeout=120)
     results = []
 
     def post(i):

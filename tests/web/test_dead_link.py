@@ -182,7 +182,7 @@ def test_debtor_without_email_gets_nothing_and_the_same_page(client, app, seeded
 def test_concurrent_clicks_never_pass_three(make_app, app, seeded, creditor, engine_name):
     path = dead_link(app, creditor.id)
     browsers = [make_app().test_client() for _ in range(6)]
-    start = threading.Barrier(len(browsers))
+    start = threading.Barrier(len(browsers), timeout=120)
     codes = []
 
     def click(browser):

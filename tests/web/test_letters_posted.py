@@ -184,7 +184,7 @@ def test_another_creditors_letter_is_not_found(make_app, new_creditor, creditor,
 def test_concurrent_marks_write_one_event(make_app, creditor, letter, today, engine_name):
     """Two users mark the same letter at the same moment: the conditional UPDATE lets one through."""
     apps = [make_app(), make_app()]
-    barrier, outcomes = threading.Barrier(2), []
+    barrier, outcomes = threading.Barrier(2, timeout=120), []
 
     def mark(app, who):
         with app.app_context():
