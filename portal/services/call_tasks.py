@@ -98,11 +98,6 @@ def listed_json(creditor_id: int, status: str = "open") -> list[dict]:
     return [task_json(t, numbers[t.id]) for t in tasks]
 
 
-def open_count(creditor_id: int) -> int:
-    return db.session.scalar(select(func.count()).select_from(Task)
-                             .where(Task.creditor_id == creditor_id, Task.status == "open"))
-
-
 def invoices_of(task: Task) -> list[Invoice]:
     return list(db.session.scalars(select(Invoice).join(TaskInvoice, TaskInvoice.invoice_id == Invoice.id)
                                    .where(TaskInvoice.task_id == task.id).order_by(Invoice.due_date, Invoice.id)))

@@ -244,11 +244,6 @@ def queue(creditor_id: int, status: str | None = None) -> list[QueueRow]:
     return [QueueRow(d, i, b, n or 0, a) for d, i, b, n, a in db.session.execute(q)]
 
 
-def open_count(creditor_id: int) -> int:
-    return db.session.scalar(select(func.count()).select_from(Dispute).where(
-        Dispute.creditor_id == creditor_id, Dispute.status == "open")) or 0
-
-
 def creditor_dispute(creditor_id: int, dispute_id: int) -> Dispute:
     dispute = db.session.scalar(_thread_query().where(Dispute.id == dispute_id, Dispute.creditor_id == creditor_id))
     if dispute is None:
